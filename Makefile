@@ -1,0 +1,35 @@
+# alice-mcp: every target creates .venv and installs the project first, so a fresh clone works.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLES := examples
+
+.PHONY: install test demo bench bench-quick lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+demo: $(STAMP)
+	rm -rf $(EXAMPLES)/inbox $(EXAMPLES)/organized $(EXAMPLES)/demo.duckdb*
+	$(BIN)/python $(EXAMPLES)/make_inbox.py $(EXAMPLES)/inbox
+	$(BIN)/alice --config $(EXAMPLES)/settings.yaml --inbox $(EXAMPLES)/inbox \
+		--organized $(EXAMPLES)/organized --database $(EXAMPLES)/demo.duckdb
+	@echo
+	@echo '$$ alice search fox'
+	$(BIN)/alice --config $(EXAMPLES)/settings.yaml --database $(EXAMPLES)/demo.duckdb search fox
+	$(BIN)/alice --config $(EXAMPLES)/settings.yaml --database $(EXAMPLES)/demo.duckdb stats
+
+clean:
+	rm -rf $(VENV) $(EXAMPLES)/inbox $(EXAMPLES)/organized $(EXAMPLES)/demo.duckdb*

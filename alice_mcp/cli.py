@@ -1,0 +1,169 @@
+"""The `alice` command: parse arguments, call Library, print results. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from alice_mcp import __version__, display
+from alice_mcp.config import LoadedSettings, SettingsError, known_profiles, load_settings
+from alice_mcp.library import Library, LibraryError
+from alice_mcp.logs import configure_logging
+from alice_mcp.organizer import LayoutError
+from alice_mcp.store.db import DatabaseLockedError, StoreError
+from alice_mcp.store.query import QueryError
+
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+# command-line flag -> settings key; flags win over every other source
+FLAG_KEYS = {
+    "inbox": "paths.inbox",
+    "organized": "paths.organized",
+    "database": "paths.database",
+    "workers": "performance.max_workers",
+    "batch_size": "performance.batch_size",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", type=Path, help="settings file (default: $ALICE_CONFIG, "
+                        "./settings.yaml, then the user config folder)")
+    common.add_argument("--profile", choices=known_profiles(),
+                        help="performance profile (default: $ALICE_PERFORMANCE or 'default')")
+    common.add_argument("--database", type=Path, help="the library's DuckDB file")
+    common.add_argument("--inbox", type=Path, help="folder of new files (paths.inbox)")
+    common.add_argument("--organized", type=Path, help="the organized tree (paths.organized)")
+    common.add_argument("--workers", type=int, help="performance.max_workers for this run")
+    common.add_argument("--batch-size", type=int, help="performance.batch_size for this run")
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+    parser = argparse.ArgumentParser(
+        prog="alice", parents=[common],
+        description="Organize, index and search AI-generated images and videos.",
+        epilog="Without a command, organizes --inbox into --organized.")
+    parser.add_argument("--version", action="version", version=f"alice-mcp {__version__}")
+    _organize_args(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("profiles", parents=[common],
+                   help="the effective settings and where each value came from")
+    p = sub.add_parser("inspect", parents=[common], help="what generated these files")
+    p.add_argument("files", nargs="+", type=Path)
+    p = sub.add_parser("search", parents=[common], help="search the library")
+    p.add_argument("query", nargs="*", help="search language, e.g. 'cat tag:portrait stars:>=4'")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--cursor", help="next_cursor of the previous page")
+    sub.add_parser("stats", parents=[common], help="counts by source, model, month, stars")
+    return parser
+
+
+def _organize_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--move", action="store_true", help="move files instead of copying")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = vars(args)
+    level = "debug" if opts.get("verbose") else "warning" if opts.get("quiet") else "info"
+    configure_logging(level)
+    try:
+        loaded = load_settings(opts.get("config"), _flags(opts), profile=opts.get("profile"))
+        command = COMMANDS[opts.get("command") or "organize"]
+        return anyio.run(command, loaded, opts)
+    except SettingsError as exc:
+        return _fail(f"settings error: {exc}")
+    except (LibraryError, QueryError, LayoutError) as exc:
+        return _fail(str(exc))
+    except DatabaseLockedError as exc:
+        return _fail(str(exc), EXIT_LOCKED)
+    except StoreError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted; everything placed so far is recorded. Run again to finish.", 130)
+
+
+def _flags(opts: dict[str, Any]) -> dict[str, Any]:
+    return {key: opts[flag] for flag, key in FLAG_KEYS.items() if opts.get(flag) is not None}
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"alice: {message}", file=sys.stderr)
+    return code
+
+
+async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    dry_run = bool(opts.get("dry_run"))
+    with Library(loaded.settings, read_only=dry_run) as library, \
+            display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
+        report = await library.organize(move=bool(opts.get("move")), dry_run=dry_run,
+                                        listeners=[bar] if bar else [])
+    if opts.get("json"):
+        print(report.model_dump_json(indent=2))
+    else:
+        display.organize_report(report)
+    return 0
+
+
+async def cmd_profiles(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    if opts.get("json"):
+        print(json.dumps({"profile": loaded.profile, "config_file": str(loaded.config_file),
+                          "database": str(loaded.settings.database_path),
+                          "known_profiles": known_profiles(),
+                          "settings": [{"key": k, "value": v, "origin": o}
+                                       for k, v, o in loaded.rows()]}, indent=2, default=str))
+    else:
+        display.profiles(loaded, known_profiles())
+    return 0
+
+
+async def cmd_inspect(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        found = await library.inspect(opts["files"])
+    if opts.get("json"):
+        for item in found:
+            print(json.dumps(item, ensure_ascii=False, default=str))
+    else:
+        display.inspections(found)
+    return 0 if all("error" not in item for item in found) else 1
+
+
+async def cmd_search(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        page = await library.search(" ".join(opts.get("query") or []), limit=opts["limit"],
+                                    cursor=opts.get("cursor"))
+    if opts.get("json"):
+        print(page.model_dump_json(indent=2))
+    else:
+        display.search_page(page)
+    return 0
+
+
+async def cmd_stats(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        stats = await library.stats()
+    if opts.get("json"):
+        print(stats.model_dump_json(indent=2))
+    else:
+        display.stats(stats)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, Any, int]]] = {
+    "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
+    "search": cmd_search, "stats": cmd_stats,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,355 @@
+"""Settings: built-in defaults < profile < settings.yaml < ALICE_* environment < command-line flags.
+
+Each layer is read by a pydantic-settings source, merged key by key, and validated once.
+The origin of every value is kept so `alice profiles` can say where it came from and a
+bad value can be reported with the key, the file (or variable) and the allowed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import platformdirs
+import yaml
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+APP_NAME = "alice-mcp"
+ENV_PREFIX = "ALICE_"
+PROFILE_ENV = "ALICE_PERFORMANCE"
+CONFIG_ENV = "ALICE_CONFIG"
+DEFAULT_PROFILE = "default"
+DEFAULT_LAYOUT = "{date}/{project}/{source}/{project}-{seq:05d}{ext}"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, misspelt or out of range; the message says where and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PathsSettings(_Section):
+    """Where the library reads from and writes to."""
+
+    inbox: Path | None = None
+    organized: Path | None = None
+    database: Path | None = None
+    extra_roots: list[Path] = Field(default_factory=list)
+    layout: str = DEFAULT_LAYOUT
+
+
+class PerformanceSettings(_Section):
+    """Throughput, memory and monitoring knobs; profiles set these."""
+
+    max_workers: int = Field(8, ge=1, le=256)
+    batch_size: int = Field(100, ge=1, le=100_000)
+    parallel_threshold: int = Field(100, ge=1, le=1_000_000)
+    enable_batch_operations: bool = True
+    parallel_metadata_extraction: bool = True
+    batch_insert_size: int = Field(1000, ge=1, le=1_000_000)
+    transaction_size: int = Field(5000, ge=1, le=10_000_000)
+    max_memory_cache_mb: int = Field(512, ge=1, le=65_536)
+    cache_ttl_seconds: int = Field(300, ge=0, le=604_800)
+    understanding_batch_size: int = Field(4, ge=1, le=64)
+    max_concurrent_api_calls: int = Field(4, ge=1, le=64)
+    search_cache_size: int = Field(1000, ge=0, le=1_000_000)
+    enable_performance_monitoring: bool = False
+    log_performance_metrics: bool = False
+    metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
+
+
+class UnderstandingSettings(_Section):
+    """Which provider describes and tags images, and what it may spend."""
+
+    provider: Literal["local", "openai", "anthropic", "google", "ollama"] = "local"
+    budget_usd_per_run: float = Field(1.0, ge=0)
+    budget_usd_per_month: float = Field(10.0, ge=0)
+    thumbnail_size: int = Field(256, ge=64, le=1024)
+    stars_thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
+
+
+class ServerSettings(_Section):
+    """The MCP server face."""
+
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65_535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    lock_timeout_seconds: float = Field(10.0, ge=0, le=600)
+    max_view_images: int = Field(8, ge=1, le=64)
+
+
+class Settings(BaseSettings):
+    """The effective settings of one library."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True)
+
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
+    understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() merges the layers itself; the constructor only validates them.
+        return (init_settings,)
+
+    @property
+    def database_path(self) -> Path:
+        """The DuckDB file: the configured one, else a file in the user's data folder."""
+        if self.paths.database is not None:
+            return self.paths.database.expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "library.duckdb"
+
+    @property
+    def roots(self) -> list[Path]:
+        """Every folder the library may read or write, resolved."""
+        found = [self.paths.inbox, self.paths.organized, *self.paths.extra_roots]
+        return [p.expanduser().resolve() for p in found if p is not None]
+
+
+@dataclass(slots=True)
+class Layer:
+    """One source of values: its name for messages and the nested values it set."""
+
+    name: str
+    values: dict[str, Any]
+    key_origin: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def origin(self, loc: tuple[str, ...]) -> str:
+        return self.key_origin.get(loc, self.name)
+
+
+@dataclass(slots=True)
+class LoadedSettings:
+    """Validated settings plus where each value came from."""
+
+    settings: Settings
+    profile: str
+    config_file: Path | None
+    origins: dict[str, str]
+
+    def rows(self) -> list[tuple[str, Any, str]]:
+        """(dotted key, value, origin) for every leaf setting, in declaration order."""
+        dumped = self.settings.model_dump(mode="json")
+        return [
+            (key, value, self.origins.get(key, "built-in default"))
+            for key, value in _leaves(dumped)
+        ]
+
+
+def profiles_dir() -> Path:
+    """The folder of profile YAML files: inside the installed package, else the source tree."""
+    packaged = Path(__file__).parent / "profiles"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "profiles"
+
+
+def known_profiles() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+def user_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.yaml"
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """--config FILE, else $ALICE_CONFIG, else ./settings.yaml, else the user's config folder."""
+    for given, how in ((explicit, "--config"), (environ.get(CONFIG_ENV), CONFIG_ENV)):
+        if given:
+            path = Path(given).expanduser()
+            if not path.is_file():
+                raise SettingsError(f"settings file {path} (from {how}) does not exist; "
+                                    "create it or point to an existing file")
+            return path
+    for candidate in (Path.cwd() / "settings.yaml", user_config_file()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Read every layer, merge them in precedence order and validate; raise SettingsError."""
+    environ = os.environ if environ is None else environ
+    path = find_config_file(config_file, environ)
+    file_layer = _yaml_layer(path, f"settings file {path}") if path else Layer("settings file", {})
+    profile_name = profile or environ.get(PROFILE_ENV) or file_layer.values.pop("profile", None)
+    profile_name = str(profile_name or DEFAULT_PROFILE)
+    layers = [
+        _profile_layer(profile_name),
+        file_layer,
+        _env_layer(environ),
+        Layer("command-line flag", _nest(flags or {})),
+    ]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        _deep_merge(merged, layer.values)
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc, layers)) from None
+    origins: dict[str, str] = {}
+    for layer in layers:
+        for key, _ in _leaves(layer.values):
+            origins[key] = layer.origin(tuple(key.split(".")))
+    return LoadedSettings(settings, profile_name, path, origins)
+
+
+def _profile_layer(name: str) -> Layer:
+    path = profiles_dir() / f"{name}.yaml"
+    if not name.replace("_", "").isalnum() or not path.is_file():
+        raise SettingsError(
+            f"unknown profile {name!r}; known profiles: {', '.join(known_profiles())} "
+            f"(set {PROFILE_ENV} to one of them)"
+        )
+    return _yaml_layer(path, f"profile {name} ({path})")
+
+
+def _yaml_layer(path: Path, name: str) -> Layer:
+    try:
+        values = YamlConfigSettingsSource(Settings, yaml_file=path)()
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path} must hold a mapping of sections (paths, performance, ...)")
+    return Layer(name, dict(values))
+
+
+class _AliceEnvSource(EnvSettingsSource):
+    """ALICE_<SECTION>__<KEY> variables; ALICE_PERFORMANCE alone names a profile, not a section."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                         case_sensitive=False)
+        self.env_vars = {k.lower(): v for k, v in environ.items()
+                         if k.upper().startswith(ENV_PREFIX) and "__" in k}
+
+
+def _env_layer(environ: Mapping[str, str]) -> Layer:
+    source = _AliceEnvSource(environ)
+    try:
+        values = source()
+    except Exception as exc:  # pydantic-settings wraps JSON errors of complex values
+        raise SettingsError(f"environment: {exc}") from None
+    key_origin = {}
+    for name in source.env_vars:
+        loc = tuple(name[len(ENV_PREFIX):].split("__"))
+        key_origin[loc] = f"environment variable {name.upper()}"
+    return Layer("environment", values, key_origin)
+
+
+def _explain(exc: ValidationError, layers: list[Layer]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc)
+        origin = next((ly.origin(loc) for ly in reversed(layers) if _has(ly.values, loc)),
+                      "built-in default")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            guess = difflib.get_close_matches(loc[-1], allowed, n=1)
+            hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            lines.append(f"unknown setting {key!r} in {origin}; allowed keys: "
+                         f"{', '.join(allowed)}{hint}")
+        else:
+            lines.append(f"bad value {err.get('input')!r} for {key!r} in {origin}: {err['msg']}; "
+                         f"allowed: {_allowed_values(loc)}")
+    return "\n".join(lines)
+
+
+def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        info = model.model_fields.get(part)
+        if info is None or not (isinstance(info.annotation, type)
+                                and issubclass(info.annotation, BaseModel)):
+            return None
+        model = info.annotation
+    return model
+
+
+def _allowed_keys(section: tuple[str, ...]) -> list[str]:
+    model = _section_model(section)
+    return list(model.model_fields) if model else []
+
+
+_BOUNDS = ((Ge, ">=", "ge"), (Gt, ">", "gt"), (Le, "<=", "le"), (Lt, "<", "lt"))
+
+
+def _allowed_values(loc: tuple[str, ...]) -> str:
+    model = _section_model(loc[:-1])
+    info = model.model_fields.get(loc[-1]) if model and loc else None
+    if info is None:
+        return "see the Settings section of README.md"
+    if info.annotation is bool:
+        return "true or false"
+    if get_origin(info.annotation) is Literal:
+        return ", ".join(map(str, get_args(info.annotation)))
+    bounds = [f"{op} {getattr(meta, attr)}" for meta in info.metadata
+              for cls, op, attr in _BOUNDS if isinstance(meta, cls)]
+    kind = getattr(info.annotation, "__name__", str(info.annotation))
+    return " ".join([kind, " and ".join(bounds)]).strip()
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'performance.max_workers': 4} -> {'performance': {'max_workers': 4}}; None is skipped."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _deep_merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _has(values: Mapping[str, Any], loc: tuple[str, ...]) -> bool:
+    node: Any = values
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.extend(_leaves(value, dotted + "."))
+        else:
+            out.append((dotted, value))
+    return out

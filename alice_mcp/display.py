@@ -1,0 +1,115 @@
+"""Terminal rendering of Library results (rich): tables, trees and the progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from alice_mcp.config import LoadedSettings
+from alice_mcp.pipeline.progress import ProgressListener
+from alice_mcp.results import LibraryStats, OrganizeReport, SearchPage
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+TREE_LIMIT = 200
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[ProgressListener | None]:
+    """A progress bar on stderr when it is a terminal; yields the listener to feed it, or None."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("organizing", total=None)
+
+        async def listener(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total or None)
+        yield listener
+
+
+def organize_report(report: OrganizeReport) -> None:
+    verb = "would organize" if report.dry_run else "moved" if report.move else "copied"
+    if report.dry_run:
+        out.print("[bold]Dry run: nothing was touched.[/bold]")
+    placed = [p for p in report.placements if p.duplicate_of is None]
+    if placed and len(placed) <= TREE_LIMIT:
+        out.print(_tree(Path(report.organized_root), [Path(p.destination) for p in placed]))
+    elif report.dry_run:
+        for p in placed:
+            out.print(f"{p.source} -> {p.destination}")
+    out.print(f"{report.scanned} files found in {report.inbox}: {verb} {report.organized}, "
+              f"{report.duplicates} duplicates, {report.unchanged} unchanged, "
+              f"{report.skipped} skipped, {len(report.errors)} errors "
+              f"({report.seconds:.2f} s)")
+    for problem in report.errors:
+        out.print(f"  [red]error[/red] {problem.path}: {problem.reason}")
+    if report.cancelled:
+        out.print("[yellow]Cancelled: run again to finish the rest.[/yellow]")
+
+
+def _tree(root: Path, paths: list[Path]) -> Tree:
+    tree = Tree(f"[bold]{root}[/bold]")
+    nodes: dict[Path, Tree] = {}
+    for path in sorted(paths):
+        parent, node = Path(), tree
+        for part in path.relative_to(root).parts[:-1]:
+            parent = parent / part
+            if parent not in nodes:
+                nodes[parent] = node.add(f"{part}/")
+            node = nodes[parent]
+        node.add(path.name)
+    return tree
+
+
+def profiles(loaded: LoadedSettings, known: list[str]) -> None:
+    out.print(f"profile: [bold]{loaded.profile}[/bold] (known: {', '.join(known)})")
+    out.print(f"settings file: {loaded.config_file or 'none found'}")
+    out.print(f"database: {loaded.settings.database_path}")
+    table = Table("setting", "value", "from")
+    for key, value, origin in loaded.rows():
+        table.add_row(key, str(value), origin)
+    out.print(table)
+
+
+def inspections(found: list[dict[str, Any]]) -> None:
+    for item in found:
+        out.print(f"[bold]{item['path']}[/bold]")
+        if "error" in item:
+            out.print(f"  [red]{item['error']}[/red]")
+            continue
+        for key in ("source_name", "confidence", "model", "model_family", "prompt",
+                    "negative_prompt", "seed", "steps", "sampler", "cfg", "width", "height",
+                    "evidence", "errors"):
+            if item.get(key) not in (None, [], ""):
+                out.print(f"  {key}: {item[key]}")
+
+
+def search_page(page: SearchPage) -> None:
+    table = Table("asset", "source", "stars", "size", "prompt", "path")
+    for hit in page.results:
+        size = f"{hit.width}x{hit.height}" if hit.width else ""
+        table.add_row(hit.asset_id[:12], hit.source, "*" * (hit.stars or 0), size,
+                      (hit.prompt or "")[:60], hit.path or "")
+    out.print(table)
+    more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    out.print(f"{len(page.results)} of {page.total} matches{more}")
+
+
+def stats(found: LibraryStats) -> None:
+    out.print(f"{found.assets} assets, {found.files} files in {found.database}")
+    for title, rows in (("source", found.by_source), ("model family", found.by_model_family),
+                        ("month", found.by_month), ("stars", found.by_stars),
+                        ("media type", found.by_media_type)):
+        table = Table(title, "count")
+        for row in rows:
+            table.add_row(row.key or "-", str(row.count))
+        out.print(table)

@@ -1,0 +1,229 @@
+"""One decode per image -> full size, perceptual hashes, WebP thumbnail and quality features.
+
+The image is decoded once, at roughly twice the thumbnail size (JPEG DCT scaling via
+``draft()``, else an integer box ``reduce()``), converted to RGB once, and everything the
+index needs is derived from that working image.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import imagehash
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from alice_mcp.quality import QualityFeatures, features_from_image, score
+
+THUMBNAIL_MIME = "image/webp"
+THUMBNAIL_QUALITY = 80
+THUMBNAIL_METHOD = 0  # libwebp effort 0..6; 0 is ~3x faster and near-identical at 256 px
+HASH_SOURCE_SIDE = 64  # hashes read a grey image reduced to >= this (imagehash goes to 32x32)
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto white
+
+_MASK64 = (1 << 64) - 1
+_SIGN64 = 1 << 63
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# What Pillow and its plugins raise on truncated, corrupt or hostile files.
+_DECODE_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+    struct.error, zlib.error, Image.DecompressionBombError,
+)
+
+
+class PixelError(ValueError):
+    """An image that cannot be decoded (broken, truncated, unknown) or must not be (too big)."""
+
+
+@dataclass(slots=True)
+class PixelInfo:
+    """Everything the index derives from an image's pixels."""
+
+    width: int  # full displayed width (EXIF orientation applied), from the header
+    height: int  # full displayed height
+    phash: int  # imagehash.phash as a signed 64-bit int (DuckDB BIGINT)
+    dhash: int  # imagehash.dhash as a signed 64-bit int
+    thumbnail: bytes  # WebP, RGB, longest side <= thumb_size
+    thumbnail_mime: str  # always THUMBNAIL_MIME
+    features: QualityFeatures  # no-reference quality statistics
+    quality: float  # 0..100, quality.score(features)
+
+
+def signed64(value: int) -> int:
+    """Reinterpret an unsigned 64-bit int as two's-complement signed (fits DuckDB BIGINT)."""
+    value &= _MASK64
+    return value - (1 << 64) if value & _SIGN64 else value
+
+
+def hash_hex(value: int) -> str:
+    """16-digit hex of a stored (signed) hash, the same text str(imagehash.ImageHash) gives."""
+    return f"{value & _MASK64:016x}"
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit hashes; equals DuckDB bit_count(xor(a, b))."""
+    return ((a ^ b) & _MASK64).bit_count()
+
+
+def _imagehash_to_int(h: imagehash.ImageHash) -> int:
+    """Pack an 8x8 ImageHash (row-major, first bit most significant) into a signed int."""
+    packed = np.packbits(np.asarray(h.hash, dtype=bool).ravel()).tobytes()
+    return signed64(int.from_bytes(packed, "big"))
+
+
+def _open_checked(fp: BinaryIO, max_pixels: int) -> Image.Image:
+    """Open lazily (header only) and refuse images declaring more than max_pixels."""
+    try:
+        img = Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise PixelError(f"image refused, too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise PixelError("not an image format Pillow can read") from exc
+    except _DECODE_ERRORS as exc:
+        raise PixelError(f"cannot read image header: {exc}") from exc
+    width, height = img.size
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        img.close()
+        raise PixelError(
+            f"image refused: declares {width}x{height} = {width * height} pixels, "
+            f"limit is {max_pixels}"
+        )
+    return img
+
+
+def _orientation(img: Image.Image) -> int:
+    """EXIF orientation (1..8) of a loaded image; 1 when absent or unreadable."""
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) and value in _TRANSPOSE else 1
+
+
+def _prepare_mode(img: Image.Image) -> Image.Image:
+    """Bring exotic modes to one that reduce() handles: L, LA, RGB, RGBA, I or F."""
+    mode = img.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return img
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        return img.convert("RGBA" if has_alpha else "RGB")
+    if mode.startswith("I;16"):
+        return img.convert("I")
+    if mode == "1":
+        return img.convert("L")
+    if mode == "La":
+        return img.convert("LA")
+    if mode == "RGBa":
+        return img.convert("RGBA")
+    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+
+
+def _deep_to_l(img: Image.Image, sixteen_bit: bool) -> Image.Image:
+    """Scale a 16/32-bit integer or float grey image to 8-bit L (Pillow would clip instead)."""
+    arr = np.asarray(img, dtype=np.float32)
+    top = float(arr.max()) if arr.size else 0.0
+    if img.mode == "F":
+        full = 1.0 if top <= 1.0 else 255.0
+    else:
+        full = 65535.0 if sixteen_bit or top > 255.0 else 255.0
+    out = np.clip(arr * (255.0 / full) + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Flatten to RGB: transparent pixels onto BACKGROUND, grey replicated."""
+    if img.mode in ("LA", "RGBA"):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", img.size, BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """Scale (w, h) so the long side is `side`, keeping the aspect ratio, each >= 1."""
+    scale = side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _decode_working(img: Image.Image, target: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode at about `target` px long side into RGB, upright; also return the full size."""
+    full = img.size
+    if max(full) > target:
+        img.draft("RGB", _fit(full, target))  # JPEG: DCT scaling; no-op for other formats
+    img.load()
+    orientation = _orientation(img)
+    sixteen_bit = img.mode.startswith("I;16")
+    work = _prepare_mode(img)
+    factor = math.ceil(max(work.size) / target)
+    if factor > 1:
+        work = work.reduce(factor)
+    if work.mode in ("I", "F"):
+        work = _deep_to_l(work, sixteen_bit)
+    work = _to_rgb(work)
+    if orientation != 1:
+        work = work.transpose(_TRANSPOSE[orientation])
+        if orientation >= 5:
+            full = (full[1], full[0])
+    return work, full
+
+
+def _thumbnail(work: Image.Image, thumb_size: int) -> bytes:
+    """Encode a WebP thumbnail whose long side is <= thumb_size (box reduce, then bilinear)."""
+    thumb = work
+    if max(work.size) > thumb_size:
+        size = _fit(work.size, thumb_size)
+        thumb = work.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+    buffer = io.BytesIO()
+    thumb.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, method=THUMBNAIL_METHOD)
+    return buffer.getvalue()
+
+
+def _hashes(grey: Image.Image) -> tuple[int, int]:
+    """phash and dhash (imagehash) of a grey image, box-reduced first since both shrink it."""
+    factor = max(1, min(grey.size) // HASH_SOURCE_SIDE)
+    small = grey.reduce(factor) if factor > 1 else grey
+    return _imagehash_to_int(imagehash.phash(small)), _imagehash_to_int(imagehash.dhash(small))
+
+
+def analyze_pixels(
+    fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000
+) -> PixelInfo:
+    """Decode an image once (reduced) and derive size, hashes, thumbnail and quality from it."""
+    if thumb_size < 8:
+        raise ValueError("thumb_size must be at least 8")
+    img = _open_checked(fp, max_pixels)
+    with img:
+        try:
+            work, (width, height) = _decode_working(img, 2 * thumb_size)
+        except _DECODE_ERRORS as exc:
+            raise PixelError(f"cannot decode image: {exc}") from exc
+        grey = work.convert("L")
+        features = features_from_image(work, (width, height), grey=grey)
+        phash, dhash = _hashes(grey)
+        thumbnail = _thumbnail(work, thumb_size)
+    return PixelInfo(
+        width=width,
+        height=height,
+        phash=phash,
+        dhash=dhash,
+        thumbnail=thumbnail,
+        thumbnail_mime=THUMBNAIL_MIME,
+        features=features,
+        quality=score(features),
+    )

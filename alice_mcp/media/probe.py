@@ -1,0 +1,74 @@
+"""Cheap facts about a media file: media type and MIME by extension, content hash (streamed)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from pathlib import Path
+from typing import Literal
+
+MediaType = Literal["image", "video"]
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic"}
+)
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi"})
+
+_MIME_BY_EXTENSION: dict[str, str] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".avif": "image/avif",
+    ".heic": "image/heic",
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".m4v": "video/x-m4v",
+    ".avi": "video/x-msvideo",
+}
+
+HASH_DIGEST_SIZE = 16  # BLAKE2b-128: the asset_id is 32 hex characters
+
+
+def media_type_for(path: Path | str) -> MediaType | None:
+    """Classify a path as "image" or "video" by its extension (case-insensitive), else None."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+def mime_for(path: Path | str) -> str:
+    """MIME type of a path by extension; a fixed table first so results do not depend on the OS."""
+    suffix = Path(path).suffix.lower()
+    known = _MIME_BY_EXTENSION.get(suffix)
+    if known is not None:
+        return known
+    guessed, _ = mimetypes.guess_type(f"x{suffix}")
+    return guessed or "application/octet-stream"
+
+
+def content_hash(data: bytes) -> str:
+    """BLAKE2b-128 hex digest of some bytes: the asset_id of that content."""
+    return hashlib.blake2b(data, digest_size=HASH_DIGEST_SIZE).hexdigest()
+
+
+def hash_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
+    """The content_hash() of a file, streamed in fixed-size chunks so big videos use no memory."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    digest = hashlib.blake2b(digest_size=HASH_DIGEST_SIZE)
+    buffer = bytearray(chunk_size)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as stream:
+        while n := stream.readinto(buffer):
+            digest.update(view[:n])
+    return digest.hexdigest()

@@ -1,0 +1,153 @@
+"""Ordered detection chain: container header -> embedded-metadata parsers -> file name.
+
+`detect` never raises: a parser that fails becomes an `errors` note and the chain goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from alice_mcp.metadata.containers import ContainerMeta, read_container
+from alice_mcp.metadata.generators import a1111, comfyui, filename, invokeai, midjourney, novelai
+from alice_mcp.metadata.models import GenerationInfo
+
+Parser = Callable[[ContainerMeta, str], GenerationInfo | None]
+
+# Embedded evidence, most specific first. ComfyUI goes before A1111 because ComfyUI save
+# nodes may also write an A1111 `parameters` chunk; that one then only fills gaps.
+EMBEDDED: list[tuple[str, Parser]] = [
+    ("comfyui", comfyui.parse),
+    ("invokeai", invokeai.parse),
+    ("novelai", novelai.parse),
+    ("a1111", a1111.parse),
+    ("midjourney", midjourney.parse),
+]
+FALLBACK: list[tuple[str, Parser]] = [("filename", filename.parse)]
+IPTC_AI = re.compile(r"trainedAlgorithmicMedia", re.IGNORECASE)
+IPTC_CONFIDENCE = 0.8
+_MERGE_SKIP = {"source", "source_name", "confidence", "evidence", "raw", "errors", "loras"}
+
+
+def detect(fp: BinaryIO, filename: str) -> GenerationInfo:
+    """Detect the generator of one file from its header and name; never raises."""
+    try:
+        meta = read_container(fp)
+    except Exception as exc:  # read_container is defensive; this is belt and braces
+        meta = ContainerMeta(errors=[f"container: {type(exc).__name__}: {exc}"])
+    return detect_meta(meta, filename)
+
+
+def detect_path(path: Path) -> GenerationInfo:
+    """Open a file and detect its generator; an unreadable file gives an error note."""
+    try:
+        with open(path, "rb") as fp:
+            return detect(fp, str(path))
+    except OSError as exc:
+        return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
+
+
+def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
+    """Run the parser chain over already-read container metadata."""
+    errors = list(meta.errors)
+    info = _run(EMBEDDED, meta, filename, errors, merge=True)
+    if info is None:
+        info = _run(FALLBACK, meta, filename, errors, merge=False)
+    info = _apply_flags(info, meta)
+    _fill_from_container(info, meta)
+    info.errors[:0] = errors
+    return info
+
+
+def _run(
+    chain: list[tuple[str, Parser]],
+    meta: ContainerMeta,
+    filename: str,
+    errors: list[str],
+    *,
+    merge: bool,
+) -> GenerationInfo | None:
+    """Call parsers in order; the first hit wins, later embedded hits only fill its gaps."""
+    info: GenerationInfo | None = None
+    for name, parser in chain:
+        try:
+            result = parser(meta, filename)
+        except Exception as exc:
+            errors.append(f"{name}: parser failed: {type(exc).__name__}: {exc}"[:500])
+            continue
+        if result is None:
+            continue
+        if info is None:
+            info = result
+            if not merge:
+                break
+        else:
+            _merge(info, result)
+    return info
+
+
+def _merge(into: GenerationInfo, other: GenerationInfo) -> None:
+    """Fill empty fields of the winning result from a secondary embedded source."""
+    for f in fields(GenerationInfo):
+        if f.name not in _MERGE_SKIP and getattr(into, f.name) is None:
+            setattr(into, f.name, getattr(other, f.name))
+    for lora in other.loras:
+        if lora not in into.loras:
+            into.loras.append(lora)
+    into.evidence.extend(e for e in other.evidence if e not in into.evidence)
+    for key, value in other.raw.items():
+        into.raw.setdefault(key, value)
+    into.errors.extend(other.errors)
+
+
+def _apply_flags(info: GenerationInfo | None, meta: ContainerMeta) -> GenerationInfo:
+    """Use the IPTC "made by AI" flag (XMP) and note a C2PA manifest."""
+    if info is None:
+        info = GenerationInfo()
+    if meta.xmp and IPTC_AI.search(meta.xmp):
+        info.evidence.append("xmp:DigitalSourceType:trainedAlgorithmicMedia")
+        if info.source == "unknown":
+            info.source, info.source_name = "ai", "AI-generated (tool not stated)"
+        info.confidence = max(info.confidence, IPTC_CONFIDENCE)
+    if meta.c2pa:
+        info.evidence.append(f"{meta.format}:c2pa")
+    return info
+
+
+def _fill_from_container(info: GenerationInfo, meta: ContainerMeta) -> None:
+    """Size and date from the header when metadata did not state them; keep raw texts."""
+    if info.width is None and info.height is None:
+        info.width, info.height = meta.width, meta.height
+    if info.created_at is None:
+        info.created_at = exif_datetime(
+            meta.exif.get("DateTimeOriginal"), meta.exif.get("OffsetTimeOriginal")
+        )
+    for key, value in meta.text.items():
+        if key not in info.raw:
+            info.add_raw(key, value)
+    comment = meta.exif_user_comment
+    if comment and comment[: 64 * 1024] not in info.raw.values():
+        info.add_raw("exif:UserComment", comment)
+    for key, value in meta.exif.items():
+        if value and not value.startswith(("prompt:", "workflow:")):
+            info.add_raw(f"exif:{key}", value)
+
+
+def exif_datetime(value: str | None, offset: str | None = None) -> datetime | None:
+    """Parse EXIF `YYYY:MM:DD HH:MM:SS` (+ optional `+HH:MM` offset) into aware UTC."""
+    if not value:
+        return None
+    try:
+        dt = datetime.strptime(value.strip()[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    tz = UTC
+    m = re.match(r"^([+-])(\d{2}):?(\d{2})$", (offset or "").strip())
+    if m:
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        tz = timezone(delta if m.group(1) == "+" else -delta)
+    return dt.replace(tzinfo=tz).astimezone(UTC)

@@ -1,0 +1,142 @@
+"""AUTOMATIC1111-style infotext (A1111, Forge, reForge, SD.Next, Fooocus a1111 scheme).
+
+The text is: prompt lines, optional `Negative prompt:` lines, then one line of
+`Key: value, Key: "quoted, value", ...` parameters. It lives in the PNG `parameters` text
+chunk or in the EXIF UserComment of JPEG and WebP files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from alice_mcp.metadata.containers import ContainerMeta
+from alice_mcp.metadata.families import model_family
+from alice_mcp.metadata.generators import (
+    add_unique,
+    clean_model_name,
+    parse_size,
+    to_float,
+    to_int,
+    to_text,
+)
+from alice_mcp.metadata.models import GenerationInfo
+
+# Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
+PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
+NEGATIVE = "Negative prompt:"
+
+
+def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
+    """Parse A1111 infotext from the PNG `parameters` chunk or the EXIF UserComment."""
+    text, evidence, strict = _find_text(meta)
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not stripped or stripped.startswith("{"):
+        return None  # JSON bodies are Fooocus/SwarmUI, not infotext
+    params, prompt, negative = split_infotext(stripped)
+    if strict and not params and negative is None:
+        return None  # an ordinary EXIF comment, not generation parameters
+    info = GenerationInfo(evidence=[evidence], confidence=0.95 if params else 0.8)
+    info.add_raw("parameters", text)
+    info.prompt = prompt or None
+    info.negative_prompt = negative or None
+    _apply_params(info, params)
+    for m in LORA_IN_PROMPT.finditer(prompt):
+        add_unique(info.loras, m.group(1).strip())
+    for name in _lora_hash_names(params.get("Lora hashes")):
+        add_unique(info.loras, name)
+    info.source, info.source_name = _flavour(params)
+    info.model_family = model_family(info.model, info.width, info.height)
+    return info
+
+
+def _find_text(meta: ContainerMeta) -> tuple[str | None, str, bool]:
+    """Return (text, evidence, strict): strict when the text came from a generic comment field."""
+    if "parameters" in meta.text:
+        return (
+            meta.text["parameters"],
+            f"{meta.text_source.get('parameters', 'png')}:parameters",
+            False,
+        )
+    if meta.exif_user_comment:
+        return meta.exif_user_comment, f"{meta.format}:exif:UserComment", True
+    if "comment" in meta.text:
+        return meta.text["comment"], f"{meta.text_source.get('comment', meta.format)}:comment", True
+    return None, "", True
+
+
+def split_infotext(text: str) -> tuple[dict[str, str], str, str | None]:
+    """Split infotext into (params, prompt, negative); negative is None when absent."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    last = lines[-1]
+    params: dict[str, str] = {}
+    if len(PARAM_RE.findall(last)) >= 3 or last.lstrip().startswith("Steps:"):
+        lines = lines[:-1]
+        for key, value in PARAM_RE.findall(last):
+            params[key.strip()] = unquote(value.strip())
+    prompt_lines: list[str] = []
+    negative_lines: list[str] | None = None
+    for line in lines:
+        if negative_lines is None and line.lstrip().startswith(NEGATIVE):
+            negative_lines = [line.lstrip()[len(NEGATIVE) :].strip()]
+        elif negative_lines is not None:
+            negative_lines.append(line)
+        else:
+            prompt_lines.append(line)
+    prompt = "\n".join(prompt_lines).strip()
+    negative = "\n".join(negative_lines).strip() if negative_lines is not None else None
+    return params, prompt, negative
+
+
+def unquote(value: str) -> str:
+    """Undo the JSON-style quoting A1111 applies to values containing commas or colons."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            out = json.loads(value)
+            return out if isinstance(out, str) else value
+        except ValueError:
+            return value[1:-1]
+    return value
+
+
+def _apply_params(info: GenerationInfo, params: dict[str, str]) -> None:
+    """Copy the known parameters into the typed fields."""
+    info.steps = to_int(params.get("Steps"))
+    info.sampler = to_text(params.get("Sampler"))
+    info.scheduler = to_text(params.get("Schedule type"))
+    info.cfg = to_float(params.get("CFG scale"))
+    info.seed = to_int(params.get("Seed"))
+    info.model = clean_model_name(params.get("Model"))
+    size = parse_size(params.get("Size"))
+    if size:
+        info.width, info.height = size
+
+
+def _lora_hash_names(value: str | None) -> list[str]:
+    """Names from `Lora hashes: "name: hash, name2: hash2"`."""
+    if not value:
+        return []
+    names = []
+    for part in value.split(","):
+        name = part.rsplit(":", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def _flavour(params: dict[str, str]) -> tuple[str, str]:
+    """Tell A1111 from its forks by the Version/App fields."""
+    version = params.get("Version", "")
+    app = params.get("App", "")
+    if "SD.Next" in app or "sdnext" in app.lower():
+        return "sdnext", "SD.Next"
+    if version.lower().startswith("fooocus"):
+        return "fooocus", "Fooocus"
+    if re.match(r"^f\d", version):
+        return "forge", "Stable Diffusion WebUI Forge"
+    if version.lower().startswith("comfyui"):
+        return "comfyui", "ComfyUI"
+    return "a1111", "AUTOMATIC1111"

@@ -1,0 +1,52 @@
+"""The result of generator detection: what made a file and with which parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+RAW_VALUE_CAP = 64 * 1024
+
+
+@dataclass(slots=True)
+class GenerationInfo:
+    """Generator, parameters and evidence for one file; every field optional but source."""
+
+    source: str = "unknown"
+    source_name: str = "Unknown"
+    confidence: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    sampler: str | None = None
+    scheduler: str | None = None
+    cfg: float | None = None
+    model: str | None = None
+    model_family: str | None = None
+    loras: list[str] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    created_at: datetime | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add_raw(self, key: str, value: str) -> None:
+        """Keep a raw text chunk for full-text search, capped so one file cannot bloat the index."""
+        self.raw[key] = value[:RAW_VALUE_CAP]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (datetimes as ISO strings, lists copied)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, list):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[f.name] = value
+        return out

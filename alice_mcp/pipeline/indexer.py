@@ -1,0 +1,89 @@
+"""Index one file in one worker call: read once, hash, detect the generator, decode the pixels once."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
+from alice_mcp.media.probe import content_hash, hash_file, mime_for
+from alice_mcp.metadata import GenerationInfo, detect
+from alice_mcp.pipeline.scan import Candidate
+from alice_mcp.quality import stars
+
+IN_MEMORY_LIMIT = 64 * 1024 * 1024  # larger files are hashed streamed and decoded from disk
+
+
+@dataclass(slots=True)
+class Indexed:
+    """What one file yielded; pixels is None for media that is not decoded (videos)."""
+
+    candidate: Candidate
+    asset_id: str
+    info: GenerationInfo
+    pixels: PixelInfo | None
+
+
+@dataclass(slots=True)
+class Failed:
+    candidate: Candidate
+    reason: str
+
+
+def index_file(cand: Candidate, *, thumb_size: int = 256) -> Indexed | Failed:
+    """Everything the index stores about one file; any error becomes a Failed with the reason."""
+    try:
+        if cand.media_type == "image" and cand.size <= IN_MEMORY_LIMIT:
+            data = cand.path.read_bytes()
+            return _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size)
+        return _index(cand, hash_file(cand.path), lambda: cand.path.open("rb"), thumb_size)
+    except OSError as exc:
+        return Failed(cand, f"cannot read file: {exc.strerror or exc}")
+    except PixelError as exc:
+        return Failed(cand, f"cannot decode image: {exc}")
+
+
+def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int) -> Indexed:
+    fp: BinaryIO
+    with opener() as fp:
+        info = detect(fp, cand.path.name)
+        pixels = None
+        if cand.media_type == "image":
+            fp.seek(0)
+            pixels = analyze_pixels(fp, thumb_size=thumb_size)
+    return Indexed(cand, asset_id, info, pixels)
+
+
+def created_at(item: Indexed) -> datetime:
+    """Embedded creation time, else the file's modification time (local time zone)."""
+    if item.info.created_at is not None:
+        return item.info.created_at
+    return datetime.fromtimestamp(item.candidate.mtime_ns / 1e9, UTC).astimezone()
+
+
+def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
+              now: datetime) -> dict[str, Any]:
+    """The assets-table row of an indexed file."""
+    info, px, cand = item.info, item.pixels, item.candidate
+    return {
+        "asset_id": item.asset_id, "media_type": cand.media_type, "mime": mime_for(cand.path),
+        "bytes": cand.size,
+        "width": px.width if px else info.width, "height": px.height if px else info.height,
+        "created_at": created_at(item), "source": info.source, "source_name": info.source_name,
+        "confidence": info.confidence, "model": info.model, "model_family": info.model_family,
+        "prompt": info.prompt, "negative_prompt": info.negative_prompt, "seed": _int64(info.seed),
+        "steps": info.steps, "sampler": info.sampler, "scheduler": info.scheduler, "cfg": info.cfg,
+        "loras": list(info.loras), "params": json.dumps(info.to_dict(), ensure_ascii=False),
+        "phash": px.phash if px else None, "dhash": px.dhash if px else None,
+        "quality": px.quality if px else None,
+        "stars": stars(px.quality, star_thresholds) if px else None,
+        "project": cand.project, "errors": "; ".join(info.errors) or None, "indexed_at": now,
+    }
+
+
+def _int64(value: int | None) -> int | None:
+    """Seeds beyond BIGINT (some UIs use 2**64-1) are kept in params, not in the seed column."""
+    return value if value is not None and -(2**63) <= value < 2**63 else None

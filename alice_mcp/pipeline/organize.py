@@ -1,0 +1,217 @@
+"""One organize run: scan -> index in the worker pool -> place -> BatchWriter, cancellable at any await.
+
+A file's placement and the rows that record it are shielded together, so a cancel never leaves a
+placed file unrecorded; the writer is shielded too and commits everything it was sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+
+from alice_mcp.config import Settings
+from alice_mcp.organizer import Layout, Planner, place
+from alice_mcp.pipeline.indexer import Failed, Indexed, asset_row, created_at, index_file
+from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.pipeline.progress import Progress
+from alice_mcp.pipeline.scan import Candidate, KnownFile, ScanResult, scan
+from alice_mcp.results import FileProblem, OrganizeReport, Placement
+from alice_mcp.store.db import Database
+from alice_mcp.store.writer import BatchWriter, Write
+
+log = structlog.get_logger(__name__)
+MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
+
+
+class OrganizeRun:
+    """Organize one inbox into one organized tree, recording everything in the index."""
+
+    def __init__(self, db: Database, settings: Settings, inbox: Path, organized: Path, *,
+                 move: bool = False, dry_run: bool = False,
+                 progress: Progress | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.perf = settings.performance
+        self.inbox = inbox
+        self.organized = organized
+        self.move = move
+        self.dry_run = dry_run
+        self.progress = progress or Progress()
+        self.planner = Planner(organized, Layout(settings.paths.layout))
+        self.report = OrganizeReport(inbox=str(inbox), organized_root=str(organized),
+                                     move=move, dry_run=dry_run)
+        self._placed_in_run: dict[str, str] = {}
+        self._now = datetime.now(UTC)
+
+    async def execute(self) -> OrganizeReport:
+        started = time.perf_counter()
+        writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
+                             transaction_size=self.perf.transaction_size,
+                             batched=self.perf.enable_batch_operations)
+        send, receive = anyio.create_memory_object_stream[Write](self.perf.batch_insert_size * 2)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._drain, writer, receive)
+                with send:
+                    await self._produce(send)
+        except anyio.get_cancelled_exc_class():
+            self.report.cancelled = True
+            log.warning("organize cancelled; everything placed so far is recorded")
+            raise
+        finally:
+            counters = self.report.counters
+            counters.rows_written = writer.stats.rows
+            counters.write_statements = writer.stats.statements
+            counters.commits = writer.stats.commits
+            self.report.errors.extend(FileProblem(path=k, reason=f"index write failed: {r}")
+                                      for k, r in writer.stats.rejected)
+            self.report.seconds = round(time.perf_counter() - started, 3)
+        return self.report
+
+    async def _drain(self, writer: BatchWriter, receive: Any) -> None:
+        with anyio.CancelScope(shield=True):
+            if self.dry_run:
+                async with receive:
+                    async for _ in receive:
+                        pass
+            else:
+                await writer.run(receive)
+
+    async def _produce(self, send: MemoryObjectSendStream[Write]) -> None:
+        known = await anyio.to_thread.run_sync(self._known_inbox_files)
+        found: ScanResult = await anyio.to_thread.run_sync(
+            functools.partial(scan, self.inbox, known, exclude=(self.organized,)))
+        report = self.report
+        report.counters.stat = found.stats
+        report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
+        report.unchanged = found.unchanged
+        report.skipped = len(found.skipped)
+        await self._place_known(found.unplaced, send)
+        plan = PoolPlan.for_run(len(found.new), max_workers=self.perf.max_workers,
+                                batch_size=self.perf.batch_size,
+                                parallel_threshold=self.perf.parallel_threshold,
+                                parallel=self.perf.parallel_metadata_extraction)
+        await self.progress.start(len(found.new), len(plan.batches(found.new)))
+        work = functools.partial(index_file, thumb_size=self.settings.understanding.thumbnail_size)
+        async for results in map_batches(found.new, work, plan):
+            await self._handle_batch(results, send)
+            await self.progress.advance(len(results))
+
+    async def _handle_batch(self, results: list[Indexed | Failed],
+                            send: MemoryObjectSendStream[Write]) -> None:
+        indexed = [r for r in results if isinstance(r, Indexed)]
+        already = await anyio.to_thread.run_sync(self._organized_paths,
+                                                 [r.asset_id for r in indexed])
+        counters = self.report.counters
+        for item in results:
+            if isinstance(item, Failed):
+                self.report.errors.append(FileProblem(path=str(item.candidate.path),
+                                                      reason=item.reason))
+                continue
+            counters.hashed += 1
+            counters.detected += 1
+            counters.decoded += item.pixels is not None
+            counters.bytes_read += item.candidate.size
+            row = asset_row(item, self.settings.understanding.stars_thresholds, self._now)
+            writes = [Write("assets", row)]
+            if item.pixels is not None:
+                writes.append(Write("thumbnails", {"asset_id": item.asset_id,
+                                                   "mime": item.pixels.thumbnail_mime,
+                                                   "data": item.pixels.thumbnail}))
+            await self._place(item.candidate, item.asset_id, created_at(item), row["source"],
+                              row["model_family"], already.get(item.asset_id), writes, send)
+
+    async def _place_known(self, unplaced: list[tuple[Candidate, str]],
+                           send: MemoryObjectSendStream[Write]) -> None:
+        """Known inbox files whose asset has no organized copy yet: place them without re-indexing."""
+        if not unplaced:
+            return
+        rows = await anyio.to_thread.run_sync(self._asset_facts, [a for _, a in unplaced])
+        already = await anyio.to_thread.run_sync(self._organized_paths, [a for _, a in unplaced])
+        for cand, asset_id in unplaced:
+            when, source, family = rows.get(asset_id, (None, "unknown", None))
+            when = when or datetime.fromtimestamp(cand.mtime_ns / 1e9, UTC).astimezone()
+            await self._place(cand, asset_id, when, source, family, already.get(asset_id), [], send)
+
+    async def _place(self, cand: Candidate, asset_id: str, when: datetime, source: str,
+                     family: str | None, organized_at: str | None, writes: list[Write],
+                     send: MemoryObjectSendStream[Write]) -> None:
+        duplicate_of = organized_at or self._placed_in_run.get(asset_id)
+        if duplicate_of is not None:
+            self.report.duplicates += 1
+            writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size, cand.mtime_ns))
+            self._note(Placement(source=str(cand.path), destination=duplicate_of,
+                                 asset_id=asset_id, duplicate_of=duplicate_of))
+            await _send_all(send, writes)
+            return
+        dst = self.planner.destination(when=when, project=cand.project, source=source,
+                                       ext=cand.path.suffix, stem=cand.path.stem,
+                                       model_family=family)
+        self._placed_in_run[asset_id] = str(dst)
+        self._note(Placement(source=str(cand.path), destination=str(dst), asset_id=asset_id))
+        if self.dry_run:
+            self.report.organized += 1
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await anyio.to_thread.run_sync(
+                    functools.partial(place, cand.path, dst, move=self.move, asset_id=asset_id))
+            except OSError as exc:
+                self._placed_in_run.pop(asset_id, None)
+                self.report.errors.append(FileProblem(
+                    path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
+                return
+            self.report.organized += 1
+            st = dst.stat()
+            writes.append(self._file_row(dst, asset_id, "organized", st.st_size, st.st_mtime_ns))
+            if self.move:
+                writes.append(Write("delete_files", {"path": str(cand.path)}))
+            else:
+                writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size,
+                                             cand.mtime_ns))
+            await _send_all(send, writes)
+
+    def _note(self, placement: Placement) -> None:
+        if self.dry_run or len(self.report.placements) < MAX_REPORTED_PLACEMENTS:
+            self.report.placements.append(placement)
+
+    def _file_row(self, path: Path, asset_id: str, role: str, size: int, mtime_ns: int) -> Write:
+        return Write("files", {"path": str(path), "asset_id": asset_id, "size": size,
+                               "mtime_ns": mtime_ns, "role": role, "seen_at": self._now})
+
+    def _known_inbox_files(self) -> dict[str, KnownFile]:
+        prefix = str(self.inbox).rstrip(os.sep) + os.sep
+        rows = self.db.fetchall(
+                """SELECT f.path, f.size, f.mtime_ns, f.asset_id, o.asset_id IS NOT NULL
+                   FROM files f LEFT JOIN (SELECT DISTINCT asset_id FROM files
+                                           WHERE role = 'organized') o USING (asset_id)
+                   WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [prefix])
+        return {p: KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
+
+    def _organized_paths(self, asset_ids: list[str]) -> dict[str, str]:
+        if not asset_ids:
+            return {}
+        rows = self.db.fetchall(
+                """SELECT asset_id, min(path) FROM files WHERE role = 'organized'
+                   AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""",
+                [asset_ids])
+        return dict(rows)
+
+    def _asset_facts(self, asset_ids: list[str]) -> dict[str, tuple[datetime | None, str, str | None]]:
+        rows = self.db.fetchall(
+                """SELECT asset_id, created_at, source, model_family FROM assets
+                   WHERE asset_id IN (SELECT unnest(?::VARCHAR[]))""", [asset_ids])
+        return {a: (c, s, f) for a, c, s, f in rows}
+
+
+async def _send_all(send: MemoryObjectSendStream[Write], writes: list[Write]) -> None:
+    for write in writes:
+        await send.send(write)

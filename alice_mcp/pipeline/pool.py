@@ -1,0 +1,55 @@
+"""The worker pool: CPU-bound work in threads under a CapacityLimiter, in batches, cancellable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """How a run is split: batches of batch_size, and how many run at once."""
+
+    batch_size: int
+    workers: int
+
+    @classmethod
+    def for_run(cls, count: int, *, max_workers: int, batch_size: int, parallel_threshold: int,
+                parallel: bool = True) -> PoolPlan:
+        """Below parallel_threshold files (or with parallelism off) work is done in order."""
+        if not parallel or count < parallel_threshold:
+            return cls(batch_size=batch_size, workers=1)
+        return cls(batch_size=batch_size, workers=max_workers)
+
+    def batches(self, items: Sequence[T]) -> list[Sequence[T]]:
+        return [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+
+
+async def map_batches(items: Sequence[T], work: Callable[[T], R],
+                      plan: PoolPlan) -> AsyncIterator[list[R]]:
+    """Yield each batch's results, in input order, after running work(item) in worker threads.
+
+    Cancelling the caller stops scheduling at once; threads already running finish their file
+    (a thread cannot be interrupted) and their results are discarded.
+    """
+    limiter = anyio.CapacityLimiter(plan.workers)
+    for batch in plan.batches(items):
+        results: list[R | None] = [None] * len(batch)
+
+        async def run_one(index: int, item: T, results: list[R | None] = results) -> None:
+            results[index] = await anyio.to_thread.run_sync(work, item, limiter=limiter)
+
+        if plan.workers == 1:
+            for index, item in enumerate(batch):
+                await run_one(index, item)
+        else:
+            async with anyio.create_task_group() as tg:
+                for index, item in enumerate(batch):
+                    tg.start_soon(run_one, index, item)
+        yield results  # type: ignore[misc]

@@ -1,0 +1,96 @@
+"""Walk an inbox and diff it against the index: an unchanged file costs one stat and nothing else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alice_mcp.media.probe import media_type_for
+
+UNCATEGORIZED = "uncategorized"
+_IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", ".DS_Store"})
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A media file found in the inbox, with the stat the diff used."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    project: str
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """What the index remembers of an inbox path."""
+
+    size: int
+    mtime_ns: int
+    asset_id: str
+    placed: bool  # the asset has an organized location
+
+
+@dataclass(slots=True)
+class ScanResult:
+    new: list[Candidate] = field(default_factory=list)
+    unplaced: list[tuple[Candidate, str]] = field(default_factory=list)  # known, not organized yet
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    stats: int = 0
+
+
+def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = ()) -> ScanResult:
+    """Every media file under inbox, sorted by path, split into new / known-but-unplaced / unchanged."""
+    result = ScanResult()
+    for path, st in _walk(inbox, exclude, result):
+        media_type = media_type_for(path)
+        if media_type is None:
+            result.skipped.append((str(path), "not an image or video file"))
+            continue
+        cand = Candidate(path, st.st_size, st.st_mtime_ns, project_of(inbox, path), media_type)
+        seen = known.get(str(path))
+        if seen is None or (seen.size, seen.mtime_ns) != (cand.size, cand.mtime_ns):
+            result.new.append(cand)
+        elif seen.placed:
+            result.unchanged += 1
+        else:
+            result.unplaced.append((cand, seen.asset_id))
+    result.new.sort(key=lambda c: str(c.path))
+    return result
+
+
+def project_of(inbox: Path, path: Path) -> str:
+    """The first folder under the inbox, or 'uncategorized' for files in the inbox root."""
+    parts = path.relative_to(inbox).parts
+    return parts[0] if len(parts) > 1 else UNCATEGORIZED
+
+
+def _walk(root: Path, exclude: tuple[Path, ...],
+          result: ScanResult) -> Iterator[tuple[Path, os.stat_result]]:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            result.skipped.append((str(folder), f"cannot list folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _IGNORED_NAMES:
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    result.skipped.append((str(path), "symbolic link (not followed)"))
+                elif entry.is_dir(follow_symlinks=False):
+                    if path not in exclude:
+                        stack.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    result.stats += 1
+                    yield path, entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                result.skipped.append((str(path), f"cannot stat: {exc.strerror}"))

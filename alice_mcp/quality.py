@@ -1,0 +1,143 @@
+"""No-reference image quality: cheap pixel statistics -> a 0..100 score -> 1..5 stars."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+ANALYSIS_MAX_SIDE = 512  # features are measured on an image at most this long (size-comparable)
+_COLOUR_SAMPLES = 16_384  # pixels sampled for the colour statistics
+_DETAIL_SAMPLES = 65_536  # filter centres sampled for the sharpness and noise statistics
+_MAD_TO_SIGMA = 1.0 / (0.6745 * 6.0)  # Immerkær mask gain is 6 (sqrt of the sum of squares, 36)
+_LAPLACIAN_NOISE_GAIN = 20.0  # white noise of variance s^2 gives Laplacian variance 20 s^2
+
+# Scales of the score terms (see score()); tuned on photo-like synthetic images.
+_K_SHARP = 0.12
+_K_NOISE = 4.0
+_K_CONTRAST = 0.06
+_K_COLOUR = 0.25
+_K_RES_MP = 0.25
+_WEIGHTS = {"sharp": 0.32, "noise": 0.24, "exposure": 0.24, "contrast": 0.1, "colour": 0.04,
+            "resolution": 0.06}
+
+
+@dataclass(slots=True, frozen=True)
+class QualityFeatures:
+    """Pixel statistics behind the quality score, each comparable across image sizes."""
+
+    sharpness: float  # noise-corrected RMS Laplacian / (grey std-dev + 1); 0 = no fine detail
+    exposure: float  # penalty 0..1 for clipped shadows/highlights and a mean far from mid-grey
+    noise: float  # estimated std-dev of additive noise, 8-bit grey levels (Immerkær mask, MAD)
+    contrast: float  # RMS contrast: grey-level std-dev / 255 (0..0.5)
+    colourfulness: float  # Hasler-Süsstrunk colourfulness M / 100 (0 = grey, ~1 = vivid)
+    brightness: float  # mean grey level / 255 (0..1)
+    resolution_mp: float  # full-size width * height in megapixels
+
+
+def _bounded(img: Image.Image, max_side: int = ANALYSIS_MAX_SIDE) -> Image.Image:
+    """Box-reduce an image so its long side is <= max_side (cheap, keeps statistics honest)."""
+    factor = math.ceil(max(img.size) / max_side)
+    return img.reduce(factor) if factor > 1 else img
+
+
+def _exposure_penalty(hist: np.ndarray, brightness: float) -> float:
+    """0..1 penalty from the clipped tails of the grey histogram and the distance from mid-grey."""
+    total = float(hist.sum())
+    clipped = (float(hist[:3].sum()) + float(hist[253:].sum())) / total
+    clip_penalty = min(1.0, 2.0 * max(0.0, clipped - 0.02))
+    off_mid = abs(brightness - 0.5) / 0.5  # 0 at mid-grey, 1 at pure black/white
+    mean_penalty = min(1.0, max(0.0, off_mid - 0.2) / 0.8) ** 1.5
+    return 1.0 - (1.0 - clip_penalty) * (1.0 - mean_penalty)
+
+
+def _colourfulness(img: Image.Image) -> float:
+    """Hasler-Süsstrunk colourfulness (divided by 100) on a nearest-neighbour pixel sample."""
+    if img.mode != "RGB":
+        return 0.0
+    step = max(1.0, math.sqrt(img.width * img.height / _COLOUR_SAMPLES))
+    if step > 1.0:
+        size = (max(1, round(img.width / step)), max(1, round(img.height / step)))
+        img = img.resize(size, Image.Resampling.NEAREST)
+    rgb = np.asarray(img, dtype=np.float32).reshape(-1, 3)
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    spread = math.hypot(float(rg.std()), float(yb.std()))
+    centre = math.hypot(float(rg.mean()), float(yb.mean()))
+    return (spread + 0.3 * centre) / 100.0
+
+
+def _detail_and_noise(grey: np.ndarray) -> tuple[float, float]:
+    """Mean-square Laplacian and Immerkær/MAD noise sigma of an int16 grey array.
+
+    Both 3x3 filters are evaluated only at a strided grid of centres (about _DETAIL_SAMPLES),
+    which keeps the statistics unbiased while touching a fraction of the memory.
+    """
+    height, width = grey.shape
+    if height < 3 or width < 3:
+        return 0.0, 0.0
+    s = max(1, math.isqrt(height * width // _DETAIL_SAMPLES))
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return grey[1 + dy : height - 1 + dy : s, 1 + dx : width - 1 + dx : s]
+
+    centre = at(0, 0)
+    cross = at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)
+    corners = at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
+    lap = (cross - 4 * centre).astype(np.float32).ravel()
+    mean_square = float(np.dot(lap, lap)) / lap.size
+    # Immerkær's mask [[1,-2,1],[-2,4,-2],[1,-2,1]]: blind to linear ramps and to Laplacian edges.
+    resid = np.abs(corners - 2 * cross + 4 * centre).ravel()
+    cumulative = np.cumsum(np.bincount(resid))
+    mad = float(np.searchsorted(cumulative, (resid.size + 1) // 2))
+    return mean_square, mad * _MAD_TO_SIGMA
+
+
+def features_from_image(
+    img: Image.Image, full_size: tuple[int, int], *, grey: Image.Image | None = None
+) -> QualityFeatures:
+    """Measure quality features on a (bounded) working image; `grey` reuses a known L version."""
+    img = _bounded(img)
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if grey is None or grey.size != img.size:
+        grey = img if img.mode == "L" else img.convert("L")
+    hist = np.asarray(grey.histogram(), dtype=np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    total = float(hist.sum()) or 1.0
+    mean = float(hist @ levels) / total
+    std = math.sqrt(max(0.0, float(hist @ (levels * levels)) / total - mean * mean))
+    mean_square_lap, noise = _detail_and_noise(np.asarray(grey, dtype=np.int16))
+    detail = math.sqrt(max(0.0, mean_square_lap - _LAPLACIAN_NOISE_GAIN * noise * noise))
+    brightness = mean / 255.0
+    return QualityFeatures(
+        sharpness=detail / (std + 1.0),
+        exposure=_exposure_penalty(hist, brightness),
+        noise=noise,
+        contrast=std / 255.0,
+        colourfulness=_colourfulness(img),
+        brightness=brightness,
+        resolution_mp=full_size[0] * full_size[1] / 1e6,
+    )
+
+
+def score(features: QualityFeatures) -> float:
+    """Combine the features into a 0..100 score (weighted geometric mean of 0..1 terms)."""
+    terms = {
+        "sharp": 1.0 - math.exp(-features.sharpness / _K_SHARP),
+        "noise": 1.0 / (1.0 + (features.noise / _K_NOISE) ** 2),
+        "exposure": 1.0 - features.exposure,
+        "contrast": 1.0 - math.exp(-features.contrast / _K_CONTRAST),
+        "colour": 0.5 + 0.5 * (1.0 - math.exp(-features.colourfulness / _K_COLOUR)),
+        "resolution": 1.0 - math.exp(-features.resolution_mp / _K_RES_MP),
+    }
+    log_sum = sum(w * math.log(max(terms[name], 1e-6)) for name, w in _WEIGHTS.items())
+    return max(0.0, min(100.0, 100.0 * math.exp(log_sum)))
+
+
+def stars(score: float, thresholds: tuple[float, float, float, float] = (20, 40, 60, 80)) -> int:
+    """Map a 0..100 score to 1..5 stars: one more star per threshold reached."""
+    return 1 + sum(1 for t in thresholds if score >= t)

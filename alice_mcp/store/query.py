@@ -1,0 +1,223 @@
+"""The search language -> a Query object -> parameterised SQL. No user text is ever put in SQL.
+
+    cyberpunk "neon city" tag:portrait -tag:blurry source:midjourney model:flux*
+    stars:>=4 after:2025-01-01 before:7d type:video project:x w:>=1024 seed:123 sort:stars
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+SORTS = {
+    "newest": "a.created_at DESC NULLS LAST, a.asset_id",
+    "oldest": "a.created_at ASC NULLS LAST, a.asset_id",
+    "stars": "a.stars DESC NULLS LAST, a.quality DESC NULLS LAST, a.asset_id",
+    "quality": "a.quality DESC NULLS LAST, a.asset_id",
+    "indexed": "a.indexed_at DESC, a.asset_id",
+}
+FIELDS = ("tag", "source", "model", "family", "project", "type", "stars", "w", "h", "seed",
+          "sampler", "after", "before", "sort", "id")
+_COMPARE = re.compile(r"^(>=|<=|>|<|=)?(-?\d+)$")
+_RELATIVE = re.compile(r"^(\d+)([dwmy])$")
+_UNITS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+class QueryError(ValueError):
+    """The query text could not be understood; the message says which part and what is allowed."""
+
+
+@dataclass(slots=True)
+class Query:
+    """A search, from the query language or from the search tool's arguments."""
+
+    words: list[str] = field(default_factory=list)
+    not_words: list[str] = field(default_factory=list)
+    tags_all: list[str] = field(default_factory=list)
+    tags_any: list[str] = field(default_factory=list)
+    tags_none: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    samplers: list[str] = field(default_factory=list)
+    asset_ids: list[str] = field(default_factory=list)
+    media_type: str | None = None
+    stars: list[tuple[str, int]] = field(default_factory=list)
+    width: list[tuple[str, int]] = field(default_factory=list)
+    height: list[tuple[str, int]] = field(default_factory=list)
+    seed: int | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+    sort: str = "newest"
+
+    def key(self) -> tuple[Any, ...]:
+        """A hashable identity, for the search cache and for cursors."""
+        return tuple(tuple(v) if isinstance(v, list) else v
+                     for v in (getattr(self, f.name) for f in fields(self)))
+
+
+def parse(text: str | None, now: datetime | None = None) -> Query:
+    """Parse the query language; raise QueryError naming the part that is wrong."""
+    query = Query()
+    if not text or not text.strip():
+        return query
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise QueryError(f"unbalanced quotes in query {text!r}: {exc}") from None
+    now = now or datetime.now(UTC)
+    for token in tokens:
+        negated = token.startswith("-") and len(token) > 1
+        body = token[1:] if negated else token
+        name, sep, value = body.partition(":")
+        if not sep or name.lower() not in FIELDS:
+            if sep and re.fullmatch(r"[a-z_]+", name.lower()):
+                raise QueryError(f"unknown field {name!r} in {token!r}; fields: {', '.join(FIELDS)}")
+            (query.not_words if negated else query.words).append(body.lower())
+            continue
+        if not value:
+            raise QueryError(f"{token!r} has no value; write e.g. {name}:something")
+        _apply(query, name.lower(), value, negated, now)
+    return query
+
+
+def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> None:
+    if negated and name != "tag":
+        raise QueryError(f"'-{name}:' is not supported; only tags and words can be negated")
+    match name:
+        case "tag":
+            (q.tags_none if negated else q.tags_all).append(value.lower())
+        case "source":
+            q.sources.append(value.lower())
+        case "model":
+            q.models.append(value.lower())
+        case "family":
+            q.families.append(value.lower())
+        case "project":
+            q.projects.append(value)
+        case "sampler":
+            q.samplers.append(value.lower())
+        case "id":
+            q.asset_ids.append(value.lower())
+        case "type":
+            if value.lower() not in ("image", "video"):
+                raise QueryError(f"type:{value} is not known; use type:image or type:video")
+            q.media_type = value.lower()
+        case "stars" | "w" | "h":
+            target = {"stars": q.stars, "w": q.width, "h": q.height}[name]
+            target.append(_comparison(name, value))
+        case "seed":
+            if not re.fullmatch(r"-?\d+", value):
+                raise QueryError(f"seed:{value} is not a whole number")
+            q.seed = int(value)
+        case "after":
+            q.after = parse_when(value, now)
+        case "before":
+            q.before = parse_when(value, now)
+        case "sort":
+            if value.lower() not in SORTS:
+                raise QueryError(f"sort:{value} is not known; use one of {', '.join(SORTS)}")
+            q.sort = value.lower()
+
+
+def _comparison(name: str, value: str) -> tuple[str, int]:
+    found = _COMPARE.match(value.strip())
+    if not found:
+        raise QueryError(f"{name}:{value} is not a comparison; write e.g. {name}:>=4 or {name}:3")
+    return found.group(1) or "=", int(found.group(2))
+
+
+def parse_when(value: str, now: datetime | None = None) -> datetime:
+    """A date (2025-01-31), a timestamp (ISO 8601), 'today', 'yesterday' or an age (7d, 2w, 3m, 1y)."""
+    now = now or datetime.now(UTC)
+    text = value.strip().lower()
+    if text in ("today", "yesterday"):
+        day = now.date() - timedelta(days=1 if text == "yesterday" else 0)
+        return datetime.combine(day, datetime.min.time(), UTC)
+    if rel := _RELATIVE.match(text):
+        return now - timedelta(days=int(rel.group(1)) * _UNITS[rel.group(2)])
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(value.strip())
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except ValueError:
+        raise QueryError(f"{value!r} is not a date; use YYYY-MM-DD, today, yesterday, or an age "
+                         "like 7d, 2w, 3m, 1y") from None
+
+
+@dataclass(slots=True)
+class Sql:
+    where: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.where.append(clause)
+        self.params.extend(params)
+
+
+def build_where(q: Query) -> Sql:
+    """WHERE clauses over `assets a`, with their parameters in order."""
+    sql = Sql()
+    text = ("lower(concat_ws(' ', a.prompt, a.description, a.model, "
+            "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.asset_id = a.asset_id)))")
+    for word in q.words:
+        sql.add(f"contains({text}, ?)", word)
+    for word in q.not_words:
+        sql.add(f"NOT contains({text}, ?)", word)
+    for tag in q.tags_all:
+        sql.add("a.asset_id IN (SELECT asset_id FROM tags WHERE tag = ?)", tag)
+    if q.tags_any:
+        sql.add("a.asset_id IN (SELECT asset_id FROM tags WHERE tag IN "
+                "(SELECT unnest(?::VARCHAR[])))", q.tags_any)
+    for tag in q.tags_none:
+        sql.add("a.asset_id NOT IN (SELECT asset_id FROM tags WHERE tag = ?)", tag)
+    _any_of(sql, "lower(a.source)", q.sources)
+    _any_of(sql, "lower(a.model_family)", q.families)
+    _any_of(sql, "a.project", q.projects)
+    _any_of(sql, "lower(a.sampler)", q.samplers)
+    _any_of(sql, "a.asset_id", q.asset_ids)
+    if q.models:
+        sql.add("(" + " OR ".join(["lower(a.model) GLOB ?"] * len(q.models)) + ")",
+                *[m if any(c in m for c in "*?[") else f"*{m}*" for m in q.models])
+    if q.media_type:
+        sql.add("a.media_type = ?", q.media_type)
+    for column, comparisons in (("a.stars", q.stars), ("a.width", q.width),
+                                ("a.height", q.height)):
+        for op, number in comparisons:
+            sql.add(f"{column} {op} ?", number)
+    if q.seed is not None:
+        sql.add("a.seed = ?", q.seed)
+    if q.after is not None:
+        sql.add("a.created_at >= ?", q.after)
+    if q.before is not None:
+        sql.add("a.created_at < ?", q.before)
+    return sql
+
+
+def _any_of(sql: Sql, column: str, values: list[str]) -> None:
+    if values:
+        sql.add(f"{column} IN (SELECT unnest(?::VARCHAR[]))", values)
+
+
+def search_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """One statement returning a page of hits and the total count of matches."""
+    sql = build_where(q)
+    where = " AND ".join(sql.where) or "TRUE"
+    statement = f"""
+        WITH hits AS (
+            SELECT a.asset_id, a.source, a.model, a.prompt, a.stars, a.width, a.height,
+                   a.media_type, a.created_at, a.quality, a.indexed_at, count(*) OVER () AS total
+            FROM assets a WHERE {where}
+            ORDER BY {SORTS[q.sort]} LIMIT ? OFFSET ?)
+        SELECT h.*,
+               (SELECT f.path FROM files f WHERE f.asset_id = h.asset_id
+                ORDER BY f.role = 'organized' DESC, f.path LIMIT 1) AS path,
+               (SELECT list(DISTINCT t.tag ORDER BY t.tag) FROM tags t
+                WHERE t.asset_id = h.asset_id) AS tags
+        FROM hits h ORDER BY {SORTS[q.sort].replace('a.', 'h.')}"""
+    return statement, [*sql.params, limit, offset]

@@ -1,0 +1,86 @@
+-- alice-mcp index, migration 1. An asset is its content (asset_id = BLAKE2b-128 of the bytes);
+-- a file is one location of an asset.
+CREATE TABLE IF NOT EXISTS assets (
+    asset_id        VARCHAR PRIMARY KEY,
+    media_type      VARCHAR NOT NULL,
+    mime            VARCHAR,
+    bytes           BIGINT,
+    width           INTEGER,
+    height          INTEGER,
+    created_at      TIMESTAMPTZ,
+    source          VARCHAR NOT NULL DEFAULT 'unknown',
+    source_name     VARCHAR,
+    confidence      DOUBLE,
+    model           VARCHAR,
+    model_family    VARCHAR,
+    prompt          VARCHAR,
+    negative_prompt VARCHAR,
+    seed            BIGINT,
+    steps           INTEGER,
+    sampler         VARCHAR,
+    scheduler       VARCHAR,
+    cfg             DOUBLE,
+    loras           VARCHAR[],
+    params          JSON,
+    phash           BIGINT,
+    dhash           BIGINT,
+    quality         DOUBLE,
+    stars           TINYINT,
+    description     VARCHAR,
+    project         VARCHAR,
+    errors          VARCHAR,
+    indexed_at      TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS files (
+    path      VARCHAR PRIMARY KEY,
+    asset_id  VARCHAR NOT NULL,
+    size      BIGINT NOT NULL,
+    mtime_ns  BIGINT NOT NULL,
+    role      VARCHAR NOT NULL,          -- inbox | organized
+    seen_at   TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS thumbnails (
+    asset_id  VARCHAR PRIMARY KEY,
+    mime      VARCHAR NOT NULL,
+    data      BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tags (
+    asset_id   VARCHAR NOT NULL,
+    tag        VARCHAR NOT NULL,
+    category   VARCHAR NOT NULL DEFAULT 'custom',
+    origin     VARCHAR NOT NULL DEFAULT 'user',
+    confidence DOUBLE,
+    PRIMARY KEY (asset_id, tag, origin)
+);
+
+CREATE TABLE IF NOT EXISTS analyses (
+    asset_id        VARCHAR NOT NULL,
+    provider        VARCHAR NOT NULL,
+    model           VARCHAR NOT NULL,
+    prompt_version  VARCHAR NOT NULL,
+    result          JSON,
+    cost_usd        DOUBLE NOT NULL DEFAULT 0,
+    created_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (asset_id, provider, model, prompt_version)
+);
+
+CREATE TABLE IF NOT EXISTS journal (
+    op_id     VARCHAR PRIMARY KEY,
+    src       VARCHAR NOT NULL,
+    dst       VARCHAR NOT NULL,
+    asset_id  VARCHAR NOT NULL,
+    state     VARCHAR NOT NULL,          -- planned | copied | done
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS costs (
+    provider   VARCHAR NOT NULL,
+    model      VARCHAR NOT NULL,
+    tokens_in  BIGINT NOT NULL DEFAULT 0,
+    tokens_out BIGINT NOT NULL DEFAULT 0,
+    usd        DOUBLE NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL
+);
