@@ -20,8 +20,14 @@ _K_NOISE = 4.0
 _K_CONTRAST = 0.06
 _K_COLOUR = 0.25
 _K_RES_MP = 0.25
-_WEIGHTS = {"sharp": 0.32, "noise": 0.24, "exposure": 0.24, "contrast": 0.1, "colour": 0.04,
-            "resolution": 0.06}
+_WEIGHTS = {
+    "sharp": 0.32,
+    "noise": 0.24,
+    "exposure": 0.24,
+    "contrast": 0.1,
+    "colour": 0.04,
+    "resolution": 0.06,
+}
 
 
 @dataclass(slots=True, frozen=True)

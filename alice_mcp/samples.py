@@ -400,7 +400,8 @@ def make_sample_inbox(root: Path, count: int = 24, seed: int = 0) -> list[Path]:
         s = rng.randrange(1, 2**32)
         stem, ext, write = writers[i % len(writers)]
         folder = root / folders[i % len(folders)]
-        name = stem.format(i=i, s=s, d=1 + i % 9, pr=prompt.split(",")[0])
+        name = stem.format(i=i, s=s, d=1 + i % 9, hh=i // 3600 % 24, mm=i // 60 % 60, ss=i % 60,
+                           pr=prompt.split(",")[0])
         path = write(folder / f"{name}{ext}", prompt, s)
         paths.append(path)
     if count > 1 and paths:
@@ -431,7 +432,7 @@ def _inbox_writers() -> list[tuple[str, str, Writer]]:
         ),
         ("photo_{i}", ".jpg", lambda p, pr, s: write_a1111_jpeg(p, pr, seed=s)),
         (
-            "DALL·E 2024-03-0{d} 10.00.00 - {pr}",
+            "DALL·E 2024-03-0{d} {hh:02d}.{mm:02d}.{ss:02d} - {pr}",
             ".png",
             lambda p, pr, s: write_plain_png(p, seed=s),
         ),

@@ -40,8 +40,16 @@ _TRANSPOSE = {
 }
 # What Pillow and its plugins raise on truncated, corrupt or hostile files.
 _DECODE_ERRORS = (
-    OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-    struct.error, zlib.error, Image.DecompressionBombError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
 )
 
 
@@ -201,9 +209,7 @@ def _hashes(grey: Image.Image) -> tuple[int, int]:
     return _imagehash_to_int(imagehash.phash(small)), _imagehash_to_int(imagehash.dhash(small))
 
 
-def analyze_pixels(
-    fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000
-) -> PixelInfo:
+def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000) -> PixelInfo:
     """Decode an image once (reduced) and derive size, hashes, thumbnail and quality from it."""
     if thumb_size < 8:
         raise ValueError("thumb_size must be at least 8")
