@@ -62,6 +62,6 @@ class BoundedCache(Generic[V]):
         return self.hits / total if total else None
 
     def describe(self) -> dict[str, float | int | None]:
-        return {"entries": len(self._cache), "size_mb": round(self.size_bytes / 1e6, 3),
-                "max_mb": round(self.max_bytes / 1e6, 3), "hits": self.hits,
+        return {"entries": len(self._cache), "size_mb": round(self.size_bytes / 2**20, 3),
+                "max_mb": round(self.max_bytes / 2**20, 3), "hits": self.hits,
                 "misses": self.misses, "hit_rate": self.hit_rate}

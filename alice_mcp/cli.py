@@ -16,8 +16,10 @@ from alice_mcp.config import LoadedSettings, SettingsError, known_profiles, load
 from alice_mcp.library import Library, LibraryError
 from alice_mcp.logs import configure_logging
 from alice_mcp.organizer import LayoutError
+from alice_mcp.roots import PathOutsideRootsError
 from alice_mcp.store.db import DatabaseLockedError, StoreError
 from alice_mcp.store.query import QueryError
+from alice_mcp.understanding.service import UnderstandingError
 
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
@@ -29,6 +31,9 @@ FLAG_KEYS = {
     "database": "paths.database",
     "workers": "performance.max_workers",
     "batch_size": "performance.batch_size",
+    "transport": "server.transport",
+    "host": "server.host",
+    "port": "server.port",
 }
 
 
@@ -64,6 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor", help="next_cursor of the previous page")
     sub.add_parser("stats", parents=[common], help="counts by source, model, month, stars")
+    p = sub.add_parser("tag", parents=[common], help="add or remove tags on assets")
+    p.add_argument("ids", nargs="+", help="asset ids (or their first 6+ characters)")
+    p.add_argument("--add", action="append", default=[], metavar="TAG")
+    p.add_argument("--remove", action="append", default=[], metavar="TAG")
+    p.add_argument("--category", default="custom")
+    p = sub.add_parser("similar", parents=[common], help="assets that look like this one")
+    p.add_argument("id")
+    p.add_argument("--max-distance", type=int, default=10)
+    p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("duplicates", parents=[common], help="groups of identical-looking assets")
+    p.add_argument("scope", nargs="*", help="search query limiting the comparison")
+    p.add_argument("--max-distance", type=int, default=0)
+    p.add_argument("--limit", type=int, default=50)
+    p = sub.add_parser("show", parents=[common], help="every stored detail of one asset")
+    p.add_argument("id")
+    p = sub.add_parser("analyze", parents=[common], help="describe and tag assets")
+    p.add_argument("query", nargs="*", help="search query selecting assets (default: all "
+                   "not yet analyzed)")
+    p.add_argument("--provider")
+    p.add_argument("--force", action="store_true")
+    p = sub.add_parser("mcp-server", parents=[common], help="serve the library over MCP "
+                       "(Claude Desktop starts this)")
+    p.add_argument("--transport", choices=["stdio", "http"])
+    p.add_argument("--host", help="HTTP host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port (default 8765)")
     return parser
 
 
@@ -83,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(command, loaded, opts)
     except SettingsError as exc:
         return _fail(f"settings error: {exc}")
-    except (LibraryError, QueryError, LayoutError) as exc:
+    except (LibraryError, QueryError, LayoutError, PathOutsideRootsError,
+            UnderstandingError) as exc:
         return _fail(str(exc))
     except DatabaseLockedError as exc:
         return _fail(str(exc), EXIT_LOCKED)
@@ -159,9 +190,82 @@ async def cmd_stats(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     return 0
 
 
+async def cmd_tag(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings) as library:
+        result = await library.tag(opts["ids"], opts["add"], opts["remove"], opts["category"])
+    _emit(opts, result, f"{result.updated_assets} assets: +{result.added} -{result.removed} tags"
+          + (f"; unknown: {', '.join(result.unknown_ids)}" if result.unknown_ids else ""))
+    return 1 if result.unknown_ids else 0
+
+
+async def cmd_similar(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        result = await library.similar(opts["id"], max_distance=opts["max_distance"],
+                                       limit=opts["limit"])
+    if opts.get("json"):
+        print(result.model_dump_json(indent=2))
+    else:
+        display.similar(result)
+    return 0
+
+
+async def cmd_duplicates(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        result = await library.duplicates(" ".join(opts["scope"]) or None,
+                                          max_distance=opts["max_distance"], limit=opts["limit"])
+    if opts.get("json"):
+        print(result.model_dump_json(indent=2))
+    else:
+        display.duplicates(result)
+    return 0
+
+
+async def cmd_show(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        detail = await library.get_asset(opts["id"])
+    if opts.get("json"):
+        print(detail.model_dump_json(indent=2))
+    else:
+        display.asset(detail)
+    return 0
+
+
+async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings) as library, \
+            display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
+        ids = None
+        if opts.get("query"):
+            ids = await library.matching_ids(" ".join(opts["query"]))
+        report = await library.analyze(ids, provider=opts.get("provider"),
+                                       force=bool(opts.get("force")),
+                                       listeners=[bar] if bar else [])
+    _emit(opts, report, f"{report.analyzed} analyzed with {report.provider}, {report.cached} "
+          f"cached, {report.requests} requests, ${report.cost_usd:.4f}, "
+          f"{len(report.errors)} errors")
+    return 0
+
+
+async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    from alice_mcp.server import build_server  # the MCP SDK loads only for this command
+
+    server = build_server(loaded.settings)
+    conf = loaded.settings.server
+    if conf.transport == "http":
+        await server.run_streamable_http_async(host=conf.host, port=conf.port)
+    else:
+        await server.run_stdio_async()
+    return 0
+
+
+def _emit(opts: dict[str, Any], result: Any, line: str) -> None:
+    print(result.model_dump_json(indent=2) if opts.get("json") else line)
+
+
 COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, Any, int]]] = {
     "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
-    "search": cmd_search, "stats": cmd_stats,
+    "search": cmd_search, "stats": cmd_stats, "tag": cmd_tag, "similar": cmd_similar,
+    "duplicates": cmd_duplicates, "show": cmd_show, "analyze": cmd_analyze,
+    "mcp-server": cmd_mcp_server,
 }
 
 

@@ -14,7 +14,14 @@ from rich.tree import Tree
 
 from alice_mcp.config import LoadedSettings
 from alice_mcp.pipeline.progress import ProgressListener
-from alice_mcp.results import LibraryStats, OrganizeReport, SearchPage
+from alice_mcp.results import (
+    AssetDetail,
+    DuplicatesResult,
+    LibraryStats,
+    OrganizeReport,
+    SearchPage,
+    SimilarResult,
+)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -113,3 +120,32 @@ def stats(found: LibraryStats) -> None:
         for row in rows:
             table.add_row(row.key or "-", str(row.count))
         out.print(table)
+
+
+def similar(result: SimilarResult) -> None:
+    table = Table("asset", "distance", "source", "prompt", "path")
+    for hit in result.results:
+        table.add_row(hit.asset_id[:12], str(hit.distance), hit.source or "",
+                      (hit.prompt or "")[:50], hit.path or "")
+    out.print(f"like {result.reference} (max distance {result.max_distance}):")
+    out.print(table)
+
+
+def duplicates(result: DuplicatesResult) -> None:
+    out.print(f"{result.total_groups} groups of look-alikes (max distance {result.max_distance})")
+    for number, group in enumerate(result.groups, 1):
+        out.print(f"[bold]group {number}[/bold]")
+        for hit in group.assets:
+            out.print(f"  {hit.asset_id[:12]}  {hit.source or '':10} {hit.path or ''}")
+
+
+def asset(detail: AssetDetail) -> None:
+    out.print(f"[bold]asset {detail.asset_id}[/bold]")
+    for key, value in detail.fields.items():
+        if value not in (None, "", [], {}) and key != "params":
+            out.print(f"  {key}: {value}")
+    if detail.tags:
+        out.print("  tags: " + ", ".join(f"{t.tag} ({t.category}, {t.origin})"
+                                         for t in detail.tags))
+    for loc in detail.locations:
+        out.print(f"  {loc.role}: {loc.path}")

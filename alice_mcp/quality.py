@@ -14,16 +14,18 @@ _DETAIL_SAMPLES = 65_536  # filter centres sampled for the sharpness and noise s
 _MAD_TO_SIGMA = 1.0 / (0.6745 * 6.0)  # Immerkær mask gain is 6 (sqrt of the sum of squares, 36)
 _LAPLACIAN_NOISE_GAIN = 20.0  # white noise of variance s^2 gives Laplacian variance 20 s^2
 
-# Scales of the score terms (see score()); tuned on photo-like synthetic images.
-_K_SHARP = 0.12
-_K_NOISE = 4.0
+# Scales of the score terms (see score()); tuned so that blur, noise and under-exposure of
+# photo-like images (256 px to 2048 px) always lower the score.
+_K_SHARP = 0.25
+_NOISE_FREE = 2.5  # grey levels of "noise" not penalised: at ~512 px fine texture reads as noise
+_K_NOISE = 2.0
 _K_CONTRAST = 0.06
 _K_COLOUR = 0.25
 _K_RES_MP = 0.25
 _WEIGHTS = {
-    "sharp": 0.32,
-    "noise": 0.24,
-    "exposure": 0.24,
+    "sharp": 0.36,
+    "noise": 0.22,
+    "exposure": 0.22,
     "contrast": 0.1,
     "colour": 0.04,
     "resolution": 0.06,
@@ -134,7 +136,7 @@ def score(features: QualityFeatures) -> float:
     """Combine the features into a 0..100 score (weighted geometric mean of 0..1 terms)."""
     terms = {
         "sharp": 1.0 - math.exp(-features.sharpness / _K_SHARP),
-        "noise": 1.0 / (1.0 + (features.noise / _K_NOISE) ** 2),
+        "noise": 1.0 / (1.0 + (max(0.0, features.noise - _NOISE_FREE) / _K_NOISE) ** 2),
         "exposure": 1.0 - features.exposure,
         "contrast": 1.0 - math.exp(-features.contrast / _K_CONTRAST),
         "colour": 0.5 + 0.5 * (1.0 - math.exp(-features.colourfulness / _K_COLOUR)),

@@ -84,6 +84,112 @@ class Counted(BaseModel):
     count: int
 
 
+class CacheFigures(BaseModel):
+    name: str
+    entries: int
+    size_mb: float
+    max_mb: float
+    hits: int
+    misses: int
+    hit_rate: float | None
+
+
+class ProcessFigures(BaseModel):
+    """Performance figures of the running process (see metrics)."""
+
+    files_processed: int
+    avg_seconds_per_file: float | None
+    files_per_second: float | None
+    rss_mb: float
+    api_calls: int
+    cost_usd: float
+    uptime_seconds: float
+    caches: list[CacheFigures]
+
+
+class TagResult(BaseModel):
+    """The outcome of one batch tag edit (one transaction)."""
+
+    updated_assets: int
+    added: int = Field(description="tag rows added")
+    removed: int = Field(description="tag rows removed")
+    unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
+
+
+class SimilarHit(BaseModel):
+    asset_id: str
+    distance: int = Field(description="Hamming distance between 64-bit pHashes (0 = same picture)")
+    path: str | None
+    source: str | None = None
+    prompt: str | None = None
+
+
+class SimilarResult(BaseModel):
+    """Assets that look like the reference, nearest first."""
+
+    reference: str
+    max_distance: int
+    results: list[SimilarHit]
+
+
+class DuplicateGroup(BaseModel):
+    assets: list[SimilarHit]
+
+
+class DuplicatesResult(BaseModel):
+    """Groups of assets that look the same (pHash within max_distance bits)."""
+
+    max_distance: int
+    groups: list[DuplicateGroup]
+    total_groups: int
+
+
+class TagInfo(BaseModel):
+    tag: str
+    category: str
+    origin: str
+    confidence: float | None = None
+
+
+class Location(BaseModel):
+    path: str
+    role: str
+    size: int
+    seen_at: datetime | None = None
+
+
+class AnalysisInfo(BaseModel):
+    provider: str
+    model: str
+    prompt_version: str
+    result: dict | None
+    cost_usd: float
+    created_at: datetime | None = None
+
+
+class AssetDetail(BaseModel):
+    """Every stored field of one asset, with its tags, analyses and locations."""
+
+    asset_id: str
+    fields: dict
+    tags: list[TagInfo]
+    analyses: list[AnalysisInfo]
+    locations: list[Location]
+
+
+class AnalyzeReport(BaseModel):
+    """The outcome of an analyze run."""
+
+    provider: str
+    model: str
+    analyzed: int = 0
+    cached: int = Field(0, description="already analyzed by this provider/model/prompt version")
+    requests: int = Field(0, description="provider calls made (batches)")
+    cost_usd: float = 0.0
+    errors: list[FileProblem] = Field(default_factory=list)
+    cancelled: bool = False
+
+
 class LibraryStats(BaseModel):
     """Counts over the whole library."""
 
@@ -94,4 +200,7 @@ class LibraryStats(BaseModel):
     by_month: list[Counted]
     by_stars: list[Counted]
     by_media_type: list[Counted]
+    tags: int = 0
+    cost_usd_total: float = 0.0
     database: str
+    process: ProcessFigures | None = None

@@ -15,20 +15,21 @@ ProgressListener = Callable[[int, int, str], Awaitable[None]]
 class Progress:
     """Reports a run's start and each finished batch to every listener and to the log."""
 
-    def __init__(self, listeners: Sequence[ProgressListener] = ()) -> None:
+    def __init__(self, listeners: Sequence[ProgressListener] = (), noun: str = "files") -> None:
         self.listeners = list(listeners)
+        self.noun = noun
         self.total = 0
         self.done = 0
 
     async def start(self, total: int, batches: int) -> None:
         self.total, self.done = total, 0
-        message = f"Processing {total} files in {batches} batches"
+        message = f"Processing {total} {self.noun} in {batches} batches"
         log.info(message, files=total, batches=batches)
         await self._emit(message)
 
     async def advance(self, count: int) -> None:
         self.done += count
-        message = f"Processed {self.done}/{self.total} files"
+        message = f"Processed {self.done}/{self.total} {self.noun}"
         log.info(message, done=self.done, total=self.total)
         await self._emit(message)
 

@@ -7,6 +7,8 @@ CREATE TABLE IF NOT EXISTS assets (
     bytes           BIGINT,
     width           INTEGER,
     height          INTEGER,
+    duration_s      DOUBLE,
+    codec           VARCHAR,
     created_at      TIMESTAMPTZ,
     source          VARCHAR NOT NULL DEFAULT 'unknown',
     source_name     VARCHAR,

@@ -43,7 +43,8 @@ class TableSpec:
 ASSETS = TableSpec(
     "assets",
     (("asset_id", "VARCHAR"), ("media_type", "VARCHAR"), ("mime", "VARCHAR"), ("bytes", "BIGINT"),
-     ("width", "INTEGER"), ("height", "INTEGER"), ("created_at", "TIMESTAMPTZ"),
+     ("width", "INTEGER"), ("height", "INTEGER"), ("duration_s", "DOUBLE"), ("codec", "VARCHAR"),
+     ("created_at", "TIMESTAMPTZ"),
      ("source", "VARCHAR"), ("source_name", "VARCHAR"), ("confidence", "DOUBLE"),
      ("model", "VARCHAR"), ("model_family", "VARCHAR"), ("prompt", "VARCHAR"),
      ("negative_prompt", "VARCHAR"), ("seed", "BIGINT"), ("steps", "INTEGER"),

@@ -1,0 +1,25 @@
+"""Previews for the assistant to look at: bounded JPEGs from the stored thumbnail or the original."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+PREVIEW_MIME = "image/jpeg"
+
+
+def render_preview(source: bytes | Path, size: int, quality: int = 85,
+                   max_pixels: int = 50_000_000) -> bytes:
+    """A JPEG whose longest side is at most size pixels (JPEG: every MCP client can show it)."""
+    opened = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    with opened as img:
+        if img.width * img.height > max_pixels:
+            raise ValueError(f"image of {img.width}x{img.height} is too large to preview")
+        img.draft("RGB", (size, size))
+        frame = ImageOps.exif_transpose(img).convert("RGB")
+    frame.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    out = io.BytesIO()
+    frame.save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()

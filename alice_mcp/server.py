@@ -1,0 +1,313 @@
+"""The MCP face: tools, resources and prompts over the same Library the CLI uses. No logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, Image, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import TextContent, ToolAnnotations
+from pydantic import Field
+
+from alice_mcp import __version__
+from alice_mcp.config import Settings
+from alice_mcp.library import Library, LibraryError
+from alice_mcp.organizer import LayoutError
+from alice_mcp.results import (
+    AnalyzeReport,
+    AssetDetail,
+    DuplicatesResult,
+    LibraryStats,
+    OrganizeReport,
+    SearchPage,
+    SimilarResult,
+    TagResult,
+)
+from alice_mcp.roots import PathOutsideRootsError
+from alice_mcp.store.assets import TAG_CATEGORIES
+from alice_mcp.store.db import StoreError
+from alice_mcp.store.query import SORTS, Query, QueryError, parse, parse_when
+from alice_mcp.understanding.service import UnderstandingError
+
+INSTRUCTIONS = """\
+alice-mcp is the user's library of AI-generated images and videos.
+- `search` finds assets (free words match prompts, descriptions and tags; the query language
+  also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
+- `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
+- `organize` files new images from the inbox (try dry_run=true first and show the plan).
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `stats` do what their names say.
+Nothing is ever deleted. Paths must lie inside the library's folders."""
+
+REPORTED_PLACEMENTS = 50
+MAX_VIEW_BYTES = 4 * 1024 * 1024
+
+AssetId = Annotated[str, Field(min_length=6, max_length=64,
+                               description="an asset_id from search (or its first 6+ characters)")]
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _annotations(*, read_only: bool, destructive: bool = False, idempotent: bool = True,
+                 open_world: bool = False) -> ToolAnnotations:
+    return ToolAnnotations(read_only_hint=read_only, destructive_hint=destructive,
+                           idempotent_hint=idempotent, open_world_hint=open_world)
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """Errors the model can act on become tool errors with the library's own message."""
+    try:
+        yield
+    except (LibraryError, QueryError, PathOutsideRootsError, UnderstandingError, LayoutError,
+            StoreError) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _progress(ctx: Context):  # noqa: ANN202 - a ProgressListener
+    async def listener(done: int, total: int, message: str) -> None:
+        await ctx.report_progress(done, total or None, message)
+    return listener
+
+
+def build_server(settings: Settings) -> MCPServer:
+    """An MCPServer whose lifespan opens the library of these settings."""
+
+    opened: list[Library] = []  # for handlers without a Context (static resources)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Library]:
+        with Library(settings) as library:
+            opened.append(library)
+            try:
+                yield library
+            finally:
+                opened.remove(library)
+
+    server = MCPServer("alice-mcp", version=__version__, instructions=INSTRUCTIONS,
+                       lifespan=lifespan)
+
+    def lib(ctx: Context) -> Library:
+        return ctx.request_context.lifespan_context
+
+    @server.tool(annotations=_annotations(read_only=False, destructive=True))
+    async def organize(
+        ctx: Context,
+        inbox: Annotated[str | None, Field(description="folder of new files; default: the "
+                                           "configured inbox")] = None,
+        organized: Annotated[str | None, Field(description="the organized tree; default: the "
+                                               "configured one")] = None,
+        move: Annotated[bool, Field(description="move files instead of copying them")] = False,
+        dry_run: Annotated[bool, Field(description="only plan; touch nothing")] = False,
+    ) -> OrganizeReport:
+        """Index new images and videos in the inbox and file them under
+        <organized>/<date>/<project>/<source>/. Copies by default (move=true moves; nothing is
+        ever deleted or overwritten); identical files are counted as duplicates, unchanged
+        files are skipped, so running it again is safe. Reports progress; can be cancelled.
+        Suggest dry_run=true first. The result lists the first 50 placements."""
+        with _tool_errors():
+            report = await lib(ctx).organize(inbox=inbox, organized=organized, move=move,
+                                             dry_run=dry_run, listeners=[_progress(ctx)])
+        report.placements = report.placements[:REPORTED_PLACEMENTS]
+        return report
+
+    @server.tool(annotations=_annotations(read_only=True))
+    async def search(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=1000, description=(
+            "search language: free words match prompt/description/tags; also tag:x -tag:y "
+            "source:midjourney model:flux* stars:>=4 after:2025-01-01 before:7d type:video "
+            "project:name w:>=1024 seed:123 sort:stars"))] = None,
+        tags_all: Annotated[list[TagName] | None, Field(max_length=20)] = None,
+        tags_any: Annotated[list[TagName] | None, Field(max_length=20)] = None,
+        tags_none: Annotated[list[TagName] | None, Field(max_length=20)] = None,
+        source: Annotated[str | None, Field(max_length=50, description="generator slug, e.g. "
+                                            "a1111, comfyui, midjourney, dalle")] = None,
+        model: Annotated[str | None, Field(max_length=200, description="model name or glob")] = None,
+        after: Annotated[str | None, Field(description="YYYY-MM-DD, today, yesterday or an "
+                                           "age like 7d, 2w, 3m")] = None,
+        before: Annotated[str | None, Field(description="same forms as after")] = None,
+        min_stars: Annotated[int | None, Field(ge=1, le=5)] = None,
+        media_type: Literal["image", "video"] | None = None,
+        sort: Annotated[str | None, Field(description=f"one of {', '.join(SORTS)}")] = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the "
+                                            "previous page")] = None,
+    ) -> SearchPage:
+        """Find assets in the library. Combine the query language with the filter arguments;
+        results are newest first unless sort says otherwise. Page with next_cursor (pass the
+        same query and filters). Use view to look at results and get_asset for details."""
+        with _tool_errors():
+            parsed = _query(query, tags_all, tags_any, tags_none, source, model, after, before,
+                            min_stars, media_type, sort)
+            return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
+
+    @server.tool(annotations=_annotations(read_only=False, destructive=True))
+    async def tag(
+        ctx: Context,
+        asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=1000)],
+        add: Annotated[list[TagName] | None, Field(max_length=50)] = None,
+        remove: Annotated[list[TagName] | None, Field(max_length=50)] = None,
+        category: Annotated[str, Field(description=f"one of {', '.join(TAG_CATEGORIES)}")]
+        = "custom",
+    ) -> TagResult:
+        """Add and/or remove tags on many assets at once, in one transaction. Tags are
+        lower-cased. The user's tags are never overwritten by analyze."""
+        with _tool_errors():
+            return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
+
+    @server.tool(annotations=_annotations(read_only=False))
+    async def analyze(
+        ctx: Context,
+        asset_ids: Annotated[list[AssetId] | None, Field(max_length=10_000)] = None,
+        paths: Annotated[list[str] | None, Field(max_length=10_000)] = None,
+        provider: Annotated[str | None, Field(description="understanding provider; default "
+                                              "from settings ('local': offline, free)")] = None,
+        force: Annotated[bool, Field(description="analyze again even if cached")] = False,
+    ) -> AnalyzeReport:
+        """Describe and tag assets (colours, subjects, styles, moods, technical facts) with the
+        understanding provider. Without asset_ids or paths: every asset not yet analyzed.
+        Results are cached per asset and provider; reports progress; can be cancelled."""
+        with _tool_errors():
+            return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
+                                          listeners=[_progress(ctx)])
+
+    @server.tool(annotations=_annotations(read_only=True))
+    async def find_similar(
+        ctx: Context,
+        asset_id: AssetId | None = None,
+        path: Annotated[str | None, Field(description="an image file inside the library's "
+                                          "folders, instead of asset_id")] = None,
+        max_distance: Annotated[int, Field(ge=0, le=32, description="bits of pHash that may "
+                                           "differ: 0 same picture, ~10 similar")] = 10,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    ) -> SimilarResult:
+        """Assets that look like one asset (or an image file), nearest first, by Hamming
+        distance between 64-bit perceptual hashes."""
+        with _tool_errors():
+            return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit)
+
+    @server.tool(annotations=_annotations(read_only=True))
+    async def find_duplicates(
+        ctx: Context,
+        scope: Annotated[str | None, Field(max_length=1000, description="a search query "
+                                           "limiting which assets are compared")] = None,
+        max_distance: Annotated[int, Field(ge=0, le=10, description="0: identical pictures; "
+                                           "higher also finds near-duplicates")] = 0,
+        limit: Annotated[int, Field(ge=1, le=200, description="groups to return")] = 50,
+    ) -> DuplicatesResult:
+        """Groups of assets that look the same (re-encodes, resizes, near-identical variations),
+        largest groups first. Nothing is deleted: show the groups and let the user decide."""
+        with _tool_errors():
+            return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
+
+    @server.tool(annotations=_annotations(read_only=True))
+    async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:
+        """Every stored field of one asset (generator, prompt, seed, model, size, quality...),
+        with its tags, analyses and file locations."""
+        with _tool_errors():
+            return await lib(ctx).get_asset(asset_id)
+
+    @server.tool(annotations=_annotations(read_only=True), structured_output=False)
+    async def view(
+        ctx: Context,
+        asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=64)],
+        size: Annotated[int, Field(ge=64, le=1024, description="longest side in pixels")] = 512,
+    ) -> list[Image | TextContent]:
+        """Look at assets: returns each as a JPEG thumbnail with a caption line. At most
+        server.max_view_images per call (default 8); large requests are scaled down to stay
+        under 4 MB."""
+        library = lib(ctx)
+        cap = library.settings.server.max_view_images
+        if len(asset_ids) > cap:
+            raise ToolError(f"view takes at most {cap} assets per call; split the list")
+        blocks: list[Image | TextContent] = []
+        budget = MAX_VIEW_BYTES
+        for asset_id in asset_ids:
+            with _tool_errors():
+                data, _ = await library.preview(asset_id, size)
+                while len(data) > budget // max(1, len(asset_ids)) and size > 64:
+                    size //= 2
+                    data, _ = await library.preview(asset_id, size)
+            budget -= len(data)
+            blocks.append(TextContent(type="text", text=f"asset {asset_id}"))
+            blocks.append(Image(data=data, format="jpeg"))
+        return blocks
+
+    @server.tool(annotations=_annotations(read_only=True))
+    async def stats(ctx: Context) -> LibraryStats:
+        """Counts by source, model family, month, stars and media type; cache hit rates,
+        process performance figures and money spent on analysis."""
+        with _tool_errors():
+            return await lib(ctx).stats()
+
+    _resources(server, lib, opened)
+    _prompts(server)
+    return server
+
+
+def _resources(server: MCPServer, lib, opened: list[Library]) -> None:  # noqa: ANN001
+    @server.resource("alice://asset/{asset_id}", mime_type="application/json")
+    async def asset_resource(asset_id: str, ctx: Context) -> str:
+        """Every stored field of one asset, as JSON."""
+        with _tool_errors():
+            return (await lib(ctx).get_asset(asset_id)).model_dump_json(indent=2)
+
+    @server.resource("alice://asset/{asset_id}/thumbnail", mime_type="image/jpeg")
+    async def thumbnail_resource(asset_id: str, ctx: Context) -> bytes:
+        """The asset's thumbnail as a JPEG."""
+        with _tool_errors():
+            data, _ = await lib(ctx).preview(asset_id, 256)
+        return data
+
+    @server.resource("alice://stats", mime_type="application/json")
+    async def stats_resource() -> str:
+        """Library counts and process figures, as JSON."""
+        return (await opened[-1].stats()).model_dump_json(indent=2)
+
+
+def _prompts(server: MCPServer) -> None:
+    @server.prompt(title="Organize my inbox")
+    def organize_inbox() -> str:
+        """Plan, confirm and run the organization of the inbox."""
+        return ("Please organize my inbox of AI images. First call `organize` with "
+                "dry_run=true and summarize the plan (how many files, which projects and "
+                "generators, duplicates, errors). Ask me to confirm, then run it for real "
+                "(copy mode) and report the result.")
+
+    @server.prompt(title="Review duplicates")
+    def review_duplicates(max_distance: str = "0") -> str:
+        """Find duplicate pictures and help decide which to keep (nothing is deleted)."""
+        return (f"Find duplicate images in my library with `find_duplicates` "
+                f"(max_distance={max_distance}). For each group, `view` the images and "
+                "compare `get_asset` details (size, quality, stars, prompt). Recommend which "
+                "one to keep and tag the others 'duplicate' with `tag` once I agree. "
+                "Do not delete anything.")
+
+
+def _query(text: str | None, tags_all: list[str] | None, tags_any: list[str] | None,
+           tags_none: list[str] | None, source: str | None, model: str | None,
+           after: str | None, before: str | None, min_stars: int | None,
+           media_type: str | None, sort: str | None) -> Query:
+    """The search tool's arguments folded into one Query, the same as the query language's."""
+    q = parse(text)
+    q.tags_all += [t.lower() for t in tags_all or []]
+    q.tags_any += [t.lower() for t in tags_any or []]
+    q.tags_none += [t.lower() for t in tags_none or []]
+    if source:
+        q.sources.append(source.lower())
+    if model:
+        q.models.append(model.lower())
+    if after:
+        q.after = parse_when(after)
+    if before:
+        q.before = parse_when(before)
+    if min_stars is not None:
+        q.stars.append((">=", min_stars))
+    if media_type:
+        q.media_type = media_type
+    if sort:
+        if sort not in SORTS:
+            raise QueryError(f"sort {sort!r} is not known; use one of {', '.join(SORTS)}")
+        q.sort = sort
+    return q

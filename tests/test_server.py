@@ -1,0 +1,326 @@
+"""The MCP server driven as a client drives it: in process with Client(server), and over stdio."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from PIL import Image
+
+from alice_mcp import samples
+from alice_mcp.config import Settings, load_settings
+from alice_mcp.organizer import TEMP_SUFFIX
+from alice_mcp.server import build_server
+from alice_mcp.store.db import Database
+
+pytestmark = pytest.mark.anyio
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> tuple[Path, Path]:
+    inbox, organized = tmp_path / "inbox", tmp_path / "organized"
+    samples.make_sample_inbox(inbox, count=24, seed=21)
+    return inbox, organized
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path, roots: tuple[Path, Path]) -> Settings:
+    inbox, organized = roots
+    return load_settings(flags={"paths.inbox": inbox, "paths.organized": organized,
+                                "paths.database": tmp_path / "lib.duckdb"}).settings
+
+
+async def _organized_client(settings: Settings):
+    client = Client(build_server(settings), raise_exceptions=True)
+    await client.__aenter__()
+    result = await client.call_tool("organize", {})
+    assert not result.is_error, result.content
+    return client
+
+
+def _tools_snapshot(tools) -> list[dict]:
+    return [{"name": t.name, "description": t.description, "input_schema": t.input_schema,
+             "output_schema": t.output_schema,
+             "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None}
+            for t in sorted(tools, key=lambda t: t.name)]
+
+
+async def test_tools_list_matches_the_snapshot(server_settings: Settings) -> None:
+    """Every change to the public surface shows up here in review (UPDATE_SNAPSHOTS=1 rewrites)."""
+    async with Client(build_server(server_settings)) as client:
+        tools = (await client.list_tools()).tools
+    current = _tools_snapshot(tools)
+    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", "utf-8")
+    assert current == json.loads(SNAPSHOT.read_text("utf-8"))
+
+
+async def test_every_tool_declares_honest_annotations(server_settings: Settings) -> None:
+    async with Client(build_server(server_settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == {"organize", "search", "tag", "analyze", "find_similar",
+                          "find_duplicates", "get_asset", "view", "stats"}
+    read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats"}
+    for name, tool in tools.items():
+        ann = tool.annotations
+        assert ann is not None and ann.read_only_hint == (name in read_only), name
+        assert ann.open_world_hint is False, name
+        assert ann.destructive_hint is not None and ann.idempotent_hint is not None, name
+        assert tool.description and len(tool.description) > 60, name
+        if name != "view":
+            assert tool.output_schema, name
+
+
+async def test_organize_reports_progress_and_counts(server_settings: Settings,
+                                                    roots: tuple[Path, Path]) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(build_server(server_settings)) as client:
+        result = await client.call_tool("organize", {"dry_run": True})
+        assert not result.is_error
+        planned = result.structured_content
+        assert planned["dry_run"] and planned["organized"] > 0
+        assert not roots[1].exists()
+        result = await client.call_tool("organize", {}, progress_callback=on_progress)
+    done = result.structured_content
+    assert (done["organized"], done["duplicates"]) == (planned["organized"], planned["duplicates"])
+    assert done["errors"] == []
+    assert [m for _, _, m in seen] == ["Processing 24 files in 1 batches", "Processed 24/24 files"]
+    assert [(p, t) for p, t, _ in seen] == [(0, 24), (24, 24)]
+
+
+async def test_search_pages_with_an_opaque_cursor(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            args = {"limit": 5, **({"cursor": cursor} if cursor else {})}
+            page = (await client.call_tool("search", args)).structured_content
+            seen += [r["asset_id"] for r in page["results"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+            assert isinstance(cursor, str)
+        assert len(seen) == len(set(seen)) == page["total"] == 23
+        filtered = (await client.call_tool("search", {"source": "a1111", "limit": 100})
+                    ).structured_content
+        assert filtered["total"] > 0 and {r["source"] for r in filtered["results"]} == {"a1111"}
+        same = (await client.call_tool("search", {"query": "source:a1111", "limit": 100})
+                ).structured_content
+        assert same["total"] == filtered["total"]
+        bad = await client.call_tool("search", {"query": "colour:red"})
+        assert bad.is_error and "unknown field" in bad.content[0].text
+        wrong = await client.call_tool("search", {"query": "fox", "cursor": cursor or "eyJvIjo1fQ"})
+        assert wrong.is_error
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_tag_search_by_tag_and_get_asset(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        page = (await client.call_tool("search", {"limit": 3})).structured_content
+        ids = [r["asset_id"] for r in page["results"]]
+        tagged = (await client.call_tool("tag", {"asset_ids": ids, "add": ["Reference", "keep"]})
+                  ).structured_content
+        assert tagged == {"updated_assets": 3, "added": 6, "removed": 0, "unknown_ids": []}
+        hits = (await client.call_tool("search", {"tags_all": ["reference", "keep"]})
+                ).structured_content
+        assert sorted(r["asset_id"] for r in hits["results"]) == sorted(ids)
+        assert all("reference" in r["tags"] for r in hits["results"])
+        removed = (await client.call_tool("tag", {"asset_ids": ids[:1], "remove": ["keep"]})
+                   ).structured_content
+        assert removed["removed"] == 1
+        detail = (await client.call_tool("get_asset", {"asset_id": ids[0]})).structured_content
+        assert detail["asset_id"] == ids[0]
+        assert [t["tag"] for t in detail["tags"]] == ["reference"]
+        assert {loc["role"] for loc in detail["locations"]} == {"inbox", "organized"}
+        assert detail["fields"]["phash"] is not None
+        missing = await client.call_tool("get_asset", {"asset_id": "ffffffffffff"})
+        assert missing.is_error and "search" in missing.content[0].text
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_analyze_tags_assets_with_the_offline_provider(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        report = (await client.call_tool("analyze", {})).structured_content
+        assert report["provider"] == "local" and report["analyzed"] == 23
+        again = (await client.call_tool("analyze", {})).structured_content
+        assert again["analyzed"] == 0 and again["requests"] == 0
+        some = (await client.call_tool("search", {"limit": 1})).structured_content["results"][0]
+        detail = (await client.call_tool("get_asset", {"asset_id": some["asset_id"]})
+                  ).structured_content
+        local = [t for t in detail["tags"] if t["origin"] == "local"]
+        assert {t["category"] for t in local} >= {"color", "technical"}
+        assert detail["analyses"][0]["provider"] == "local"
+        stats = (await client.call_tool("stats", {})).structured_content
+        assert stats["tags"] > 23 and stats["assets"] == 23
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_similar_and_duplicates_use_perceptual_hashes(server_settings: Settings,
+                                                            roots: tuple[Path, Path]) -> None:
+    inbox = roots[0]
+    original = next(p for p in sorted(inbox.rglob("*.png")))
+    Image.open(original).convert("RGB").resize((60, 60)).save(inbox / "resaved.jpg", quality=80)
+    client = await _organized_client(server_settings)
+    try:
+        dupes = (await client.call_tool("find_duplicates", {"max_distance": 4})).structured_content
+        groups = [{Path(a["path"]).suffix for a in g["assets"]} for g in dupes["groups"]]
+        assert {".png", ".jpg"} in groups
+        group = next(g for g in dupes["groups"] if len(g["assets"]) == 2)
+        first, second = (a["asset_id"] for a in group["assets"])
+        near = (await client.call_tool("find_similar", {"asset_id": first, "max_distance": 4})
+                ).structured_content
+        assert near["results"][0]["asset_id"] == second
+        assert near["results"][0]["distance"] <= 4
+        by_path = (await client.call_tool("find_similar", {"path": str(inbox / "resaved.jpg"),
+                                                           "max_distance": 4})).structured_content
+        assert {r["asset_id"] for r in by_path["results"]} >= {first, second} - {None}
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_view_returns_images_the_assistant_can_see(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        ids = [r["asset_id"] for r in
+               (await client.call_tool("search", {"limit": 2})).structured_content["results"]]
+        result = await client.call_tool("view", {"asset_ids": ids, "size": 128})
+        images = [b for b in result.content if b.type == "image"]
+        assert len(images) == 2 and all(b.mime_type == "image/jpeg" for b in images)
+        with Image.open(io.BytesIO(base64.b64decode(images[0].data))) as img:
+            assert max(img.size) <= 128
+        too_many = await client.call_tool("view", {"asset_ids": ids * 5})
+        assert too_many.is_error and "at most 8" in too_many.content[0].text
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_resources_and_prompts(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        asset_id = (await client.call_tool("search", {"limit": 1})
+                    ).structured_content["results"][0]["asset_id"]
+        detail = await client.read_resource(f"alice://asset/{asset_id}")
+        assert json.loads(detail.contents[0].text)["asset_id"] == asset_id
+        thumb = await client.read_resource(f"alice://asset/{asset_id}/thumbnail")
+        assert thumb.contents[0].mime_type == "image/jpeg"
+        assert base64.b64decode(thumb.contents[0].blob)[:2] == b"\xff\xd8"
+        stats = json.loads((await client.read_resource("alice://stats")).contents[0].text)
+        assert stats["assets"] == 23
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        assert prompts == {"organize_inbox", "review_duplicates"}
+        text = await client.get_prompt("organize_inbox", {})
+        assert "dry_run" in text.messages[0].content.text
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("escape", ["dotdot", "absolute", "symlink"])
+async def test_path_escapes_are_rejected(server_settings: Settings, roots: tuple[Path, Path],
+                                         tmp_path: Path, escape: str) -> None:
+    inbox = roots[0]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    samples.write_plain_png(outside / "secret.png", seed=1)
+    path = {"dotdot": str(inbox / ".." / "outside"), "absolute": str(outside),
+            "symlink": str(inbox / "link")}[escape]
+    if escape == "symlink":
+        (inbox / "link").symlink_to(outside, target_is_directory=True)
+    async with Client(build_server(server_settings)) as client:
+        for tool, args in (("organize", {"inbox": path, "dry_run": True}),
+                           ("organize", {"organized": path, "dry_run": True}),
+                           ("find_similar", {"path": str(Path(path) / "secret.png")}),
+                           ("analyze", {"paths": [str(Path(path) / "secret.png")]})):
+            result = await client.call_tool(tool, args)
+            assert result.is_error, (tool, args)
+            text = result.content[0].text
+            assert "outside the library's folders" in text and str(inbox) in text, text
+    assert not (tmp_path / "organized").exists()
+
+
+async def test_cancelling_organize_leaves_a_consistent_index(tmp_path: Path) -> None:
+    inbox, organized = tmp_path / "big", tmp_path / "organized"
+    samples.make_sample_inbox(inbox, count=400, seed=4)
+    settings = load_settings(flags={"paths.inbox": inbox, "paths.organized": organized,
+                                    "paths.database": tmp_path / "c.duckdb",
+                                    "performance.batch_size": 20}).settings
+    async with Client(build_server(settings)) as client:
+        with anyio.CancelScope() as scope:
+            async def on_progress(progress: float, total: float | None, message: str | None):
+                if progress >= 60:
+                    scope.cancel()
+            await client.call_tool("organize", {}, progress_callback=on_progress)
+        assert scope.cancelled_caught
+        await anyio.sleep(0.5)  # let the server finish the file it was placing
+        # the server keeps serving after a cancel
+        stats = (await client.call_tool("stats", {})).structured_content
+    on_disk = {str(p) for p in organized.rglob("*") if p.is_file()}
+    assert 0 < len(on_disk) < 400
+    assert not [p for p in on_disk if p.endswith(TEMP_SUFFIX)]
+    db = Database(tmp_path / "c.duckdb", read_only=True)
+    recorded = {p for (p,) in db.fetchall("SELECT path FROM files WHERE role = 'organized'")}
+    db.close()
+    assert recorded == on_disk
+    assert stats["files"] >= len(on_disk)
+    async with Client(build_server(settings)) as client:
+        rest = (await client.call_tool("organize", {})).structured_content
+    total = len({str(p) for p in organized.rglob("*") if p.is_file()})
+    assert rest["errors"] == [] and total == len(on_disk) + rest["organized"]
+
+
+def _stdio_params(settings: Settings, tmp_path: Path) -> StdioServerParameters:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
+    env.update({"ALICE_PATHS__INBOX": str(settings.paths.inbox),
+                "ALICE_PATHS__ORGANIZED": str(settings.paths.organized),
+                "ALICE_PATHS__DATABASE": str(settings.paths.database)})
+    return StdioServerParameters(command=sys.executable, args=["-m", "alice_mcp", "mcp-server"],
+                                 env=env, cwd=str(tmp_path))
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stdio_subprocess_serves_every_tool(server_settings: Settings, tmp_path: Path,
+                                                  mode: str) -> None:
+    progress: list[str | None] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with Client(_stdio_params(server_settings, tmp_path), mode=mode) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "search" in names and "organize" in names
+        organized = await client.call_tool("organize", {}, progress_callback=on_progress)
+        assert organized.structured_content["organized"] == 23
+        assert "Processed 24/24 files" in progress
+        page = (await client.call_tool("search", {"limit": 10})).structured_content
+        ids = [r["asset_id"] for r in page["results"]]
+        assert page["total"] == 23 and page["next_cursor"]
+        page2 = (await client.call_tool("search", {"limit": 10, "cursor": page["next_cursor"]})
+                 ).structured_content
+        assert not set(ids) & {r["asset_id"] for r in page2["results"]}
+        for tool, args in (("tag", {"asset_ids": ids[:2], "add": ["x"]}),
+                           ("analyze", {"asset_ids": ids[:2]}),
+                           ("find_similar", {"asset_id": ids[0]}),
+                           ("find_duplicates", {}),
+                           ("get_asset", {"asset_id": ids[0]}),
+                           ("view", {"asset_ids": ids[:1]}),
+                           ("stats", {})):
+            result = await client.call_tool(tool, args)
+            assert not result.is_error, (tool, result.content)
