@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-ANALYSIS_MAX_SIDE = 512  # features are measured on an image at most this long (size-comparable)
+ANALYSIS_MAX_SIDE = 1024  # larger images are box-reduced first (the pipeline passes <= 1024)
 _COLOUR_SAMPLES = 16_384  # pixels sampled for the colour statistics
 _DETAIL_SAMPLES = 65_536  # filter centres sampled for the sharpness and noise statistics
 _MAD_TO_SIGMA = 1.0 / (0.6745 * 6.0)  # Immerkær mask gain is 6 (sqrt of the sum of squares, 36)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -40,12 +41,23 @@ alice-mcp is the user's library of AI-generated images and videos.
 - `tag`, `analyze`, `find_similar`, `find_duplicates`, `stats` do what their names say.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
+F = TypeVar("F", bound=Callable[..., Any])
 REPORTED_PLACEMENTS = 50
 MAX_VIEW_BYTES = 4 * 1024 * 1024
 
 AssetId = Annotated[str, Field(min_length=6, max_length=64,
                                description="an asset_id from search (or its first 6+ characters)")]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _tool(server: MCPServer, *, structured_output: bool | None = None,
+          **hints: bool) -> Callable[[F], F]:
+    """Register a tool with its docstring (dedented) as description and honest annotations."""
+    def register(fn: F) -> F:
+        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""),
+                           annotations=_annotations(**hints),
+                           structured_output=structured_output)(fn)
+    return register
 
 
 def _annotations(*, read_only: bool, destructive: bool = False, idempotent: bool = True,
@@ -90,7 +102,7 @@ def build_server(settings: Settings) -> MCPServer:
     def lib(ctx: Context) -> Library:
         return ctx.request_context.lifespan_context
 
-    @server.tool(annotations=_annotations(read_only=False, destructive=True))
+    @_tool(server, read_only=False, destructive=True)
     async def organize(
         ctx: Context,
         inbox: Annotated[str | None, Field(description="folder of new files; default: the "
@@ -111,7 +123,7 @@ def build_server(settings: Settings) -> MCPServer:
         report.placements = report.placements[:REPORTED_PLACEMENTS]
         return report
 
-    @server.tool(annotations=_annotations(read_only=True))
+    @_tool(server, read_only=True)
     async def search(
         ctx: Context,
         query: Annotated[str | None, Field(max_length=1000, description=(
@@ -142,7 +154,7 @@ def build_server(settings: Settings) -> MCPServer:
                             min_stars, media_type, sort)
             return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
 
-    @server.tool(annotations=_annotations(read_only=False, destructive=True))
+    @_tool(server, read_only=False, destructive=True)
     async def tag(
         ctx: Context,
         asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=1000)],
@@ -156,7 +168,7 @@ def build_server(settings: Settings) -> MCPServer:
         with _tool_errors():
             return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
 
-    @server.tool(annotations=_annotations(read_only=False))
+    @_tool(server, read_only=False)
     async def analyze(
         ctx: Context,
         asset_ids: Annotated[list[AssetId] | None, Field(max_length=10_000)] = None,
@@ -172,7 +184,7 @@ def build_server(settings: Settings) -> MCPServer:
             return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
                                           listeners=[_progress(ctx)])
 
-    @server.tool(annotations=_annotations(read_only=True))
+    @_tool(server, read_only=True)
     async def find_similar(
         ctx: Context,
         asset_id: AssetId | None = None,
@@ -187,7 +199,7 @@ def build_server(settings: Settings) -> MCPServer:
         with _tool_errors():
             return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit)
 
-    @server.tool(annotations=_annotations(read_only=True))
+    @_tool(server, read_only=True)
     async def find_duplicates(
         ctx: Context,
         scope: Annotated[str | None, Field(max_length=1000, description="a search query "
@@ -201,14 +213,14 @@ def build_server(settings: Settings) -> MCPServer:
         with _tool_errors():
             return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
 
-    @server.tool(annotations=_annotations(read_only=True))
+    @_tool(server, read_only=True)
     async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:
         """Every stored field of one asset (generator, prompt, seed, model, size, quality...),
         with its tags, analyses and file locations."""
         with _tool_errors():
             return await lib(ctx).get_asset(asset_id)
 
-    @server.tool(annotations=_annotations(read_only=True), structured_output=False)
+    @_tool(server, read_only=True, structured_output=False)
     async def view(
         ctx: Context,
         asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=64)],
@@ -234,7 +246,7 @@ def build_server(settings: Settings) -> MCPServer:
             blocks.append(Image(data=data, format="jpeg"))
         return blocks
 
-    @server.tool(annotations=_annotations(read_only=True))
+    @_tool(server, read_only=True)
     async def stats(ctx: Context) -> LibraryStats:
         """Counts by source, model family, month, stars and media type; cache hit rates,
         process performance figures and money spent on analysis."""

@@ -16,7 +16,7 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 def _asset(i: int, **extra: object) -> Write:
     row = {"asset_id": f"{i:032x}", "media_type": "image", "bytes": i, "width": 64,
-           "height": 64, "source": "a1111", "loras": ["x"], "params": '{"i": %d}' % i,
+           "height": 64, "source": "a1111", "loras": ["x"], "params": f'{{"i": {i}}}',
            "phash": -i, "indexed_at": NOW, **extra}
     return Write("assets", row)
 

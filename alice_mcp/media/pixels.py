@@ -25,6 +25,8 @@ THUMBNAIL_QUALITY = 80
 THUMBNAIL_METHOD = 0  # libwebp effort 0..6; 0 is ~3x faster and near-identical at 256 px
 HASH_SOURCE_SIDE = 64  # hashes read a grey image reduced to >= this (imagehash goes to 32x32)
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto white
+MAX_DOWNSCALE = 4  # analyse big images at >= 1/4 of full resolution, so blur stays visible ...
+MAX_WORK_FACTOR = 4  # ... but never with a working image longer than 4 * thumb_size
 
 _MASK64 = (1 << 64) - 1
 _SIGN64 = 1 << 63
@@ -169,6 +171,12 @@ def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
+def _working_side(full_side: int, thumb_size: int) -> int:
+    """Long side of the working image: 2x thumb_size, more for big images (<= 4x thumb_size)."""
+    wanted = max(2 * thumb_size, math.ceil(full_side / MAX_DOWNSCALE))
+    return min(MAX_WORK_FACTOR * thumb_size, wanted)
+
+
 def _decode_working(img: Image.Image, target: int) -> tuple[Image.Image, tuple[int, int]]:
     """Decode at about `target` px long side into RGB, upright; also return the full size."""
     full = img.size
@@ -215,14 +223,21 @@ def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000
         raise ValueError("thumb_size must be at least 8")
     img = _open_checked(fp, max_pixels)
     with img:
-        try:
-            work, (width, height) = _decode_working(img, 2 * thumb_size)
-        except _DECODE_ERRORS as exc:
-            raise PixelError(f"cannot decode image: {exc}") from exc
-        grey = work.convert("L")
-        features = features_from_image(work, (width, height), grey=grey)
-        phash, dhash = _hashes(grey)
-        thumbnail = _thumbnail(work, thumb_size)
+        return analyze_image(img, thumb_size=thumb_size)
+
+
+def analyze_image(img: Image.Image, thumb_size: int = 256) -> PixelInfo:
+    """The same PixelInfo from an already opened or decoded PIL image (e.g. a video frame)."""
+    if thumb_size < 8:
+        raise ValueError("thumb_size must be at least 8")
+    try:
+        work, (width, height) = _decode_working(img, 2 * thumb_size)
+    except _DECODE_ERRORS as exc:
+        raise PixelError(f"cannot decode image: {exc}") from exc
+    grey = work.convert("L")
+    features = features_from_image(work, (width, height), grey=grey)
+    phash, dhash = _hashes(grey)
+    thumbnail = _thumbnail(work, thumb_size)
     return PixelInfo(
         width=width,
         height=height,

@@ -1,0 +1,132 @@
+"""Videos through PyAV (FFmpeg): header facts, one representative frame, and its PixelInfo.
+
+`probe_video` reads the container header only (stream probing is capped), so it costs
+about a millisecond; `representative_frame` decodes a single frame near 10 % of the
+duration (seeking to the keyframe before it) so a video gets a thumbnail and hashes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+from PIL import Image
+
+from alice_mcp.media.pixels import PixelInfo, analyze_image
+
+PROBE_OPTIONS = {"probesize": str(1 << 20), "analyzeduration": "0"}  # header, not frames
+FRAME_POSITION = 0.1  # representative frame at 10 % of the duration
+MAX_FRAMES_AFTER_SEEK = 300  # frames decoded at most while walking from a keyframe to the target
+MAX_TAG_CHARS = 16 * 1024 * 1024
+
+
+class VideoError(ValueError):
+    """A video that cannot be opened or decoded."""
+
+
+@dataclass(slots=True)
+class VideoInfo:
+    """What a video container header says."""
+
+    format: str | None = None  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+    fps: float | None = None
+    frames: int | None = None
+    creation_time: str | None = None  # as written in the container tags (ISO 8601)
+    tags: dict[str, str] = field(default_factory=dict)  # container + video stream tags, lower-case
+    errors: list[str] = field(default_factory=list)
+
+
+def probe_stream(fp: BinaryIO | str | Path) -> VideoInfo:
+    """Read a video's container header (tags, duration, size, codec, rate); never raises."""
+    info = VideoInfo()
+    try:
+        with av.open(
+            fp if isinstance(fp, str) else (str(fp) if isinstance(fp, Path) else fp),
+            container_options=PROBE_OPTIONS,
+            metadata_errors="replace",
+        ) as container:
+            _fill(info, container)
+    except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+        info.errors.append(f"video: cannot read container: {exc}")
+    return info
+
+
+def probe_video(path: Path | str) -> VideoInfo:
+    """Header facts of a video file (see probe_stream)."""
+    return probe_stream(Path(path))
+
+
+def _fill(info: VideoInfo, container: Any) -> None:
+    """Copy header facts from an open PyAV input container."""
+    info.format = container.format.name
+    for key, value in container.metadata.items():
+        info.tags.setdefault(str(key).lower(), str(value)[:MAX_TAG_CHARS])
+    if container.duration is not None and container.duration > 0:
+        info.duration_s = round(container.duration / av.time_base, 6)
+    if not container.streams.video:
+        info.errors.append("video: no video stream")
+        return
+    stream = container.streams.video[0]
+    for key, value in stream.metadata.items():
+        info.tags.setdefault(str(key).lower(), str(value)[:MAX_TAG_CHARS])
+    info.codec = stream.codec_context.name if stream.codec_context else stream.codec.name
+    info.width = stream.width or None
+    info.height = stream.height or None
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    info.fps = round(float(rate), 3) if rate else None
+    info.frames = stream.frames or None
+    if info.duration_s is None and stream.duration and stream.time_base:
+        info.duration_s = round(float(stream.duration * stream.time_base), 6)
+    info.creation_time = info.tags.get("creation_time")
+
+
+def representative_frame(path: Path | str, position: float = FRAME_POSITION) -> Image.Image:
+    """Decode one RGB frame near `position` (0..1) of the duration; the first frame as fallback."""
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            if not container.streams.video:
+                raise VideoError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frame = _frame_near(container, stream, position)
+            if frame is None:
+                container.seek(0)
+                frame = next(container.decode(stream), None)
+            if frame is None:
+                raise VideoError("no decodable frame")
+            return frame.to_image()
+    except VideoError:
+        raise
+    except (av.FFmpegError, OSError, ValueError, EOFError, StopIteration) as exc:
+        raise VideoError(f"cannot decode video: {exc}") from exc
+
+
+def _frame_near(container: Any, stream: Any, position: float) -> Any:
+    """Seek to the keyframe before the target time and decode up to the target; None if unsure."""
+    duration = container.duration / av.time_base if container.duration else None
+    if not duration or not stream.time_base or position <= 0:
+        return None
+    target = math.floor(duration * position / stream.time_base)
+    try:
+        container.seek(int(target), stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return None
+    best = None
+    for count, frame in enumerate(container.decode(stream)):
+        best = frame
+        if frame.pts is None or frame.pts >= target or count >= MAX_FRAMES_AFTER_SEEK:
+            break
+    return best
+
+
+def analyze_video(path: Path | str, thumb_size: int = 256) -> PixelInfo:
+    """Thumbnail, perceptual hashes and quality of a video, from its representative frame."""
+    return analyze_image(representative_frame(path), thumb_size=thumb_size)
+

@@ -1,0 +1,55 @@
+"""What a container header says (ContainerMeta) and the limits every header reader obeys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_CHUNK_READ = 32 * 1024 * 1024  # one metadata chunk/segment we are willing to read
+MAX_TEXT = 16 * 1024 * 1024  # decompressed text bound (zTXt, compressed iTXt, stealth)
+MAX_CHUNKS = 200_000  # guards against pathological files made of tiny chunks
+
+
+@dataclass(slots=True)
+class ContainerMeta:
+    """What the file header says: format, size, text chunks, EXIF strings, XMP, C2PA, video."""
+
+    format: str = "unknown"
+    media_type: str | None = None  # "image" or "video" (animated GIFs count as video)
+    width: int | None = None
+    height: int | None = None
+    text: dict[str, str] = field(default_factory=dict)
+    text_source: dict[str, str] = field(default_factory=dict)  # key -> "png:tEXt", "jpeg:COM"
+    exif_user_comment: str | None = None
+    exif: dict[str, str] = field(default_factory=dict)
+    xmp: str | None = None
+    c2pa: bool = False  # the container holds a C2PA manifest store (caBX, APP11, uuid...)
+    c2pa_manifest: dict[str, Any] | None = None  # manifest store JSON from the C2PA library
+    duration_s: float | None = None
+    codec: str | None = None
+    fps: float | None = None
+    frames: int | None = None
+    created_at: str | None = None  # container creation time as written (ISO 8601)
+    errors: list[str] = field(default_factory=list)
+
+    def add_text(self, key: str, value: str, where: str) -> bool:
+        """Record a text entry once; a repeated key is noted and ignored."""
+        if key in self.text:
+            self.errors.append(f"{where.split(':')[0]}: duplicate text key {key!r} ignored")
+            return False
+        self.text[key] = value
+        self.text_source[key] = where
+        return True
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode bytes that should be text: UTF-8 when valid (most tools), else Latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def printable(tag: bytes) -> str:
+    """A chunk type or box name, printable for error notes."""
+    return tag.decode("latin-1", "replace")

@@ -1,0 +1,76 @@
+"""JPEG header reader: marker segments up to the first scan (APP1 EXIF/XMP, APP11 C2PA, COM, SOF)."""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from alice_mcp.metadata.base import MAX_CHUNKS, ContainerMeta, decode_text
+from alice_mcp.metadata.exif import parse_exif
+
+XMP_JPEG_NS = b"http://ns.adobe.com/xap/1.0/\x00"
+_SOF = {c for c in range(0xC0, 0xD0) if c not in (0xC4, 0xC8, 0xCC)}
+_READ = {0xE1, 0xEB, 0xFE} | _SOF
+
+
+def read_jpeg(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
+    """Walk JPEG marker segments up to the first scan (SOS); entropy-coded data is never read."""
+    meta.media_type = "image"
+    fp.seek(2)
+    for _ in range(MAX_CHUNKS):
+        pos = fp.tell()
+        byte = fp.read(1)
+        if not byte:
+            meta.errors.append("jpeg: file ends before image data")
+            return
+        if byte != b"\xff":
+            meta.errors.append(f"jpeg: expected marker at offset {pos}")
+            return
+        marker = fp.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = fp.read(1)
+        if not marker:
+            meta.errors.append("jpeg: truncated marker")
+            return
+        code = marker[0]
+        if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
+            continue
+        if code in (0xD9, 0xDA):  # EOI or start of scan: metadata is over
+            return
+        raw_len = fp.read(2)
+        if len(raw_len) < 2:
+            meta.errors.append("jpeg: truncated segment length")
+            return
+        length = struct.unpack(">H", raw_len)[0] - 2
+        if length < 0:
+            meta.errors.append(f"jpeg: invalid segment length at offset {pos}")
+            return
+        if code in _READ:
+            data = fp.read(length)
+            if len(data) < length:
+                meta.errors.append(f"jpeg: truncated segment 0x{code:02X} at offset {pos}")
+                return
+            _segment(code, data, meta)
+        else:
+            if fp.tell() + length > size:
+                meta.errors.append(f"jpeg: truncated segment 0x{code:02X} at offset {pos}")
+                return
+            fp.seek(length, 1)
+    meta.errors.append("jpeg: too many segments, stopped reading")
+
+
+def _segment(code: int, data: bytes, meta: ContainerMeta) -> None:
+    """Decode one JPEG segment we care about into meta."""
+    if code == 0xE1 and data.startswith(b"Exif\x00"):
+        parse_exif(data[6:], meta)
+    elif code == 0xE1 and data.startswith(XMP_JPEG_NS):
+        if meta.xmp is None:
+            meta.xmp = data[len(XMP_JPEG_NS) :].decode("utf-8", "replace")
+    elif code == 0xEB:  # APP11: JUMBF boxes, which is where C2PA lives in JPEG
+        if b"jumb" in data[:64] or b"c2pa" in data[:128]:
+            meta.c2pa = True
+    elif code == 0xFE:
+        if "comment" not in meta.text:
+            meta.add_text("comment", decode_text(data).rstrip("\x00"), "jpeg:COM")
+    elif len(data) >= 5 and meta.width is None:
+        meta.height, meta.width = struct.unpack(">HH", data[1:5])
