@@ -90,6 +90,7 @@ class ServerSettings(_Section):
     port: int = Field(8765, ge=1, le=65_535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     lock_timeout_seconds: float = Field(10.0, ge=0, le=600)
+    idle_release_seconds: float = Field(2.0, ge=0, le=3600)  # 0: keep the database open
     max_view_images: int = Field(8, ge=1, le=64)
 
 

@@ -150,13 +150,10 @@ class Library:
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
         sql, params = q.search_sql(parsed, limit, offset)
-        cur = self.db.cursor()
-        try:
+        with self.db.cursor() as cur:
             rel = cur.execute(sql, params)
             names = [d[0] for d in rel.description]
             rows = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
-        finally:
-            cur.close()
         total = rows[0]["total"] if rows else 0
         results = [AssetSummary(
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
@@ -331,8 +328,9 @@ class Library:
         chosen = make_provider(provider or self.settings.understanding.provider)
         ids: list[str] | None = None
         if asset_ids is not None or paths is not None:
-            ids = [self.resolve_id(a) for a in asset_ids or []]
-            ids += await anyio.to_thread.run_sync(self._ids_of_paths, paths or [])
+            ids = await anyio.to_thread.run_sync(
+                lambda: [self.resolve_id(a) for a in asset_ids or []]
+                + self._ids_of_paths(paths or []))
         service = UnderstandingService(self.db, self.settings)
         try:
             report = await service.analyze(ids, chosen, force=force,

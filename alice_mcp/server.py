@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import TextContent, ToolAnnotations
@@ -92,7 +93,10 @@ def build_server(settings: Settings) -> MCPServer:
         with Library(settings) as library:
             opened.append(library)
             try:
-                yield library
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_release_when_idle, library, settings.server.idle_release_seconds)
+                    yield library
+                    tg.cancel_scope.cancel()
             finally:
                 opened.remove(library)
 
@@ -256,6 +260,15 @@ def build_server(settings: Settings) -> MCPServer:
     _resources(server, lib, opened)
     _prompts(server)
     return server
+
+
+async def _release_when_idle(library: Library, idle_seconds: float) -> None:
+    """Let go of the database file between requests so an `alice` command can use the library."""
+    if idle_seconds <= 0:
+        return
+    while True:
+        await anyio.sleep(min(idle_seconds, 1.0))
+        library.db.release_if_idle(idle_seconds)
 
 
 def _resources(server: MCPServer, lib, opened: list[Library]) -> None:  # noqa: ANN001

@@ -30,6 +30,10 @@ class GenerationInfo:
     width: int | None = None
     height: int | None = None
     created_at: datetime | None = None
+    media_type: str | None = None  # "image" or "video", from the container
+    duration_s: float | None = None  # videos and animated GIFs
+    codec: str | None = None
+    fps: float | None = None
     raw: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 

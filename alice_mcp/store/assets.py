@@ -37,13 +37,10 @@ def resolve_prefixes(db: Database, ids: Sequence[str]) -> dict[str, list[str]]:
 
 
 def asset_row(db: Database, asset_id: str) -> dict[str, Any] | None:
-    cur = db.cursor()
-    try:
+    with db.cursor() as cur:
         rel = cur.execute("SELECT * FROM assets WHERE asset_id = ?", [asset_id])
         row = rel.fetchone()
         names = [d[0] for d in rel.description]
-    finally:
-        cur.close()
     if row is None:
         return None
     data = dict(zip(names, row, strict=True))

@@ -37,46 +37,76 @@ class Database:
         self.read_only = read_only
         self.lock_timeout = lock_timeout
         self._conn: duckdb.DuckDBPyConnection | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._active = 0
+        self._last_used = time.monotonic()
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._connection()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
             self._conn = self._open()
         return self._conn
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of its own for one thread; DuckDB connections are not shared across threads."""
+    def acquire(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own for one thread (DuckDB connections are not shared across threads);
+        hand it back with release(). While any cursor is out, the database stays open."""
         with self._lock:
-            return self.conn.cursor()
+            cur = self._connection().cursor()
+            self._active += 1
+            return cur
+
+    def release(self, cur: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            cur.close()
+            self._active -= 1
+            self._last_used = time.monotonic()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self.acquire()
+        try:
+            yield cur
+        finally:
+            self.release(cur)
 
     def fetchall(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read on a cursor of its own (safe from any thread) and return its rows."""
-        cur = self.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT, rolled back if the block raises."""
-        cur = self.cursor()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        else:
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
             cur.execute("COMMIT")
-        finally:
-            cur.close()
 
-    def close(self) -> None:
-        if self._conn is not None:
+    def release_if_idle(self, idle_seconds: float) -> bool:
+        """Close the file if no cursor is out and none was for idle_seconds, so another process
+        (an `alice` command next to the MCP server) can open the library. Reopens on next use."""
+        with self._lock:
+            if (self._conn is None or self._active or self.path is None
+                    or time.monotonic() - self._last_used < idle_seconds):
+                return False
             self._conn.close()
             self._conn = None
+            log.debug("database released while idle", path=str(self.path))
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.path is None or (self.read_only and not self.path.exists()):
@@ -96,7 +126,9 @@ class Database:
                     raise StoreError(f"cannot open the library database {self.path}: {exc}") from None
                 if time.monotonic() >= deadline:
                     raise DatabaseLockedError(_locked_message(self.path, match, self.lock_timeout)) from None
-                log.info("database busy, waiting", path=str(self.path), pid=match["pid"])
+                if delay == 0.05:
+                    log.info("library busy, waiting for the other process", pid=match["pid"],
+                             path=str(self.path), seconds=self.lock_timeout)
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         if not self.read_only:

@@ -124,12 +124,12 @@ class BatchWriter:
         self._flush()
         self._commit()
         if self._cur is not None:
-            self._cur.close()
+            self.db.release(self._cur)
             self._cur = None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._cur is None:
-            self._cur = self.db.cursor()
+            self._cur = self.db.acquire()
         if not self._uncommitted:
             self._cur.execute("BEGIN TRANSACTION")
         return self._cur
