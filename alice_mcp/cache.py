@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -16,12 +17,14 @@ class BoundedCache(Generic[V]):
     """At most max_entries values, each living ttl_seconds, together at most max_bytes."""
 
     def __init__(self, name: str, *, max_entries: int, ttl_seconds: float, max_bytes: int,
-                 sizeof: Callable[[V], int] = sys.getsizeof) -> None:
+                 sizeof: Callable[[V], int] = sys.getsizeof,
+                 timer: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.max_bytes = max_bytes
         self.enabled = max_entries > 0 and ttl_seconds > 0
         self._cache: TTLCache[Hashable, V] = TTLCache(
-            maxsize=max(max_bytes, 1), ttl=max(ttl_seconds, 0.001), getsizeof=sizeof)
+            maxsize=max(max_bytes, 1), ttl=max(ttl_seconds, 0.001), timer=timer,
+            getsizeof=sizeof)
         self._max_entries = max_entries
         self._lock = threading.Lock()
         self.hits = 0

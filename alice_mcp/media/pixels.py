@@ -1,8 +1,9 @@
 """One decode per image -> full size, perceptual hashes, WebP thumbnail and quality features.
 
-The image is decoded once, at roughly twice the thumbnail size (JPEG DCT scaling via
-``draft()``, else an integer box ``reduce()``), converted to RGB once, and everything the
-index needs is derived from that working image.
+The image is decoded once into a working image of about twice the thumbnail size (JPEG DCT
+scaling via ``draft()``, else an integer box ``reduce()``; images over 4x that size keep at
+least 1/4 of their resolution, up to 4x the thumbnail size, so blur stays measurable),
+converted to RGB once, and everything the index needs is derived from that working image.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ def analyze_image(img: Image.Image, thumb_size: int = 256) -> PixelInfo:
     if thumb_size < 8:
         raise ValueError("thumb_size must be at least 8")
     try:
-        work, (width, height) = _decode_working(img, 2 * thumb_size)
+        target = _working_side(max(img.size), thumb_size)
+        work, (width, height) = _decode_working(img, target)
     except _DECODE_ERRORS as exc:
         raise PixelError(f"cannot decode image: {exc}") from exc
     grey = work.convert("L")

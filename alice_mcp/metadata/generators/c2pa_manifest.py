@@ -1,0 +1,143 @@
+"""C2PA manifests (Content Credentials): which tool made the asset, and whether it was AI.
+
+The active manifest names the tool in `claim_generator` / `claim_generator_info`, in the
+`softwareAgent` of its actions, and in the signer (`signature_info.issuer`). An action
+`c2pa.created` (or any action) with IPTC DigitalSourceType `trainedAlgorithmicMedia`
+(`compositeWithTrainedAlgorithmicMedia` for edits) says the content is AI-generated.
+Confidence sits between embedded generation parameters and a file-name guess.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from alice_mcp.metadata.containers import ContainerMeta
+from alice_mcp.metadata.generators import to_text
+from alice_mcp.metadata.models import GenerationInfo
+from alice_mcp.metadata.provenance import active_manifest
+
+C2PA_CONFIDENCE = 0.8
+AI_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+ACTION_LABELS = ("c2pa.actions", "c2pa.actions.v2")
+# (slug, display name, pattern over tool/agent/issuer names); first match wins.
+TOOLS: list[tuple[str, str, re.Pattern[str]]] = [
+    (slug, name, re.compile(pattern, re.IGNORECASE))
+    for slug, name, pattern in [
+        ("sora", "Sora (OpenAI)", r"\bsora\b"),
+        ("dalle", "DALL·E / ChatGPT (OpenAI)", r"openai|dall[·\-_ .]?e|chatgpt|\bgpt[-_ ]?(4o|image)"),
+        ("firefly", "Adobe Firefly", r"firefly|adobe"),
+        ("veo", "Google Veo", r"\bveo\b"),
+        ("imagen", "Google Imagen", r"imagen"),
+        ("gemini", "Google Gemini", r"gemini"),
+        ("google", "Google", r"google"),
+        ("bing", "Microsoft Bing Image Creator / Designer", r"bing|microsoft|designer"),
+        ("midjourney", "Midjourney", r"midjourney"),
+        ("runway", "Runway", r"runway"),
+        ("leonardo", "Leonardo.Ai", r"leonardo"),
+        ("ideogram", "Ideogram", r"ideogram"),
+        ("meta-ai", "Meta AI", r"\bmeta\b"),
+        ("stability", "Stability AI", r"stability"),
+    ]
+]
+
+
+def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
+    """Map the active manifest's tool names and AI flag to a source; None if neither."""
+    manifest = active_manifest(meta.c2pa_manifest)
+    if manifest is None:
+        return None
+    names = tool_names(manifest)
+    ai_type, when, agent = _ai_action(manifest)
+    slug, display = _match(names + ([agent] if agent else []))
+    if slug is None and ai_type is None:
+        return None  # a camera or an editor signed it: provenance, not generation
+    info = GenerationInfo(confidence=C2PA_CONFIDENCE, evidence=[f"{meta.format}:c2pa:manifest"])
+    if slug is None:
+        info.source, info.source_name = "ai", f"AI-generated ({names[0] if names else 'C2PA'})"
+    else:
+        info.source, info.source_name = slug, display
+        info.model_family = slug if slug not in ("google", "bing", "stability") else None
+    if ai_type:
+        info.evidence.append(f"{meta.format}:c2pa:digitalSourceType:{ai_type}")
+    if agent and (not names or agent.lower() not in names[0].lower()):
+        info.model = agent
+    info.created_at = _time(when) or _time(_dict(manifest.get("signature_info")).get("time"))
+    state = (meta.c2pa_manifest or {}).get("validation_state")
+    info.add_raw("c2pa", summary(manifest, state))
+    return info
+
+
+def tool_names(manifest: dict[str, Any]) -> list[str]:
+    """Tool names from claim_generator_info, claim_generator and the signer's issuer."""
+    names: list[str] = []
+    for item in manifest.get("claim_generator_info") or []:
+        name = to_text(item.get("name")) if isinstance(item, dict) else None
+        if name and name not in names:
+            names.append(name)
+    generator = to_text(manifest.get("claim_generator"))
+    if generator:
+        names.append(generator.split("/")[0].replace("_", " "))
+    issuer = to_text(_dict(manifest.get("signature_info")).get("issuer"))
+    if issuer:
+        names.append(issuer)
+    return names
+
+
+def _ai_action(manifest: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(AI DigitalSourceType code, when, softwareAgent name) of the first AI-flagged action."""
+    first_agent = None
+    for assertion in manifest.get("assertions") or []:
+        if not isinstance(assertion, dict) or assertion.get("label") not in ACTION_LABELS:
+            continue
+        for action in _dict(assertion.get("data")).get("actions") or []:
+            if not isinstance(action, dict):
+                continue
+            agent = action.get("softwareAgent")
+            agent = to_text(agent.get("name") if isinstance(agent, dict) else agent)
+            first_agent = first_agent or agent
+            code = str(action.get("digitalSourceType") or "").rstrip("/").rsplit("/", 1)[-1]
+            if code in AI_TYPES:
+                return code, to_text(action.get("when")), agent or first_agent
+    return None, None, first_agent
+
+
+def _match(names: list[str]) -> tuple[str | None, str]:
+    """The first known tool named anywhere in `names`."""
+    for slug, display, pattern in TOOLS:
+        if any(pattern.search(n) for n in names):
+            return slug, display
+    return None, ""
+
+
+def summary(manifest: dict[str, Any], state: str | None) -> str:
+    """A short searchable text of a manifest: tools, actions, signer, validation state."""
+    parts = [f"tools: {', '.join(tool_names(manifest))}"]
+    code, _, agent = _ai_action(manifest)
+    if code:
+        parts.append(f"digitalSourceType: {code}")
+    if agent:
+        parts.append(f"softwareAgent: {agent}")
+    title = to_text(manifest.get("title"))
+    if title:
+        parts.append(f"title: {title}")
+    if state:
+        parts.append(f"validation: {state}")
+    return "; ".join(parts)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """The value when it is a dict, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _time(value: str | None) -> datetime | None:
+    """An ISO 8601 time from a manifest as aware UTC."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)

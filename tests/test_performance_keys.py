@@ -1,0 +1,185 @@
+"""Every key of the performance block is accepted and changes what the program does."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from alice_mcp import samples
+from alice_mcp.cache import BoundedCache
+from alice_mcp.config import PerformanceSettings, Settings, load_settings
+from alice_mcp.library import Library
+from alice_mcp.logs import configure_logging
+from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.understanding.base import Analysis, Item, Usage
+from alice_mcp.understanding.service import UnderstandingService
+
+pytestmark = pytest.mark.anyio
+
+
+def _settings(tmp_path: Path, **performance: object) -> Settings:
+    flags = {f"performance.{k}": v for k, v in performance.items()}
+    return load_settings(flags={"paths.inbox": tmp_path / "inbox",
+                                "paths.organized": tmp_path / "organized",
+                                "paths.database": tmp_path / "lib.duckdb", **flags}).settings
+
+
+async def _organize(tmp_path: Path, count: int, **performance: object):
+    samples.make_sample_inbox(tmp_path / "inbox", count=count, seed=3)
+    messages: list[str] = []
+
+    async def listen(done: int, total: int, message: str) -> None:
+        messages.append(message)
+
+    with Library(_settings(tmp_path, **performance)) as lib:
+        report = await lib.organize(listeners=[listen])
+    return report, messages
+
+
+def test_the_keys_tested_here_are_all_the_keys() -> None:
+    tested = {"max_workers", "batch_size", "parallel_threshold", "enable_batch_operations",
+              "parallel_metadata_extraction", "batch_insert_size", "transaction_size",
+              "max_memory_cache_mb", "cache_ttl_seconds", "understanding_batch_size",
+              "max_concurrent_api_calls", "search_cache_size", "enable_performance_monitoring",
+              "log_performance_metrics", "metrics_interval_seconds"}
+    assert tested == set(PerformanceSettings.model_fields)
+
+
+async def _peak_concurrency(plan: PoolPlan, items: int) -> int:
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def work(_: int) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+
+    async for _ in map_batches(list(range(items)), work, plan):
+        pass
+    return peak[0]
+
+
+@pytest.mark.parametrize(("workers", "parallel", "count", "expected"), [
+    (3, True, 200, 3),      # max_workers bounds the threads
+    (6, True, 200, 6),
+    (6, False, 200, 1),     # parallel_metadata_extraction off: in order
+    (6, True, 50, 1),       # below parallel_threshold (100): in order
+])
+async def test_max_workers_parallel_extraction_and_threshold(workers: int, parallel: bool,
+                                                             count: int, expected: int) -> None:
+    plan = PoolPlan.for_run(count, max_workers=workers, batch_size=100, parallel_threshold=100,
+                            parallel=parallel)
+    assert await _peak_concurrency(plan, count) == expected
+
+
+async def test_batch_size_sets_the_batches(tmp_path: Path) -> None:
+    report, messages = await _organize(tmp_path, 150, batch_size=40)
+    assert messages[0] == "Processing 150 files in 4 batches"
+    assert messages[1:] == [f"Processed {n}/150 files" for n in (40, 80, 120, 150)]
+    assert report.errors == []
+
+
+async def test_parallel_threshold_is_a_setting(tmp_path: Path) -> None:
+    plan = PoolPlan.for_run(30, max_workers=4, batch_size=10, parallel_threshold=20)
+    assert plan.workers == 4
+
+
+async def test_insert_size_transaction_size_and_batching(tmp_path: Path) -> None:
+    batched, _ = await _organize(tmp_path / "a", 30, batch_insert_size=10, transaction_size=20)
+    single, _ = await _organize(tmp_path / "b", 30, enable_batch_operations=False)
+    rows = batched.counters.rows_written
+    assert rows == single.counters.rows_written > 100
+    # transaction_size 20: a commit every 20 rows; the default (5000) commits once
+    assert batched.counters.commits >= rows // 20 and single.counters.commits == 1
+    # batch_insert_size 10: one statement per table per 10 writes; unbatched: one per row
+    assert batched.counters.write_statements < rows / 3
+    assert single.counters.write_statements > rows * 0.9
+
+
+async def test_search_cache_size_ttl_and_memory_budget() -> None:
+    now = [0.0]
+    cache: BoundedCache[str] = BoundedCache("t", max_entries=3, ttl_seconds=10,
+                                            max_bytes=1000, sizeof=len, timer=lambda: now[0])
+    for key in "abcd":
+        cache.put(key, "x" * 10)
+    assert cache.get("a") is None and cache.get("d") == "x" * 10  # search_cache_size = 3
+    now[0] = 11.0
+    assert cache.get("d") is None                                   # cache_ttl_seconds
+    cache.put("big", "y" * 600)
+    cache.put("big2", "z" * 600)
+    assert cache.size_bytes <= 1000 and cache.get("big") is None    # max_memory_cache_mb
+    assert cache.hits == 1 and cache.misses == 3
+
+
+async def test_library_caches_follow_the_settings(tmp_path: Path) -> None:
+    with Library(_settings(tmp_path, search_cache_size=2, cache_ttl_seconds=60,
+                           max_memory_cache_mb=1)) as lib:
+        assert lib.search_cache.max_bytes == 1024 * 1024
+        for query in ("a", "b", "c"):
+            await lib.search(query)
+        assert lib.search_cache.describe()["entries"] == 2
+        await lib.search("c")
+        assert lib.search_cache.hits == 1
+    with Library(_settings(tmp_path, search_cache_size=0)) as lib:
+        await lib.search("a")
+        await lib.search("a")
+        assert lib.search_cache.hits == 0
+
+
+class SlowProvider:
+    """A stand-in for a remote API: each call takes a while and says how many items it got."""
+
+    name, model, prompt_version = "slow", "slow-1", "1"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def analyze(self, items: list[Item]) -> tuple[list[Analysis | Exception], Usage]:
+        self.calls.append(len(items))
+        await anyio.sleep(0.05)
+        return [Analysis(description="x") for _ in items], Usage(usd=0.001)
+
+
+@pytest.mark.parametrize(("batch", "concurrent"), [(3, 2), (5, 1), (2, 4)])
+async def test_understanding_batch_size_and_concurrency(tmp_path: Path, batch: int,
+                                                        concurrent: int) -> None:
+    _, _ = await _organize(tmp_path, 13)
+    settings = _settings(tmp_path, understanding_batch_size=batch,
+                         max_concurrent_api_calls=concurrent)
+    with Library(settings) as lib:
+        provider = SlowProvider()
+        service = UnderstandingService(lib.db, settings)
+        report = await service.analyze(None, provider)
+    assert report.analyzed == 12
+    assert len(provider.calls) == report.requests == math.ceil(12 / batch)
+    assert max(provider.calls) == batch
+    assert service.max_in_flight == concurrent
+    assert report.cost_usd == pytest.approx(0.001 * report.requests)
+
+
+async def test_performance_monitoring_logs_metrics(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info")
+    await _organize(tmp_path, 150, enable_performance_monitoring=True,
+                    metrics_interval_seconds=0.05, max_workers=2)
+    err = capsys.readouterr().err
+    assert "performance metrics" in err and "files_per_second" in err and "rss_mb" in err
+    await _organize(tmp_path / "quiet", 150, metrics_interval_seconds=0.05)
+    assert "performance metrics" not in capsys.readouterr().err
+
+
+async def test_log_performance_metrics_adds_a_summary(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info")
+    await _organize(tmp_path, 5, log_performance_metrics=True)
+    err = capsys.readouterr().err
+    assert "organize finished" in err and "hashed=5" in err
+    await _organize(tmp_path / "quiet", 5)
+    assert "organize finished" not in capsys.readouterr().err
