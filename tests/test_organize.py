@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,9 @@ async def test_layout_date_project_source_sequence(library: Library, inbox: Path
     samples.write_a1111_png(inbox / "portraits" / "a.png", prompt="a queen", seed=1)
     samples.write_comfyui_png(inbox / "portraits" / "c.png", prompt="a castle", seed=3)
     samples.write_plain_png(inbox / "loose.png", seed=4)
+    for age, name in enumerate(["portraits/a.png", "portraits/b.png", "portraits/c.png",
+                                "loose.png"]):
+        os.utime(inbox / name, (1_700_000_000 + age, 1_700_000_000 + age))
 
     report = await library.organize()
 
@@ -46,7 +50,7 @@ async def test_layout_date_project_source_sequence(library: Library, inbox: Path
                    "uncategorized/unknown/uncategorized-00001.png"]
     dates = {p.relative_to(organized).parts[0] for p in _files(organized)}
     assert all(len(d) == 10 and d[4] == "-" and d[7] == "-" for d in dates)
-    # files are numbered in path order, and each copy is byte-identical to its source
+    # files are numbered oldest first, and each copy is byte-identical to its source
     first = organized / next(iter(dates)) / "portraits" / "a1111" / "portraits-00001.png"
     assert _digest(first) == _digest(inbox / "portraits" / "a.png")
 
@@ -102,14 +106,18 @@ async def test_dry_run_plan_matches_the_real_run(settings, inbox: Path) -> None:
 
 async def test_identical_files_are_duplicates_not_second_copies(library: Library, inbox: Path,
                                                                 organized: Path) -> None:
-    samples.write_a1111_png(inbox / "a.png", prompt="same", seed=9)
+    samples.write_a1111_png(inbox / "z-original.png", prompt="same", seed=9)
     (inbox / "elsewhere").mkdir()
-    shutil.copy(inbox / "a.png", inbox / "elsewhere" / "copy.png")
+    shutil.copy(inbox / "z-original.png", inbox / "elsewhere" / "copy.png")
+    os.utime(inbox / "z-original.png", (1_700_000_000, 1_700_000_000))
     report = await library.organize()
     assert (report.organized, report.duplicates) == (1, 1)
     assert len(_files(organized)) == 1
+    # the oldest copy is the original, whatever its name
+    placed = next(p for p in report.placements if p.duplicate_of is None)
+    assert Path(placed.source).name == "z-original.png"
     # a later inbox file identical to something organized is a duplicate too
-    shutil.copy(inbox / "a.png", inbox / "later.png")
+    shutil.copy(inbox / "z-original.png", inbox / "later.png")
     report = await library.organize()
     assert (report.organized, report.duplicates) == (0, 1)
     assert len(_files(organized)) == 1

@@ -44,7 +44,10 @@ class ScanResult:
 
 
 def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = ()) -> ScanResult:
-    """Every media file under inbox, sorted by path, split into new / known-but-unplaced / unchanged."""
+    """Every media file under inbox, oldest first, split into new / known-but-unplaced / unchanged.
+
+    Oldest first makes the earliest copy of a duplicate the original, and numbers files in the
+    order they were made."""
     result = ScanResult()
     for path, st in _walk(inbox, exclude, result):
         media_type = media_type_for(path)
@@ -59,7 +62,7 @@ def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] 
             result.unchanged += 1
         else:
             result.unplaced.append((cand, seen.asset_id))
-    result.new.sort(key=lambda c: str(c.path))
+    result.new.sort(key=lambda c: (c.mtime_ns, str(c.path)))
     return result
 
 
