@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from alice_mcp.media.pixels import (
     PixelError,
     PixelInfo,
+    analyze_image,
     analyze_pixels,
     hamming,
     hash_hex,
@@ -92,7 +93,7 @@ def analyze(data: bytes, **kwargs: int) -> PixelInfo:
 
 def thumbnail_image(info: PixelInfo) -> Image.Image:
     img = Image.open(io.BytesIO(info.thumbnail))
-    assert img.format == "WEBP" and info.thumbnail_mime == "image/webp"
+    assert img.format == "JPEG" and info.thumbnail_mime == "image/jpeg"
     img.load()
     return img
 
@@ -221,7 +222,7 @@ def test_tiny_and_extreme_aspect_images() -> None:
 
 
 @pytest.mark.parametrize("thumb_size", [32, 128, 256, 400])
-def test_thumbnail_bounded_and_valid_webp(thumb_size: int) -> None:
+def test_thumbnail_bounded_and_valid_jpeg(thumb_size: int) -> None:
     for size in ((1024, 1024), (1216, 832), (333, 1000)):
         for fmt in ("JPEG", "PNG"):
             data = encode(photo_like(6, size), fmt)
@@ -364,6 +365,22 @@ def test_degraded_always_scores_lower(seed: int, size: tuple[int, int], degrade)
     assert s_worse < s_orig
     # the same ordering holds through the full pipeline on encoded files
     assert analyze(encode(worse, "PNG")).quality < analyze(encode(original, "PNG")).quality
+
+
+def test_degradations_visible_on_large_images() -> None:
+    """Big images are analysed at >= 1/4 resolution, so a radius-3 blur still costs score."""
+    original = photo_like(12, (3072, 2048))
+    s_orig = analyze(encode(original, "JPEG", quality=90)).quality
+    for degrade in (blurred, noisier, underexposed):
+        assert analyze(encode(degrade(original), "JPEG", quality=90)).quality < s_orig
+
+
+def test_analyze_image_matches_analyze_pixels() -> None:
+    img = photo_like(13, (700, 500))
+    from_file = analyze(encode(img, "PNG"))
+    from_frame = analyze_image(img)
+    assert (from_frame.width, from_frame.height) == (700, 500)
+    assert from_frame.phash == from_file.phash and from_frame.quality == from_file.quality
 
 
 def test_features_are_sensible() -> None:

@@ -84,7 +84,8 @@ def _fill(info: VideoInfo, container: Any) -> None:
     info.frames = stream.frames or None
     if info.duration_s is None and stream.duration and stream.time_base:
         info.duration_s = round(float(stream.duration * stream.time_base), 6)
-    info.creation_time = info.tags.get("creation_time")
+    created = info.tags.get("creation_time", "")
+    info.creation_time = created if created[:4] not in ("", "1904", "1970") else None
 
 
 def representative_frame(path: Path | str, position: float = FRAME_POSITION) -> Image.Image:
@@ -129,4 +130,3 @@ def _frame_near(container: Any, stream: Any, position: float) -> Any:
 def analyze_video(path: Path | str, thumb_size: int = 256) -> PixelInfo:
     """Thumbnail, perceptual hashes and quality of a video, from its representative frame."""
     return analyze_image(representative_frame(path), thumb_size=thumb_size)
-

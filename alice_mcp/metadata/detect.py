@@ -1,5 +1,7 @@
-"""Ordered detection chain: container header -> embedded-metadata parsers -> file name.
+"""Ordered detection chain: container header -> embedded parameters -> C2PA -> file name.
 
+Confidence follows the evidence: embedded generation parameters (0.9+) beat a C2PA
+manifest or the IPTC "made by AI" flag (0.8), which beat a file name (0.3-0.4).
 `detect` never raises: a parser that fails becomes an `errors` note and the chain goes on.
 """
 
@@ -13,40 +15,65 @@ from pathlib import Path
 from typing import BinaryIO
 
 from alice_mcp.metadata.containers import ContainerMeta, read_container
-from alice_mcp.metadata.generators import a1111, comfyui, filename, invokeai, midjourney, novelai
+from alice_mcp.metadata.generators import (
+    a1111,
+    c2pa_manifest,
+    comfyui,
+    drawthings,
+    easydiffusion,
+    filename,
+    fooocus,
+    invokeai,
+    invokeai_legacy,
+    midjourney,
+    novelai,
+    swarmui,
+)
+from alice_mcp.metadata.generators.midjourney import parse_time
 from alice_mcp.metadata.models import GenerationInfo
+from alice_mcp.metadata.provenance import active_manifest
+from alice_mcp.metadata.xmp import digital_source_type
 
 Parser = Callable[[ContainerMeta, str], GenerationInfo | None]
 
 # Embedded evidence, most specific first. ComfyUI goes before A1111 because ComfyUI save
-# nodes may also write an A1111 `parameters` chunk; that one then only fills gaps.
+# nodes may also write an A1111 `parameters` chunk; that one then only fills gaps. The
+# JSON-in-`parameters` tools (SwarmUI, Fooocus) go before A1111, which declines JSON.
 EMBEDDED: list[tuple[str, Parser]] = [
     ("comfyui", comfyui.parse),
     ("invokeai", invokeai.parse),
+    ("invokeai_legacy", invokeai_legacy.parse),
     ("novelai", novelai.parse),
+    ("swarmui", swarmui.parse),
+    ("fooocus", fooocus.parse),
+    ("easydiffusion", easydiffusion.parse),
+    ("drawthings", drawthings.parse),
     ("a1111", a1111.parse),
     ("midjourney", midjourney.parse),
 ]
+PROVENANCE: list[tuple[str, Parser]] = [("c2pa", c2pa_manifest.parse)]
 FALLBACK: list[tuple[str, Parser]] = [("filename", filename.parse)]
-IPTC_AI = re.compile(r"trainedAlgorithmicMedia", re.IGNORECASE)
 IPTC_CONFIDENCE = 0.8
 _MERGE_SKIP = {"source", "source_name", "confidence", "evidence", "raw", "errors", "loras"}
 
 
-def detect(fp: BinaryIO, filename: str) -> GenerationInfo:
-    """Detect the generator of one file from its header and name; never raises."""
+def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationInfo:
+    """Detect the generator of one file from its header and name; never raises.
+
+    `stealth` also decodes PNG/WebP pixels to find stealth pnginfo (slower; off by default).
+    """
     try:
-        meta = read_container(fp)
+        meta = read_container(fp, stealth=stealth)
     except Exception as exc:  # read_container is defensive; this is belt and braces
         meta = ContainerMeta(errors=[f"container: {type(exc).__name__}: {exc}"])
     return detect_meta(meta, filename)
 
 
-def detect_path(path: Path) -> GenerationInfo:
+def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
     """Open a file and detect its generator; an unreadable file gives an error note."""
     try:
         with open(path, "rb") as fp:
-            return detect(fp, str(path))
+            return detect(fp, str(path), stealth=stealth)
     except OSError as exc:
         return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
 
@@ -54,9 +81,14 @@ def detect_path(path: Path) -> GenerationInfo:
 def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     """Run the parser chain over already-read container metadata."""
     errors = list(meta.errors)
-    info = _run(EMBEDDED, meta, filename, errors, merge=True)
+    info = _run(EMBEDDED, meta, filename, errors)
     if info is None:
-        info = _run(FALLBACK, meta, filename, errors, merge=False)
+        info = _run(PROVENANCE, meta, filename, errors)
+        named = _run(FALLBACK, meta, filename, errors)
+        if info is None:
+            info = named
+        elif named is not None and named.source == info.source:
+            _merge(info, named)  # e.g. a DALL·E file name adds the prompt and date
     info = _apply_flags(info, meta)
     _fill_from_container(info, meta)
     info.errors[:0] = errors
@@ -64,14 +96,9 @@ def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
 
 
 def _run(
-    chain: list[tuple[str, Parser]],
-    meta: ContainerMeta,
-    filename: str,
-    errors: list[str],
-    *,
-    merge: bool,
+    chain: list[tuple[str, Parser]], meta: ContainerMeta, filename: str, errors: list[str]
 ) -> GenerationInfo | None:
-    """Call parsers in order; the first hit wins, later embedded hits only fill its gaps."""
+    """Call parsers in order; the first hit wins, later hits only fill its gaps."""
     info: GenerationInfo | None = None
     for name, parser in chain:
         try:
@@ -83,15 +110,13 @@ def _run(
             continue
         if info is None:
             info = result
-            if not merge:
-                break
         else:
             _merge(info, result)
     return info
 
 
 def _merge(into: GenerationInfo, other: GenerationInfo) -> None:
-    """Fill empty fields of the winning result from a secondary embedded source."""
+    """Fill empty fields of the winning result from a secondary source."""
     for f in fields(GenerationInfo):
         if f.name not in _MERGE_SKIP and getattr(into, f.name) is None:
             setattr(into, f.name, getattr(other, f.name))
@@ -105,27 +130,35 @@ def _merge(into: GenerationInfo, other: GenerationInfo) -> None:
 
 
 def _apply_flags(info: GenerationInfo | None, meta: ContainerMeta) -> GenerationInfo:
-    """Use the IPTC "made by AI" flag (XMP) and note a C2PA manifest."""
+    """Use the IPTC "made by AI" flag (XMP) and note a C2PA manifest store."""
     if info is None:
         info = GenerationInfo()
-    if meta.xmp and IPTC_AI.search(meta.xmp):
-        info.evidence.append("xmp:DigitalSourceType:trainedAlgorithmicMedia")
+    code = digital_source_type(meta.xmp)
+    if code:
+        info.evidence.append(f"xmp:DigitalSourceType:{code}")
         if info.source == "unknown":
             info.source, info.source_name = "ai", "AI-generated (tool not stated)"
         info.confidence = max(info.confidence, IPTC_CONFIDENCE)
-    if meta.c2pa:
+    if meta.c2pa and not any(":c2pa" in e for e in info.evidence):
         info.evidence.append(f"{meta.format}:c2pa")
+    if meta.c2pa_manifest is not None and "c2pa" not in info.raw:
+        manifest = active_manifest(meta.c2pa_manifest)
+        if manifest is not None:
+            state = meta.c2pa_manifest.get("validation_state")
+            info.add_raw("c2pa", c2pa_manifest.summary(manifest, state))
     return info
 
 
 def _fill_from_container(info: GenerationInfo, meta: ContainerMeta) -> None:
-    """Size and date from the header when metadata did not state them; keep raw texts."""
+    """Size, date and video facts from the header when metadata did not state them."""
     if info.width is None and info.height is None:
         info.width, info.height = meta.width, meta.height
+    info.media_type = meta.media_type
+    info.duration_s, info.codec, info.fps = meta.duration_s, meta.codec, meta.fps
     if info.created_at is None:
         info.created_at = exif_datetime(
             meta.exif.get("DateTimeOriginal"), meta.exif.get("OffsetTimeOriginal")
-        )
+        ) or parse_time(meta.created_at)
     for key, value in meta.text.items():
         if key not in info.raw:
             info.add_raw(key, value)

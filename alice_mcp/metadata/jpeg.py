@@ -7,6 +7,7 @@ from typing import BinaryIO
 
 from alice_mcp.metadata.base import MAX_CHUNKS, ContainerMeta, decode_text
 from alice_mcp.metadata.exif import parse_exif
+from alice_mcp.metadata.window import Window
 
 XMP_JPEG_NS = b"http://ns.adobe.com/xap/1.0/\x00"
 _SOF = {c for c in range(0xC0, 0xD0) if c not in (0xC4, 0xC8, 0xCC)}
@@ -16,46 +17,45 @@ _READ = {0xE1, 0xEB, 0xFE} | _SOF
 def read_jpeg(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
     """Walk JPEG marker segments up to the first scan (SOS); entropy-coded data is never read."""
     meta.media_type = "image"
-    fp.seek(2)
+    win = Window(fp, size)
+    pos = 2
     for _ in range(MAX_CHUNKS):
-        pos = fp.tell()
-        byte = fp.read(1)
-        if not byte:
+        head = win.get(pos, 4)
+        if not head:
             meta.errors.append("jpeg: file ends before image data")
             return
-        if byte != b"\xff":
+        if head[0] != 0xFF:
             meta.errors.append(f"jpeg: expected marker at offset {pos}")
             return
-        marker = fp.read(1)
-        while marker == b"\xff":  # fill bytes
-            marker = fp.read(1)
-        if not marker:
+        if len(head) < 2:
             meta.errors.append("jpeg: truncated marker")
             return
-        code = marker[0]
+        if head[1] == 0xFF:  # a fill byte: the marker starts at the next 0xFF
+            pos += 1
+            continue
+        code = head[1]
         if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
+            pos += 2
             continue
         if code in (0xD9, 0xDA):  # EOI or start of scan: metadata is over
             return
-        raw_len = fp.read(2)
-        if len(raw_len) < 2:
+        if len(head) < 4:
             meta.errors.append("jpeg: truncated segment length")
             return
-        length = struct.unpack(">H", raw_len)[0] - 2
+        length = struct.unpack(">H", head[2:4])[0] - 2
         if length < 0:
             meta.errors.append(f"jpeg: invalid segment length at offset {pos}")
             return
+        if pos + 4 + length > size:
+            meta.errors.append(f"jpeg: truncated segment 0x{code:02X} at offset {pos}")
+            if code not in _READ:
+                return
         if code in _READ:
-            data = fp.read(length)
+            data = win.get(pos + 4, length)
             if len(data) < length:
-                meta.errors.append(f"jpeg: truncated segment 0x{code:02X} at offset {pos}")
                 return
             _segment(code, data, meta)
-        else:
-            if fp.tell() + length > size:
-                meta.errors.append(f"jpeg: truncated segment 0x{code:02X} at offset {pos}")
-                return
-            fp.seek(length, 1)
+        pos += 4 + length
     meta.errors.append("jpeg: too many segments, stopped reading")
 
 

@@ -124,4 +124,3 @@ def _store(text: str, meta: ContainerMeta) -> None:
                 meta.add_text(key, value, where)
     elif "parameters" not in meta.text:
         meta.add_text("parameters", text, where)
-

@@ -17,7 +17,17 @@ QUICKTIME_TOP = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 # Tags every muxer writes: kept out of the text map (nothing to detect or search in them).
 BORING_TAGS = frozenset(
-    ["major_brand", "minor_version", "compatible_brands", "encoder", "handler_name", "vendor_id", "language", "duration", "creation_time"]
+    [
+        "major_brand",
+        "minor_version",
+        "compatible_brands",
+        "encoder",
+        "handler_name",
+        "vendor_id",
+        "language",
+        "duration",
+        "creation_time",
+    ]
 )
 
 

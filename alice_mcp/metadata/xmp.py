@@ -52,7 +52,7 @@ def xmp_value(xmp: str | None, name: str) -> str | None:
 def digital_source_type(xmp: str | None) -> str | None:
     """The IPTC DigitalSourceType code (last URL segment) when it says AI-generated."""
     value = xmp_value(xmp, "Iptc4xmpExt:DigitalSourceType")
-    if value is None and xmp and "trainedAlgorithmicMedia" in xmp:
+    if value is None and xmp and "trainedalgorithmicmedia" in xmp[:MAX_XMP_SCAN].lower():
         m = re.search(r"digitalsourcetype/(\w+)", xmp[:MAX_XMP_SCAN], re.IGNORECASE)
         value = m.group(1) if m else None
     if value is None:

@@ -6,20 +6,23 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
 from alice_mcp.media.probe import content_hash, hash_file, mime_for
+from alice_mcp.media.video import VideoError, analyze_video
 from alice_mcp.metadata import GenerationInfo, detect
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.quality import stars
+from alice_mcp.store.writer import Write
 
 IN_MEMORY_LIMIT = 64 * 1024 * 1024  # larger files are hashed streamed and decoded from disk
 
 
 @dataclass(slots=True)
 class Indexed:
-    """What one file yielded; pixels is None for media that is not decoded (videos)."""
+    """What one file yielded; pixels is None when a video's frame could not be decoded."""
 
     candidate: Candidate
     asset_id: str
@@ -54,6 +57,11 @@ def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int) -> Inde
         if cand.media_type == "image":
             fp.seek(0)
             pixels = analyze_pixels(fp, thumb_size=thumb_size)
+    if cand.media_type == "video":  # one representative frame; an undecodable video stays indexed
+        try:
+            pixels = analyze_video(cand.path, thumb_size=thumb_size)
+        except (VideoError, PixelError) as exc:
+            info.errors.append(f"video frame: {exc}")
     return Indexed(cand, asset_id, info, pixels)
 
 
@@ -72,6 +80,8 @@ def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
         "asset_id": item.asset_id, "media_type": cand.media_type, "mime": mime_for(cand.path),
         "bytes": cand.size,
         "width": px.width if px else info.width, "height": px.height if px else info.height,
+        "duration_s": info.duration_s if cand.media_type == "video" else None,
+        "codec": info.codec if cand.media_type == "video" else None,
         "created_at": created_at(item), "source": info.source, "source_name": info.source_name,
         "confidence": info.confidence, "model": info.model, "model_family": info.model_family,
         "prompt": info.prompt, "negative_prompt": info.negative_prompt, "seed": _int64(info.seed),
@@ -82,6 +92,13 @@ def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
         "stars": stars(px.quality, star_thresholds) if px else None,
         "project": cand.project, "errors": "; ".join(info.errors) or None, "indexed_at": now,
     }
+
+
+def file_row(path: Path, asset_id: str, role: str, size: int, mtime_ns: int,
+             now: datetime) -> Write:
+    """The files-table row recording one location of an asset."""
+    return Write("files", {"path": str(path), "asset_id": asset_id, "size": size,
+                           "mtime_ns": mtime_ns, "role": role, "seen_at": now})
 
 
 def _int64(value: int | None) -> int | None:

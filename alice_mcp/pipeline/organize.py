@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +21,35 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from alice_mcp.config import Settings
 from alice_mcp.organizer import Layout, Planner, place
-from alice_mcp.pipeline.indexer import Failed, Indexed, asset_row, created_at, index_file
+from alice_mcp.pipeline.indexer import (
+    Failed,
+    Indexed,
+    asset_row,
+    created_at,
+    file_row,
+    index_file,
+)
 from alice_mcp.pipeline.pool import PoolPlan, map_batches
 from alice_mcp.pipeline.progress import Progress
+from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.scan import Candidate, KnownFile, ScanResult, scan
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
 from alice_mcp.store.db import Database
-from alice_mcp.store.writer import BatchWriter, Write
+from alice_mcp.store.writer import BatchWriter, Commit, Write
 
 log = structlog.get_logger(__name__)
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
+
+
+@dataclass(slots=True)
+class Step:
+    """One file's part of a batch: a duplicate (dst None) or a placement at dst."""
+
+    candidate: Candidate
+    asset_id: str
+    dst: Path | None
+    writes: list[Write]
+    op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class OrganizeRun:
@@ -56,7 +77,8 @@ class OrganizeRun:
         writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
                              transaction_size=self.perf.transaction_size,
                              batched=self.perf.enable_batch_operations)
-        send, receive = anyio.create_memory_object_stream[Write](self.perf.batch_insert_size * 2)
+        send, receive = anyio.create_memory_object_stream[Write | Commit](
+            self.perf.batch_insert_size * 2)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._drain, writer, receive)
@@ -85,7 +107,9 @@ class OrganizeRun:
             else:
                 await writer.run(receive)
 
-    async def _produce(self, send: MemoryObjectSendStream[Write]) -> None:
+    async def _produce(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
+        if not self.dry_run:
+            await self._recover(send)
         known = await anyio.to_thread.run_sync(self._known_inbox_files)
         found: ScanResult = await anyio.to_thread.run_sync(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,)))
@@ -105,12 +129,27 @@ class OrganizeRun:
             await self._handle_batch(results, send)
             await self.progress.advance(len(results))
 
+    async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
+        """Settle what a killed run left journaled, and commit it before the scan reads the index."""
+        found = await anyio.to_thread.run_sync(
+            recover, self.db, self.settings.understanding.stars_thresholds,
+            self.settings.understanding.thumbnail_size)
+        if not found.writes:
+            return
+        self.report.recovered, self.report.rolled_back = found.finished, found.rolled_back
+        self.report.errors += [FileProblem(path="(recovery)", reason=n) for n in found.notes]
+        await _send_all(send, found.writes)
+        barrier = Commit()
+        await send.send(barrier)
+        await barrier.done.wait()
+
     async def _handle_batch(self, results: list[Indexed | Failed],
-                            send: MemoryObjectSendStream[Write]) -> None:
+                            send: MemoryObjectSendStream[Write | Commit]) -> None:
         indexed = [r for r in results if isinstance(r, Indexed)]
         already = await anyio.to_thread.run_sync(self._organized_paths,
                                                  [r.asset_id for r in indexed])
         counters = self.report.counters
+        steps: list[Step] = []
         for item in results:
             if isinstance(item, Failed):
                 self.report.errors.append(FileProblem(path=str(item.candidate.path),
@@ -126,57 +165,91 @@ class OrganizeRun:
                 writes.append(Write("thumbnails", {"asset_id": item.asset_id,
                                                    "mime": item.pixels.thumbnail_mime,
                                                    "data": item.pixels.thumbnail}))
-            await self._place(item.candidate, item.asset_id, created_at(item), row["source"],
-                              row["model_family"], already.get(item.asset_id), writes, send)
+            steps.append(self._plan(item.candidate, item.asset_id, created_at(item),
+                                    row["source"], row["model_family"],
+                                    already.get(item.asset_id), writes))
+        await self._carry_out(steps, send)
 
     async def _place_known(self, unplaced: list[tuple[Candidate, str]],
-                           send: MemoryObjectSendStream[Write]) -> None:
+                           send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Known inbox files whose asset has no organized copy yet: place them without re-indexing."""
         if not unplaced:
             return
         rows = await anyio.to_thread.run_sync(self._asset_facts, [a for _, a in unplaced])
         already = await anyio.to_thread.run_sync(self._organized_paths, [a for _, a in unplaced])
+        steps = []
         for cand, asset_id in unplaced:
             when, source, family = rows.get(asset_id, (None, "unknown", None))
             when = when or datetime.fromtimestamp(cand.mtime_ns / 1e9, UTC).astimezone()
-            await self._place(cand, asset_id, when, source, family, already.get(asset_id), [], send)
+            steps.append(self._plan(cand, asset_id, when, source, family,
+                                    already.get(asset_id), []))
+        await self._carry_out(steps, send)
 
-    async def _place(self, cand: Candidate, asset_id: str, when: datetime, source: str,
-                     family: str | None, organized_at: str | None, writes: list[Write],
-                     send: MemoryObjectSendStream[Write]) -> None:
+    def _plan(self, cand: Candidate, asset_id: str, when: datetime, source: str,
+              family: str | None, organized_at: str | None, writes: list[Write]) -> Step:
+        """Decide, without touching anything, whether a file is a duplicate or where it goes."""
         duplicate_of = organized_at or self._placed_in_run.get(asset_id)
         if duplicate_of is not None:
             self.report.duplicates += 1
             writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size, cand.mtime_ns))
             self._note(Placement(source=str(cand.path), destination=duplicate_of,
                                  asset_id=asset_id, duplicate_of=duplicate_of))
-            await _send_all(send, writes)
-            return
+            return Step(cand, asset_id, None, writes)
         dst = self.planner.destination(when=when, project=cand.project, source=source,
                                        ext=cand.path.suffix, stem=cand.path.stem,
                                        model_family=family)
         self._placed_in_run[asset_id] = str(dst)
         self._note(Placement(source=str(cand.path), destination=str(dst), asset_id=asset_id))
+        return Step(cand, asset_id, dst, writes)
+
+    async def _carry_out(self, steps: list[Step],
+                         send: MemoryObjectSendStream[Write | Commit]) -> None:
+        """Journal the batch's placements (committed), then place each file and record it."""
         if self.dry_run:
-            self.report.organized += 1
+            self.report.organized += sum(1 for s in steps if s.dst is not None)
             return
+        moving = [s for s in steps if s.dst is not None]
+        if moving:
+            for step in moving:
+                await send.send(Write("journal", {
+                    "op_id": step.op_id, "src": str(step.candidate.path), "dst": str(step.dst),
+                    "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
+                    "project": step.candidate.project, "state": "planned",
+                    "updated_at": self._now}))
+            barrier = Commit()
+            await send.send(barrier)
+            await barrier.done.wait()
+        for step in steps:
+            if step.dst is None:
+                await _send_all(send, step.writes)
+            else:
+                await self._place(step, send)
+
+    async def _place(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> None:
+        cand, dst, writes = step.candidate, step.dst, step.writes
+        assert dst is not None
+        done = Write("journal_done", {"op_id": step.op_id})
         with anyio.CancelScope(shield=True):
             try:
                 await anyio.to_thread.run_sync(
-                    functools.partial(place, cand.path, dst, move=self.move, asset_id=asset_id))
+                    functools.partial(place, cand.path, dst, move=self.move,
+                                      asset_id=step.asset_id))
             except OSError as exc:
-                self._placed_in_run.pop(asset_id, None)
+                self._placed_in_run.pop(step.asset_id, None)
                 self.report.errors.append(FileProblem(
                     path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
+                await send.send(done)
                 return
             self.report.organized += 1
             st = dst.stat()
-            writes.append(self._file_row(dst, asset_id, "organized", st.st_size, st.st_mtime_ns))
+            writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
+                                         st.st_mtime_ns))
             if self.move:
                 writes.append(Write("delete_files", {"path": str(cand.path)}))
             else:
-                writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size,
+                writes.append(self._file_row(cand.path, step.asset_id, "inbox", cand.size,
                                              cand.mtime_ns))
+            writes.append(done)
             await _send_all(send, writes)
 
     def _note(self, placement: Placement) -> None:
@@ -184,8 +257,7 @@ class OrganizeRun:
             self.report.placements.append(placement)
 
     def _file_row(self, path: Path, asset_id: str, role: str, size: int, mtime_ns: int) -> Write:
-        return Write("files", {"path": str(path), "asset_id": asset_id, "size": size,
-                               "mtime_ns": mtime_ns, "role": role, "seen_at": self._now})
+        return file_row(path, asset_id, role, size, mtime_ns, self._now)
 
     def _known_inbox_files(self) -> dict[str, KnownFile]:
         prefix = str(self.inbox).rstrip(os.sep) + os.sep
@@ -212,6 +284,6 @@ class OrganizeRun:
         return {a: (c, s, f) for a, c, s, f in rows}
 
 
-async def _send_all(send: MemoryObjectSendStream[Write], writes: list[Write]) -> None:
+async def _send_all(send: MemoryObjectSendStream[Write | Commit], writes: list[Write]) -> None:
     for write in writes:
         await send.send(write)

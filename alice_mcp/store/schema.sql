@@ -69,12 +69,17 @@ CREATE TABLE IF NOT EXISTS analyses (
     PRIMARY KEY (asset_id, provider, model, prompt_version)
 );
 
+-- A placement is journaled (committed) before any byte moves; its row is deleted in the same
+-- transaction that records the placed file. A row still here after a crash is finished or
+-- rolled back by the next run.
 CREATE TABLE IF NOT EXISTS journal (
     op_id     VARCHAR PRIMARY KEY,
     src       VARCHAR NOT NULL,
     dst       VARCHAR NOT NULL,
     asset_id  VARCHAR NOT NULL,
-    state     VARCHAR NOT NULL,          -- planned | copied | done
+    mode      VARCHAR NOT NULL,          -- copy | move
+    project   VARCHAR NOT NULL,
+    state     VARCHAR NOT NULL,          -- planned
     updated_at TIMESTAMPTZ NOT NULL
 );
 

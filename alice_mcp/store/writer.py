@@ -22,7 +22,8 @@ from alice_mcp.store.db import Database
 
 log = structlog.get_logger(__name__)
 
-Table = Literal["assets", "files", "thumbnails", "delete_files"]
+Table = Literal["assets", "files", "thumbnails", "journal", "delete_files", "journal_done"]
+_DELETES = {"delete_files": ("files", "path"), "journal_done": ("journal", "op_id")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,29 @@ THUMBNAILS = TableSpec(
     "thumbnails", (("asset_id", "VARCHAR"), ("mime", "VARCHAR"), ("data", "BLOB")),
     "asset_id", "ON CONFLICT (asset_id) DO NOTHING",
 )
-SPECS: dict[str, TableSpec] = {s.name: s for s in (ASSETS, FILES, THUMBNAILS)}
+JOURNAL = TableSpec(
+    "journal",
+    (("op_id", "VARCHAR"), ("src", "VARCHAR"), ("dst", "VARCHAR"), ("asset_id", "VARCHAR"),
+     ("mode", "VARCHAR"), ("project", "VARCHAR"), ("state", "VARCHAR"),
+     ("updated_at", "TIMESTAMPTZ")),
+    "op_id", "ON CONFLICT (op_id) DO NOTHING",
+)
+SPECS: dict[str, TableSpec] = {s.name: s for s in (ASSETS, FILES, THUMBNAILS, JOURNAL)}
 
 
 @dataclass(slots=True)
 class Write:
-    """One row for one table, or a file path to forget (table 'delete_files', row {'path': ...})."""
+    """One row for one table, or a key to delete ('delete_files' {'path'}, 'journal_done' {'op_id'})."""
 
     table: Table
     row: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Commit:
+    """A barrier: everything sent before it is committed when `done` is set."""
+
+    done: anyio.Event = field(default_factory=anyio.Event)
 
 
 @dataclass(slots=True)
@@ -102,10 +117,14 @@ class BatchWriter:
         self._uncommitted_rows = 0
         self._cur: duckdb.DuckDBPyConnection | None = None
 
-    async def run(self, receive: MemoryObjectReceiveStream[Write]) -> WriterStats:
+    async def run(self, receive: MemoryObjectReceiveStream[Write | Commit]) -> WriterStats:
         """Drain the stream until it closes; everything received is committed before returning."""
         async with receive:
             async for write in receive:
+                if isinstance(write, Commit):
+                    await anyio.to_thread.run_sync(self._flush_and_commit, abandon_on_cancel=False)
+                    write.done.set()
+                    continue
                 self._pending.append(write)
                 if len(self._pending) >= self.batch_insert_size:
                     await anyio.to_thread.run_sync(self._flush, abandon_on_cancel=False)
@@ -120,9 +139,12 @@ class BatchWriter:
         self.finish()
         return self.stats
 
-    def finish(self) -> None:
+    def _flush_and_commit(self) -> None:
         self._flush()
         self._commit()
+
+    def finish(self) -> None:
+        self._flush_and_commit()
         if self._cur is not None:
             self.db.release(self._cur)
             self._cur = None
@@ -175,7 +197,8 @@ class BatchWriter:
                 self._execute(cur, [write])
             except duckdb.Error as exc:
                 cur.execute("ROLLBACK")
-                key = SPECS[write.table].key if write.table in SPECS else "path"
+                key = SPECS[write.table].key if write.table in SPECS else \
+                    _DELETES[write.table][1]
                 self.stats.rejected.append((str(write.row.get(key)), str(exc)))
                 log.error("row rejected by the index", table=write.table,
                           key=write.row.get(key), error=str(exc))
@@ -186,17 +209,18 @@ class BatchWriter:
 
     def _execute(self, cur: duckdb.DuckDBPyConnection, batch: list[Write]) -> None:
         by_table: dict[str, dict[Any, dict[str, Any]]] = {}
-        deletes: list[str] = []
+        deletes: dict[str, list[str]] = {}
         for write in batch:
-            if write.table == "delete_files":
-                deletes.append(write.row["path"])
+            if write.table in _DELETES:
+                deletes.setdefault(write.table, []).append(write.row[_DELETES[write.table][1]])
             else:
                 spec = SPECS[write.table]
                 by_table.setdefault(spec.name, {})[write.row[spec.key]] = write.row
         for name, rows in by_table.items():
             self._insert(cur, SPECS[name], list(rows.values()))
-        if deletes:
-            cur.execute("DELETE FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))", [deletes])
+        for kind, keys in deletes.items():
+            table, key = _DELETES[kind]
+            cur.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?::VARCHAR[]))", [keys])
             self.stats.statements += 1
 
     def _insert(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec,

@@ -21,26 +21,30 @@ from alice_mcp.metadata.provenance import active_manifest
 C2PA_CONFIDENCE = 0.8
 AI_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 ACTION_LABELS = ("c2pa.actions", "c2pa.actions.v2")
-# (slug, display name, pattern over tool/agent/issuer names); first match wins.
-TOOLS: list[tuple[str, str, re.Pattern[str]]] = [
-    (slug, name, re.compile(pattern, re.IGNORECASE))
-    for slug, name, pattern in [
-        ("sora", "Sora (OpenAI)", r"\bsora\b"),
-        ("dalle", "DALL·E / ChatGPT (OpenAI)", r"openai|dall[·\-_ .]?e|chatgpt|\bgpt[-_ ]?(4o|image)"),
-        ("firefly", "Adobe Firefly", r"firefly|adobe"),
-        ("veo", "Google Veo", r"\bveo\b"),
-        ("imagen", "Google Imagen", r"imagen"),
-        ("gemini", "Google Gemini", r"gemini"),
-        ("google", "Google", r"google"),
-        ("bing", "Microsoft Bing Image Creator / Designer", r"bing|microsoft|designer"),
-        ("midjourney", "Midjourney", r"midjourney"),
-        ("runway", "Runway", r"runway"),
-        ("leonardo", "Leonardo.Ai", r"leonardo"),
-        ("ideogram", "Ideogram", r"ideogram"),
-        ("meta-ai", "Meta AI", r"\bmeta\b"),
-        ("stability", "Stability AI", r"stability"),
+# (slug, display name, pattern over tool/agent/issuer names, names only a generator);
+# first match wins. Makers of cameras and editors too (Adobe, Google, Microsoft, Meta)
+# count only together with an AI DigitalSourceType.
+TOOLS: list[tuple[str, str, re.Pattern[str], bool]] = [
+    (slug, name, re.compile(pattern, re.IGNORECASE), only_ai)
+    for slug, name, pattern, only_ai in [
+        ("sora", "Sora (OpenAI)", r"\bsora\b", True),
+        ("dalle", "DALL·E / ChatGPT (OpenAI)", r"openai|dall[·\-_ .]?e|chatgpt|\bgpt[-_ ]?(4o|image)", True),
+        ("firefly", "Adobe Firefly", r"firefly", True),
+        ("firefly", "Adobe Firefly", r"adobe", False),
+        ("veo", "Google Veo", r"\bveo\b", True),
+        ("imagen", "Google Imagen", r"imagen", True),
+        ("gemini", "Google Gemini", r"gemini", True),
+        ("google", "Google", r"google", False),
+        ("bing", "Microsoft Bing Image Creator / Designer", r"bing|designer", True),
+        ("bing", "Microsoft Bing Image Creator / Designer", r"microsoft", False),
+        ("midjourney", "Midjourney", r"midjourney", True),
+        ("runway", "Runway", r"runway", True),
+        ("leonardo", "Leonardo.Ai", r"leonardo", True),
+        ("ideogram", "Ideogram", r"ideogram", True),
+        ("meta-ai", "Meta AI", r"\bmeta\b", False),
+        ("stability", "Stability AI", r"stability", True),
     ]
-]
+]  # fmt: skip
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
@@ -50,7 +54,7 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
         return None
     names = tool_names(manifest)
     ai_type, when, agent = _ai_action(manifest)
-    slug, display = _match(names + ([agent] if agent else []))
+    slug, display = _match(names + ([agent] if agent else []), ai=ai_type is not None)
     if slug is None and ai_type is None:
         return None  # a camera or an editor signed it: provenance, not generation
     info = GenerationInfo(confidence=C2PA_CONFIDENCE, evidence=[f"{meta.format}:c2pa:manifest"])
@@ -103,10 +107,10 @@ def _ai_action(manifest: dict[str, Any]) -> tuple[str | None, str | None, str | 
     return None, None, first_agent
 
 
-def _match(names: list[str]) -> tuple[str | None, str]:
-    """The first known tool named anywhere in `names`."""
-    for slug, display, pattern in TOOLS:
-        if any(pattern.search(n) for n in names):
+def _match(names: list[str], *, ai: bool) -> tuple[str | None, str]:
+    """The first known tool named anywhere in `names` (makers of cameras only with `ai`)."""
+    for slug, display, pattern, generator_only in TOOLS:
+        if (generator_only or ai) and any(pattern.search(n) for n in names):
             return slug, display
     return None, ""
 

@@ -61,7 +61,10 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info = GenerationInfo(source="comfyui", source_name="ComfyUI", confidence=0.6)
     found = _find(meta, info)
     if not found:
-        return None
+        if not info.errors:
+            return None
+        info.evidence.append(f"{meta.text_source.get('comment', meta.format)}:comment")
+        return info  # a comment shaped like ComfyUI's {"prompt": ...}, but broken
     prompt_value = found["prompt"][0] if "prompt" in found else None
     workflow_value = found["workflow"][0] if "workflow" in found else None
     plain_prompt = isinstance(prompt_value, str) and not prompt_value.lstrip().startswith("{")
@@ -103,7 +106,7 @@ def _find(meta: ContainerMeta, info: GenerationInfo) -> dict[str, tuple[Any, str
     head = comment[:MAX_COMMENT_SCAN].lstrip()
     if len(found) < 2 and head.startswith("{") and any(f'"{k}"' in head for k in KEYS):
         data = load_json(comment, "comfyui comment", info)
-        where = f"{meta.text_source.get('comment', meta.format)}"
+        where = f"{meta.text_source.get('comment', meta.format)}:comment"
         if isinstance(data, dict):
             for key in KEYS:
                 if key not in found and data.get(key) is not None:

@@ -45,7 +45,11 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     data = load_json(text, "fooocus parameters", info)
     if not isinstance(data, dict):
         return info if marked else None
-    if not marked and "base_model" not in data and "fooocus" not in str(data.get("version")).lower():
+    if (
+        not marked
+        and "base_model" not in data
+        and "fooocus" not in str(data.get("version")).lower()
+    ):
         return None
     info.confidence = 0.95
     _apply(info, data)

@@ -13,8 +13,13 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Recognise NovelAI by its Software text and read the Comment JSON."""
     if not meta.text.get("Software", "").strip().lower().startswith("novelai"):
         return None
+    stealth = meta.text_source.get("Software", "").endswith(":stealth")
+    where = f"{meta.format}:stealth" if stealth else meta.format
     info = GenerationInfo(
-        source="novelai", source_name="NovelAI", confidence=0.95, evidence=["png:Software:NovelAI"]
+        source="novelai",
+        source_name="NovelAI",
+        confidence=0.95,
+        evidence=[f"{where}:Software:NovelAI"],
     )
     for key in ("Description", "Comment", "Source"):
         if key in meta.text:

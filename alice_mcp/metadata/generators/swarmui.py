@@ -30,9 +30,7 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     text, where = _find(meta)
     if text is None:
         return None
-    info = GenerationInfo(
-        source="swarmui", source_name="SwarmUI", confidence=0.6, evidence=[where]
-    )
+    info = GenerationInfo(source="swarmui", source_name="SwarmUI", confidence=0.6, evidence=[where])
     info.add_raw("parameters", text)
     data = load_json(text, "swarmui parameters", info)
     params = data.get("sui_image_params") if isinstance(data, dict) else None
