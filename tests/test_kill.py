@@ -1,0 +1,111 @@
+"""SIGKILL organize at random moments, many times; a rerun must leave every file exactly once,
+byte-identical, no temporary files, and an index that agrees with the disk.
+
+ALICE_KILL_ROUNDS sets the number of kills per mode (default: 30 copy + 20 move = 50);
+`make stress` runs more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from alice_mcp import samples
+from alice_mcp.organizer import TEMP_SUFFIX
+from alice_mcp.store.db import Database
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
+ROUNDS = int(os.environ.get("ALICE_KILL_ROUNDS", "0"))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def _command(tmp_path: Path, move: bool) -> list[str]:
+    return [sys.executable, "-m", "alice_mcp", "--inbox", str(tmp_path / "inbox"),
+            "--organized", str(tmp_path / "organized"), "--database", str(tmp_path / "l.duckdb"),
+            "--batch-size", "15", "--quiet", *(["--move"] if move else [])]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
+    env["ALICE_PERFORMANCE__TRANSACTION_SIZE"] = "40"  # many commits: more places to die
+    return env
+
+
+def _kill_repeatedly(tmp_path: Path, move: bool, rounds: int, rng: random.Random,
+                     written: Counter[str]) -> int:
+    """Each round new files arrive (as they do), a run starts, and is killed at a random moment."""
+    kills = 0
+    for number in range(rounds):
+        arrived = samples.make_sample_inbox(tmp_path / "inbox" / f"arrivals-{number}", count=12,
+                                            seed=10_000 + number)
+        written.update(_digest(p) for p in arrived)
+        proc = subprocess.Popen(_command(tmp_path, move), env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    return kills
+
+
+@pytest.mark.parametrize(("move", "default_rounds"), [(False, 30), (True, 20)])
+def test_organize_survives_sigkill(tmp_path: Path, move: bool, default_rounds: int) -> None:
+    inbox, organized = tmp_path / "inbox", tmp_path / "organized"
+    originals = Counter(_digest(p) for p in samples.make_sample_inbox(inbox, count=200, seed=99))
+    rng = random.Random(1234 + move)
+    kills = _kill_repeatedly(tmp_path, move, ROUNDS or default_rounds, rng, originals)
+    assert kills >= (ROUNDS or default_rounds) // 2, "the runs finished before being killed"
+
+    final = subprocess.run(_command(tmp_path, move), env=_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stderr
+
+    placed = Counter(_digest(p) for p in _files(organized))
+    left = Counter(_digest(p) for p in _files(inbox))
+    assert set(placed) == set(originals), "a file is missing from the organized tree"
+    assert all(n == 1 for n in placed.values()), "a file was organized twice"
+    if move:
+        # what stays in the inbox is only the extra copy of a file that is organized
+        assert all(digest in placed for digest in left)
+        assert sum(left.values()) == sum(originals.values()) - len(originals)
+    else:
+        assert left == originals, "an inbox file changed or disappeared"
+    everything = _files(tmp_path)
+    assert not [p for p in everything if p.name.endswith(TEMP_SUFFIX)], "temporary file left"
+
+    db = Database(tmp_path / "l.duckdb", read_only=True)
+    try:
+        recorded = {p for (p,) in db.fetchall("SELECT path FROM files WHERE role='organized'")}
+        inbox_rows = {p for (p,) in db.fetchall("SELECT path FROM files WHERE role='inbox'")}
+        journal = db.fetchall("SELECT count(*) FROM journal")[0][0]
+        orphans = db.fetchall("SELECT count(*) FROM files ANTI JOIN assets USING (asset_id)")[0][0]
+        wrong = [p for p, a in db.fetchall("SELECT path, asset_id FROM files WHERE role = "
+                                           "'organized'") if not _asset_matches(Path(p), a)]
+    finally:
+        db.close()
+    assert recorded == {str(p) for p in _files(organized)}
+    assert inbox_rows == {str(p) for p in _files(inbox)}
+    assert journal == 0 and orphans == 0 and wrong == []
+
+
+def _asset_matches(path: Path, asset_id: str) -> bool:
+    from alice_mcp.media.probe import hash_file
+
+    return hash_file(path) == asset_id
