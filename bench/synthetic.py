@@ -114,6 +114,7 @@ def build_library(path: Path, count: int, chunk: int = 250_000) -> float:
     schema.close()
     conn = duckdb.connect(str(path))
     try:
+        conn.execute("SET enable_progress_bar = false")
         for start in range(0, count, chunk):
             stop = min(count, start + chunk)
             conn.execute("BEGIN TRANSACTION")

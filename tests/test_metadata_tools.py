@@ -268,3 +268,38 @@ def test_other_xmp_creator_is_not_drawthings() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=_xmp_info(xmp))
     assert detect(buf, "x.png").source == "unknown"
+
+
+DEEP = '{"a": ' * 100_000 + "1" + "}" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("texts", "source"),
+    [
+        ({"sd-metadata": DEEP}, "invokeai"),
+        ({"parameters": DEEP, "fooocus_scheme": "fooocus"}, "fooocus"),
+        ({"parameters": '{"sui_image_params": ' + DEEP + "}"}, "swarmui"),
+    ],
+)
+def test_deeply_nested_json_in_new_tools(
+    tmp_path: Path, texts: dict[str, str], source: str
+) -> None:
+    info = detect_path(samples.write_png_text(tmp_path / "deep.png", texts))
+    assert info.source == source and info.confidence < 0.9
+    assert any("nested too deeply" in e for e in info.errors)
+
+
+def test_huge_and_invalid_utf8_user_comment() -> None:
+    body = json.dumps({"sui_image_params": {"prompt": "big", "pad": "x" * 3_000_000}})
+    buf = io.BytesIO()  # WebP: JPEG caps EXIF at 64 KiB
+    samples.sample_image().save(buf, "WEBP", exif=samples.exif_with_comment(body, "ascii"))
+    info = detect(buf, "big.webp")
+    assert info.source == "swarmui" and info.prompt == "big"
+    assert len(info.raw["parameters"]) == 64 * 1024
+    bad = b"ASCII\x00\x00\x00" + b'{"use_stable_diffusion_model": "m\xff\xfe", "prompt": "ok"}'
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = bad
+    buf = io.BytesIO()
+    samples.sample_image().save(buf, "JPEG", exif=exif.tobytes())
+    info = detect(buf, "bad.jpg")
+    assert info.source == "easydiffusion" and info.prompt == "ok" and info.model == "mÿþ"

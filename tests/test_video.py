@@ -11,6 +11,8 @@ from pathlib import Path
 import av
 import imagehash
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alice_mcp import samples
 from alice_mcp.media.pixels import hamming
@@ -226,3 +228,17 @@ def test_image_rows_have_no_video_fields(tmp_path: Path) -> None:
     assert isinstance(item, Indexed) and item.info.duration_s == 0.5
     row = asset_row(item, THRESHOLDS, datetime.now(UTC))
     assert row["duration_s"] is None and row["codec"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.binary(max_size=600),
+    st.sampled_from([
+        b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", b"\x00\x00\x00\x08moov", b"\x1a\x45\xdf\xa3",
+        b"RIFF\x00\x00\x00\x00AVI ", b"GIF89a", b"GIF87a\x10\x00\x10\x00\x80\x00\x00",
+    ]),
+)  # fmt: skip
+def test_video_and_gif_detection_never_raises(body: bytes, magic: bytes) -> None:
+    info = detect(io.BytesIO(magic + body), "x.mp4")
+    assert info.media_type in ("video", "image")
+    json.dumps(info.to_dict())

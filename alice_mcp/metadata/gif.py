@@ -18,6 +18,7 @@ _C2PA_APP = b"C2PA_GIF"
 
 def read_gif(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
     """Read the logical screen, then walk extensions and image descriptors to the trailer."""
+    meta.media_type = "image"
     head = fp.read(13)
     if len(head) < 13:
         meta.errors.append("gif: truncated header")

@@ -118,6 +118,7 @@ class OrganizeRun:
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
         report.unchanged = found.unchanged
         report.skipped = len(found.skipped)
+        report.skipped_files = [FileProblem(path=p, reason=r) for p, r in found.skipped[:200]]
         await self._place_known(found.unplaced, send)
         plan = PoolPlan.for_run(len(found.new), max_workers=self.perf.max_workers,
                                 batch_size=self.perf.batch_size,

@@ -95,5 +95,7 @@ def _walk(root: Path, exclude: tuple[Path, ...],
                 elif entry.is_file(follow_symlinks=False):
                     result.stats += 1
                     yield path, entry.stat(follow_symlinks=False)
+                else:
+                    result.skipped.append((str(path), "not a regular file (device, pipe, socket)"))
             except OSError as exc:
                 result.skipped.append((str(path), f"cannot stat: {exc.strerror}"))

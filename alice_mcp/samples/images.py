@@ -57,9 +57,7 @@ def write_png_text(path: Path, texts: dict[str, str], size: Size = (64, 64), see
     info = PngInfo()
     for key, value in texts.items():
         info.add_text(key, value)
-    return save(
-        sample_image(size, seed_of(sorted(texts.items()), seed)), path, "PNG", pnginfo=info
-    )
+    return save(sample_image(size, seed_of(sorted(texts.items()), seed)), path, "PNG", pnginfo=info)
 
 
 def write_plain_png(path: Path, size: Size = (64, 64), seed: int = 0) -> Path:

@@ -31,8 +31,15 @@ def make_sample_inbox(root: Path, count: int = 24, seed: int = 0) -> list[Path]:
         s = rng.randrange(1, 2**32)
         stem, ext, write = writers[i % len(writers)]
         folder = root / folders[i % len(folders)]
-        name = stem.format(i=i, s=s, d=1 + i % 9, hh=i // 3600 % 24, mm=i // 60 % 60, ss=i % 60,
-                           pr=prompt.split(",")[0])
+        name = stem.format(
+            i=i,
+            s=s,
+            d=1 + i % 9,
+            hh=i // 3600 % 24,
+            mm=i // 60 % 60,
+            ss=i % 60,
+            pr=prompt.split(",")[0],
+        )
         path = write(folder / f"{name}{ext}", prompt, s)
         paths.append(path)
     if count > 1 and paths:

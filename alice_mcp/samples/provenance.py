@@ -119,4 +119,3 @@ def write_c2pa_image(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(signed)
     return path
-

@@ -256,7 +256,7 @@ def drawthings_xmp(prompt: str, negative: str, seed: int) -> str:
         '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/">'
-        "<dc:description><rdf:Alt><rdf:li xml:lang=\"x-default\">"
+        '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">'
         f"{html.escape(desc, quote=False).replace(chr(10), '&#xA;')}</rdf:li></rdf:Alt>"
         "</dc:description><xmp:CreatorTool>Draw Things</xmp:CreatorTool>"
         '<exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">'

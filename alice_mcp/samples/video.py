@@ -82,7 +82,9 @@ def write_comfyui_video(
     **video_args: Any,
 ) -> Path:
     """A video with ComfyUI metadata in its `comment` tag, as VideoHelperSuite saves it."""
-    tags = {"comment": comfyui_video_comment(prompt, negative, seed, ckpt="wan2.1_t2v_14B.safetensors")}
+    tags = {
+        "comment": comfyui_video_comment(prompt, negative, seed, ckpt="wan2.1_t2v_14B.safetensors")
+    }
     tags.update(video_args.pop("tags", {}))
     return write_video(path, tags=tags, **video_args)
 
