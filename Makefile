@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := examples
 
-.PHONY: install test demo bench bench-quick lint clean
+.PHONY: install test stress demo bench bench-quick lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the reliability tests, longer: 300 SIGKILLs, 20x the property-test examples
+stress: $(STAMP)
+	ALICE_KILL_ROUNDS=150 ALICE_PROPERTY_SCALE=20 $(BIN)/python -m pytest -q \
+		tests/test_kill.py tests/test_bad_input.py tests/test_properties.py tests/test_hardening.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
