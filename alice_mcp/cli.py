@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from alice_mcp import __version__, display
 from alice_mcp.config import LoadedSettings, SettingsError, known_profiles, load_settings
 from alice_mcp.library import Library, LibraryError
 from alice_mcp.logs import configure_logging
+from alice_mcp.metrics import monitor
 from alice_mcp.organizer import LayoutError
 from alice_mcp.roots import PathOutsideRootsError
 from alice_mcp.store.db import DatabaseLockedError, StoreError
@@ -34,6 +36,7 @@ FLAG_KEYS = {
     "transport": "server.transport",
     "host": "server.host",
     "port": "server.port",
+    "watch": "server.watch",
 }
 
 
@@ -64,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the effective settings and where each value came from")
     p = sub.add_parser("inspect", parents=[common], help="what generated these files")
     p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--stealth", action="store_true", default=None,
+                   help="also look for stealth pnginfo hidden in the pixels (slower)")
     p = sub.add_parser("search", parents=[common], help="search the library")
     p.add_argument("query", nargs="*", help="search language, e.g. 'cat tag:portrait stars:>=4'")
     p.add_argument("--limit", type=int, default=20)
@@ -94,12 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["stdio", "http"])
     p.add_argument("--host", help="HTTP host (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    p.add_argument("--watch", action="store_true", help="also organize new inbox files as "
+                   "they arrive")
     return parser
 
 
 def _organize_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--move", action="store_true", help="move files instead of copying")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+    parser.add_argument("--watch", action="store_true", help="then keep organizing new files "
+                        "as they arrive (Ctrl-C stops)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +143,8 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    if opts.get("watch"):
+        return await cmd_watch(loaded, opts)
     dry_run = bool(opts.get("dry_run"))
     with Library(loaded.settings, read_only=dry_run) as library, \
             display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
@@ -144,6 +155,34 @@ async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     else:
         display.organize_report(report)
     return 0
+
+
+async def cmd_watch(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    from alice_mcp.watch import WatchState, log_watch_summary, watch
+
+    settings = loaded.settings
+    perf = settings.performance
+    state = WatchState()
+    with Library(settings) as library:
+        async with monitor(library.metrics, perf.enable_performance_monitoring,
+                           perf.metrics_interval_seconds), anyio.create_task_group() as tg:
+            tg.start_soon(_stop_on_signals, tg.cancel_scope)
+            await watch(library, state, move=bool(opts.get("move")),
+                        settle_seconds=settings.server.watch_settle_seconds,
+                        on_report=None if opts.get("json") else display.watch_line)
+    log_watch_summary(state)
+    return 0
+
+
+async def _stop_on_signals(scope: anyio.CancelScope) -> None:
+    """Ctrl-C or SIGTERM stops watching cleanly (the current file is finished and recorded)."""
+    if sys.platform == "win32":  # no signal receiver there; Ctrl-C raises KeyboardInterrupt
+        return
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            print(f"alice: {signal.Signals(signum).name}, stopping", file=sys.stderr)
+            scope.cancel()
+            return
 
 
 async def cmd_profiles(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
@@ -160,7 +199,7 @@ async def cmd_profiles(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 async def cmd_inspect(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
-        found = await library.inspect(opts["files"])
+        found = await library.inspect(opts["files"], stealth=opts.get("stealth"))
     if opts.get("json"):
         for item in found:
             print(json.dumps(item, ensure_ascii=False, default=str))

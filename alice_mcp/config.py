@@ -82,6 +82,12 @@ class UnderstandingSettings(_Section):
     stars_thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
 
 
+class MetadataSettings(_Section):
+    """How generator metadata is read."""
+
+    stealth: bool = False  # also look for stealth pnginfo in PNG/WebP pixels (a full decode)
+
+
 class ServerSettings(_Section):
     """The MCP server face."""
 
@@ -91,6 +97,8 @@ class ServerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     lock_timeout_seconds: float = Field(10.0, ge=0, le=600)
     idle_release_seconds: float = Field(2.0, ge=0, le=3600)  # 0: keep the database open
+    watch: bool = False  # `alice mcp-server` also watches the inbox
+    watch_settle_seconds: float = Field(1.0, ge=0.1, le=600)  # a file must be unchanged this long
     max_view_images: int = Field(8, ge=1, le=64)
 
 
@@ -102,6 +110,7 @@ class Settings(BaseSettings):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
+    metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

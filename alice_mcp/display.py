@@ -149,3 +149,12 @@ def asset(detail: AssetDetail) -> None:
                                          for t in detail.tags))
     for loc in detail.locations:
         out.print(f"  {loc.role}: {loc.path}")
+
+
+def watch_line(report: OrganizeReport) -> None:
+    """One line per watch run that did something."""
+    if report.organized or report.duplicates or report.errors:
+        out.print(f"{report.organized} organized, {report.duplicates} duplicates, "
+                  f"{len(report.errors)} errors")
+        for problem in report.errors:
+            out.print(f"  [red]error[/red] {problem.path}: {problem.reason}")

@@ -79,7 +79,7 @@ class Library:
     # -- organize ---------------------------------------------------------------------------
 
     async def organize(self, inbox: Path | None = None, organized: Path | None = None, *,
-                       move: bool = False, dry_run: bool = False,
+                       move: bool = False, dry_run: bool = False, settle_seconds: float = 0.0,
                        listeners: Sequence[ProgressListener] = ()) -> OrganizeReport:
         """Index the inbox and place each new file in the organized tree (copy unless move)."""
         inbox_dir = self._folder(self.allowed(inbox) if inbox else self.settings.paths.inbox,
@@ -90,7 +90,8 @@ class Library:
             raise LibraryError(f"the inbox {inbox_dir} lies inside the organized folder "
                                f"{organized_dir}; choose folders that do not overlap")
         run = OrganizeRun(self.db, self.settings, inbox_dir, organized_dir, move=move,
-                          dry_run=dry_run, progress=Progress([*listeners, self.metrics.track()]))
+                          dry_run=dry_run, settle_seconds=settle_seconds,
+                          progress=Progress([*listeners, self.metrics.track()]))
         perf = self.settings.performance
         try:
             async with monitor(self.metrics, perf.enable_performance_monitoring,
@@ -118,12 +119,15 @@ class Library:
 
     # -- inspect ----------------------------------------------------------------------------
 
-    async def inspect(self, paths: Sequence[Path]) -> list[dict[str, Any]]:
+    async def inspect(self, paths: Sequence[Path], *,
+                      stealth: bool | None = None) -> list[dict[str, Any]]:
         """What generated each file and with which parameters; errors are per file."""
+        look_in_pixels = self.settings.metadata.stealth if stealth is None else stealth
+
         def one(path: Path) -> dict[str, Any]:
             if not path.is_file():
                 return {"path": str(path), "error": "no such file"}
-            return {"path": str(path), **detect_path(path).to_dict()}
+            return {"path": str(path), **detect_path(path, stealth=look_in_pixels).to_dict()}
         return [await anyio.to_thread.run_sync(one, Path(p)) for p in paths]
 
     # -- search -----------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class OrganizeReport(BaseModel):
     organized: int = Field(0, description="files placed (or planned, in a dry run)")
     duplicates: int = Field(0, description="identical to an asset already organized; not copied")
     skipped: int = Field(0, description="not media files, links, unreadable folders")
+    deferred: int = Field(0, description="changed moments ago (may still be written): left "
+                                         "for the next run")
     skipped_files: list[FileProblem] = Field(default_factory=list,
                                              description="the first 200 skipped, with why")
     recovered: int = Field(0, description="placements of an interrupted run finished now")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
+import structlog
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import TextContent, ToolAnnotations
@@ -16,6 +17,7 @@ from pydantic import Field
 from alice_mcp import __version__
 from alice_mcp.config import Settings
 from alice_mcp.library import Library, LibraryError
+from alice_mcp.metrics import monitor
 from alice_mcp.organizer import LayoutError
 from alice_mcp.results import (
     AnalyzeReport,
@@ -32,6 +34,8 @@ from alice_mcp.store.assets import TAG_CATEGORIES
 from alice_mcp.store.db import StoreError
 from alice_mcp.store.query import SORTS, Query, QueryError, parse, parse_when
 from alice_mcp.understanding.service import UnderstandingError
+
+log = structlog.get_logger(__name__)
 
 INSTRUCTIONS = """\
 alice-mcp is the user's library of AI-generated images and videos.
@@ -93,8 +97,13 @@ def build_server(settings: Settings) -> MCPServer:
         with Library(settings) as library:
             opened.append(library)
             try:
-                async with anyio.create_task_group() as tg:
+                perf = settings.performance
+                async with monitor(library.metrics, perf.enable_performance_monitoring,
+                                   perf.metrics_interval_seconds), \
+                        anyio.create_task_group() as tg:
                     tg.start_soon(_release_when_idle, library, settings.server.idle_release_seconds)
+                    if settings.server.watch:
+                        tg.start_soon(_watch_inbox, library, settings)
                     yield library
                     tg.cancel_scope.cancel()
             finally:
@@ -260,6 +269,16 @@ def build_server(settings: Settings) -> MCPServer:
     _resources(server, lib, opened)
     _prompts(server)
     return server
+
+
+async def _watch_inbox(library: Library, settings: Settings) -> None:
+    """`alice mcp-server --watch`: organize new inbox files while serving (one process to run)."""
+    from alice_mcp.watch import watch
+
+    try:
+        await watch(library, settle_seconds=settings.server.watch_settle_seconds)
+    except (LibraryError, PathOutsideRootsError, StoreError) as exc:
+        log.error("watching the inbox stopped", error=str(exc))
 
 
 async def _release_when_idle(library: Library, idle_seconds: float) -> None:

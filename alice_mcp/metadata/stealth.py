@@ -31,7 +31,7 @@ SIGNATURES = {
 }
 SIG_BITS = 15 * 8
 LEN_BITS = 32
-MAX_PIXELS = 64_000_000
+MAX_PIXELS = 40_000_000  # ~160 MB of RGBA at most
 
 
 def read_stealth(fp: BinaryIO, meta: ContainerMeta) -> None:

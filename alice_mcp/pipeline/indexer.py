@@ -36,23 +36,24 @@ class Failed:
     reason: str
 
 
-def index_file(cand: Candidate, *, thumb_size: int = 256) -> Indexed | Failed:
+def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False) -> Indexed | Failed:
     """Everything the index stores about one file; any error becomes a Failed with the reason."""
     try:
         if cand.media_type == "image" and cand.size <= IN_MEMORY_LIMIT:
             data = cand.path.read_bytes()
-            return _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size)
-        return _index(cand, hash_file(cand.path), lambda: cand.path.open("rb"), thumb_size)
+            return _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size, stealth)
+        return _index(cand, hash_file(cand.path), lambda: cand.path.open("rb"), thumb_size, stealth)
     except OSError as exc:
         return Failed(cand, f"cannot read file: {exc.strerror or exc}")
     except PixelError as exc:
         return Failed(cand, f"cannot decode image: {exc}")
 
 
-def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int) -> Indexed:
+def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
+           stealth: bool) -> Indexed:
     fp: BinaryIO
     with opener() as fp:
-        info = detect(fp, cand.path.name)
+        info = detect(fp, cand.path.name, stealth=stealth)
         pixels = None
         if cand.media_type == "image":
             fp.seek(0)

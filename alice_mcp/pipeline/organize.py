@@ -56,7 +56,7 @@ class OrganizeRun:
     """Organize one inbox into one organized tree, recording everything in the index."""
 
     def __init__(self, db: Database, settings: Settings, inbox: Path, organized: Path, *,
-                 move: bool = False, dry_run: bool = False,
+                 move: bool = False, dry_run: bool = False, settle_seconds: float = 0.0,
                  progress: Progress | None = None) -> None:
         self.db = db
         self.settings = settings
@@ -65,6 +65,7 @@ class OrganizeRun:
         self.organized = organized
         self.move = move
         self.dry_run = dry_run
+        self.settle_seconds = settle_seconds
         self.progress = progress or Progress()
         self.planner = Planner(organized, Layout(settings.paths.layout))
         self.report = OrganizeReport(inbox=str(inbox), organized_root=str(organized),
@@ -112,12 +113,14 @@ class OrganizeRun:
             await self._recover(send)
         known = await anyio.to_thread.run_sync(self._known_inbox_files)
         found: ScanResult = await anyio.to_thread.run_sync(
-            functools.partial(scan, self.inbox, known, exclude=(self.organized,)))
+            functools.partial(scan, self.inbox, known, exclude=(self.organized,),
+                              settle_seconds=self.settle_seconds))
         report = self.report
         report.counters.stat = found.stats
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
         report.unchanged = found.unchanged
         report.skipped = len(found.skipped)
+        report.deferred = len(found.deferred)
         report.skipped_files = [FileProblem(path=p, reason=r) for p, r in found.skipped[:200]]
         await self._place_known(found.unplaced, send)
         plan = PoolPlan.for_run(len(found.new), max_workers=self.perf.max_workers,
@@ -125,7 +128,8 @@ class OrganizeRun:
                                 parallel_threshold=self.perf.parallel_threshold,
                                 parallel=self.perf.parallel_metadata_extraction)
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
-        work = functools.partial(index_file, thumb_size=self.settings.understanding.thumbnail_size)
+        work = functools.partial(index_file, thumb_size=self.settings.understanding.thumbnail_size,
+                                 stealth=self.settings.metadata.stealth)
         async for results in map_batches(found.new, work, plan):
             await self._handle_batch(results, send)
             await self.progress.advance(len(results))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,19 +41,26 @@ class ScanResult:
     unplaced: list[tuple[Candidate, str]] = field(default_factory=list)  # known, not organized yet
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    deferred: list[str] = field(default_factory=list)  # changed too recently: may be growing
     stats: int = 0
 
 
-def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = ()) -> ScanResult:
-    """Every media file under inbox, oldest first, split into new / known-but-unplaced / unchanged.
+def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = (),
+         settle_seconds: float = 0.0) -> ScanResult:
+    """Every media file under inbox, oldest first, split into new / known-but-unplaced / unchanged;
+    files changed in the last settle_seconds are deferred (they may still be being written).
 
     Oldest first makes the earliest copy of a duplicate the original, and numbers files in the
     order they were made."""
     result = ScanResult()
+    young = time.time_ns() - int(settle_seconds * 1e9) if settle_seconds > 0 else None
     for path, st in _walk(inbox, exclude, result):
         media_type = media_type_for(path)
         if media_type is None:
             result.skipped.append((str(path), "not an image or video file"))
+            continue
+        if young is not None and st.st_mtime_ns > young:
+            result.deferred.append(str(path))
             continue
         cand = Candidate(path, st.st_size, st.st_mtime_ns, project_of(inbox, path), media_type)
         seen = known.get(str(path))
