@@ -324,3 +324,49 @@ async def test_stdio_subprocess_serves_every_tool(server_settings: Settings, tmp
                            ("stats", {})):
             result = await client.call_tool(tool, args)
             assert not result.is_error, (tool, result.content)
+
+
+async def test_writes_invalidate_the_search_cache(server_settings: Settings) -> None:
+    client = await _organized_client(server_settings)
+    try:
+        first = (await client.call_tool("search", {"query": "tag:fresh"})).structured_content
+        assert first["total"] == 0
+        asset_id = (await client.call_tool("search", {"limit": 1})
+                    ).structured_content["results"][0]["asset_id"]
+        await client.call_tool("tag", {"asset_ids": [asset_id], "add": ["fresh"]})
+        again = (await client.call_tool("search", {"query": "tag:fresh"})).structured_content
+        assert again["total"] == 1  # a stale cached answer would still say 0
+        stats = (await client.call_tool("stats", {})).structured_content
+        cache = next(c for c in stats["process"]["caches"] if c["name"] == "search")
+        assert cache["misses"] >= 3 and cache["max_mb"] == 512
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_streamable_http_transport(server_settings: Settings, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    params = _stdio_params(server_settings, tmp_path)
+    proc = await anyio.open_process(
+        [sys.executable, "-m", "alice_mcp", "mcp-server", "--transport", "http", "--port",
+         str(port)], env=params.env)
+    try:
+        with anyio.fail_after(30):
+            while True:
+                try:
+                    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                        names = {t.name for t in (await client.list_tools()).tools}
+                        done = await client.call_tool("organize", {})
+                        page = await client.call_tool("search", {"limit": 5})
+                    break
+                except (OSError, ExceptionGroup):
+                    await anyio.sleep(0.3)
+        assert "search" in names
+        assert done.structured_content["organized"] == 23
+        assert page.structured_content["total"] == 23
+    finally:
+        proc.terminate()
+        await proc.wait()
