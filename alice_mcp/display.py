@@ -120,6 +120,16 @@ def stats(found: LibraryStats) -> None:
         for row in rows:
             table.add_row(row.key or "-", str(row.count))
         out.print(table)
+    if found.process is not None:
+        p = found.process
+        out.print(f"this process: {p.files_processed} files processed, "
+                  f"{p.files_per_second or 0:.1f} files/s, {p.rss_mb:.0f} MB resident, "
+                  f"{p.api_calls} API calls, ${p.cost_usd:.4f} ({found.cost_usd_total:.4f} "
+                  "spent in all)")
+        for cache in p.caches:
+            rate = "-" if cache.hit_rate is None else f"{cache.hit_rate:.0%}"
+            out.print(f"  cache {cache.name}: {cache.entries} entries, {cache.size_mb:.2f} of "
+                      f"{cache.max_mb:.0f} MB, hit rate {rate}")
 
 
 def similar(result: SimilarResult) -> None:
