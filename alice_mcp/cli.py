@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
 from alice_mcp import __version__, display
 from alice_mcp.config import LoadedSettings, SettingsError, known_profiles, load_settings
@@ -150,10 +151,7 @@ async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
             display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
         report = await library.organize(move=bool(opts.get("move")), dry_run=dry_run,
                                         listeners=[bar] if bar else [])
-    if opts.get("json"):
-        print(report.model_dump_json(indent=2))
-    else:
-        display.organize_report(report)
+    _show(opts, report, display.organize_report)
     return 0
 
 
@@ -212,20 +210,14 @@ async def cmd_search(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         page = await library.search(" ".join(opts.get("query") or []), limit=opts["limit"],
                                     cursor=opts.get("cursor"))
-    if opts.get("json"):
-        print(page.model_dump_json(indent=2))
-    else:
-        display.search_page(page)
+    _show(opts, page, display.search_page)
     return 0
 
 
 async def cmd_stats(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         stats = await library.stats()
-    if opts.get("json"):
-        print(stats.model_dump_json(indent=2))
-    else:
-        display.stats(stats)
+    _show(opts, stats, display.stats)
     return 0
 
 
@@ -241,10 +233,7 @@ async def cmd_similar(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         result = await library.similar(opts["id"], max_distance=opts["max_distance"],
                                        limit=opts["limit"])
-    if opts.get("json"):
-        print(result.model_dump_json(indent=2))
-    else:
-        display.similar(result)
+    _show(opts, result, display.similar)
     return 0
 
 
@@ -252,20 +241,14 @@ async def cmd_duplicates(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         result = await library.duplicates(" ".join(opts["scope"]) or None,
                                           max_distance=opts["max_distance"], limit=opts["limit"])
-    if opts.get("json"):
-        print(result.model_dump_json(indent=2))
-    else:
-        display.duplicates(result)
+    _show(opts, result, display.duplicates)
     return 0
 
 
 async def cmd_show(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         detail = await library.get_asset(opts["id"])
-    if opts.get("json"):
-        print(detail.model_dump_json(indent=2))
-    else:
-        display.asset(detail)
+    _show(opts, detail, display.asset)
     return 0
 
 
@@ -296,8 +279,16 @@ async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     return 0
 
 
-def _emit(opts: dict[str, Any], result: Any, line: str) -> None:
-    print(result.model_dump_json(indent=2) if opts.get("json") else line)
+def _show(opts: dict[str, Any], result: BaseModel, render: Callable[[Any], None]) -> None:
+    """JSON for scripts (--json), else the readable form."""
+    if opts.get("json"):
+        print(result.model_dump_json(indent=2))
+    else:
+        render(result)
+
+
+def _emit(opts: dict[str, Any], result: BaseModel, line: str) -> None:
+    _show(opts, result, lambda _: print(line))
 
 
 COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, Any, int]]] = {
