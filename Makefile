@@ -23,6 +23,12 @@ stress: $(STAMP)
 	ALICE_KILL_ROUNDS=150 ALICE_PROPERTY_SCALE=20 $(BIN)/python -m pytest -q \
 		tests/test_kill.py tests/test_bad_input.py tests/test_properties.py tests/test_hardening.py
 
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

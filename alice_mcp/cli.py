@@ -93,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", parents=[common], help="describe and tag assets")
     p.add_argument("query", nargs="*", help="search query selecting assets (default: all "
                    "not yet analyzed)")
-    p.add_argument("--provider")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--provider", choices=["local", "openai", "anthropic", "google", "ollama"],
+                   help="understanding provider (default: understanding.provider, 'local')")
+    p.add_argument("--force", action="store_true", help="analyze again even if cached")
+    p.add_argument("--estimate", action="store_true", help="print how many assets and calls "
+                   "and the estimated cost; call nothing")
     p = sub.add_parser("mcp-server", parents=[common], help="serve the library over MCP "
                        "(Claude Desktop starts this)")
     p.add_argument("--transport", choices=["stdio", "http"])
@@ -253,18 +256,30 @@ async def cmd_show(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 
 async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    query = " ".join(opts.get("query") or []) or None
+    if opts.get("estimate"):
+        with Library(loaded.settings, read_only=True) as library:
+            estimate = await library.estimate_analysis(query=query, provider=opts.get("provider"),
+                                                       force=bool(opts.get("force")))
+        _emit(opts, estimate, f"{estimate.assets} assets to analyze with {estimate.provider} "
+              f"({estimate.model}) in {estimate.requests} requests, about "
+              f"${estimate.estimated_usd:.4f} ({estimate.price_source}); {estimate.cached} "
+              f"cached; this month ${estimate.spent_this_month_usd:.4f} of "
+              f"${estimate.budget_usd_per_month:.2f} spent"
+              + ("" if estimate.within_budget else
+                 f"; the budget stops the run after {estimate.affordable_assets} assets"))
+        return 0
     with Library(loaded.settings) as library, \
             display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
-        ids = None
-        if opts.get("query"):
-            ids = await library.matching_ids(" ".join(opts["query"]))
-        report = await library.analyze(ids, provider=opts.get("provider"),
+        report = await library.analyze(query=query, provider=opts.get("provider"),
                                        force=bool(opts.get("force")),
                                        listeners=[bar] if bar else [])
     _emit(opts, report, f"{report.analyzed} analyzed with {report.provider}, {report.cached} "
           f"cached, {report.requests} requests, ${report.cost_usd:.4f}, "
-          f"{len(report.errors)} errors")
-    return 0
+          f"{len(report.errors)} errors"
+          + (f"; budget reached: {report.budget_skipped} assets left for later"
+             if report.budget_stopped else ""))
+    return 1 if report.errors or report.budget_stopped else 0
 
 
 async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:

@@ -21,6 +21,7 @@ from alice_mcp.metrics import Metrics, monitor
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.progress import Progress, ProgressListener
 from alice_mcp.results import (
+    AnalysisEstimate,
     AnalysisInfo,
     AnalyzeReport,
     AssetDetail,
@@ -325,16 +326,13 @@ class Library:
 
     async def analyze(self, asset_ids: Sequence[str] | None = None,
                       paths: Sequence[Path | str] | None = None, *, provider: str | None = None,
-                      force: bool = False,
+                      force: bool = False, query: str | None = None,
                       listeners: Sequence[ProgressListener] = ()) -> AnalyzeReport:
-        """Describe and tag assets with a provider; without ids or paths, every asset that this
-        provider has not analyzed yet."""
-        chosen = make_provider(provider or self.settings.understanding.provider)
-        ids: list[str] | None = None
-        if asset_ids is not None or paths is not None:
-            ids = await anyio.to_thread.run_sync(
-                lambda: [self.resolve_id(a) for a in asset_ids or []]
-                + self._ids_of_paths(paths or []))
+        """Describe and tag assets with a provider; the selection is the ids, paths and query
+        given, and without any of them every asset that this provider has not analyzed yet."""
+        chosen = make_provider(provider or self.settings.understanding.provider,
+                               self.settings.understanding)
+        ids = await self._analysis_selection(asset_ids, paths, query)
         service = UnderstandingService(self.db, self.settings)
         try:
             report = await service.analyze(ids, chosen, force=force,
@@ -344,6 +342,29 @@ class Library:
         self.metrics.api_calls += report.requests
         self.metrics.cost_usd += report.cost_usd
         return report
+
+    async def estimate_analysis(self, asset_ids: Sequence[str] | None = None,
+                                paths: Sequence[Path | str] | None = None, *,
+                                provider: str | None = None, force: bool = False,
+                                query: str | None = None) -> AnalysisEstimate:
+        """What analyze would send and cost, without calling anything (no API key needed)."""
+        chosen = make_provider(provider or self.settings.understanding.provider,
+                               self.settings.understanding, require_key=False)
+        ids = await self._analysis_selection(asset_ids, paths, query)
+        return await UnderstandingService(self.db, self.settings).estimate(ids, chosen,
+                                                                           force=force)
+
+    async def _analysis_selection(self, asset_ids: Sequence[str] | None,
+                                  paths: Sequence[Path | str] | None,
+                                  query: str | None) -> list[str] | None:
+        if asset_ids is None and paths is None and not query:
+            return None
+        ids = await anyio.to_thread.run_sync(
+            lambda: [self.resolve_id(a) for a in asset_ids or []]
+            + self._ids_of_paths(paths or []))
+        if query:
+            ids += await self.matching_ids(query)
+        return ids
 
     def _ids_of_paths(self, paths: Sequence[Path | str]) -> list[str]:
         resolved = [str(self.allowed(p)) for p in paths]

@@ -191,9 +191,37 @@ class AnalyzeReport(BaseModel):
     analyzed: int = 0
     cached: int = Field(0, description="already analyzed by this provider/model/prompt version")
     requests: int = Field(0, description="provider calls made (batches)")
-    cost_usd: float = 0.0
+    cost_usd: float = Field(0.0, description="what the calls cost, from the usage the API "
+                                             "reported")
+    estimated_usd: float = Field(0.0, description="what the calls made were estimated to cost")
+    budget_stopped: bool = Field(False, description="new calls were stopped: the next one "
+                                 "would have exceeded the per-run or monthly budget")
+    budget_skipped: int = Field(0, description="assets left unanalyzed by the budget stop; "
+                                "raise understanding.budget_usd_per_run / _per_month or run "
+                                "again next month")
+    budget_left_usd: float | None = Field(None, description="what this run could still have "
+                                          "spent")
     errors: list[FileProblem] = Field(default_factory=list)
     cancelled: bool = False
+
+
+class AnalysisEstimate(BaseModel):
+    """What an analyze run would do and cost, computed before any call (`alice analyze --estimate`)."""
+
+    provider: str
+    model: str
+    assets: int = Field(description="assets that would be sent (not cached)")
+    cached: int = Field(0, description="already analyzed by this provider/model/prompt version")
+    without_image: int = Field(0, description="asked for but without a thumbnail to send")
+    requests: int = Field(description="provider calls (batches)")
+    estimated_usd: float = Field(description="estimated cost of all the calls (a ceiling)")
+    price_source: str = Field(description="price table, settings, fallback or free")
+    budget_usd_per_run: float
+    budget_usd_per_month: float
+    spent_this_month_usd: float
+    within_budget: bool = Field(description="every call fits in the budgets")
+    affordable_assets: int = Field(description="assets analyzed before the budget would stop "
+                                   "the run")
 
 
 class LibraryStats(BaseModel):

@@ -189,13 +189,18 @@ def build_server(settings: Settings) -> MCPServer:
         provider: Annotated[str | None, Field(description="understanding provider; default "
                                               "from settings ('local': offline, free)")] = None,
         force: Annotated[bool, Field(description="analyze again even if cached")] = False,
+        query: Annotated[str | None, Field(max_length=2000, description="search-language "
+                                           "query selecting assets, e.g. 'stars:>=4 "
+                                           "source:comfyui'")] = None,
     ) -> AnalyzeReport:
         """Describe and tag assets (colours, subjects, styles, moods, technical facts) with the
-        understanding provider. Without asset_ids or paths: every asset not yet analyzed.
-        Results are cached per asset and provider; reports progress; can be cancelled."""
+        understanding provider. Without asset_ids, paths or query: every asset not yet analyzed
+        by that provider. Results are cached per asset, provider, model and prompt version;
+        remote providers stop before exceeding the configured budgets (budget_stopped);
+        reports progress; can be cancelled. Tags removed by the user are never put back."""
         with _tool_errors():
             return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
-                                          listeners=[_progress(ctx)])
+                                          query=query, listeners=[_progress(ctx)])
 
     @_tool(server, read_only=True)
     async def find_similar(

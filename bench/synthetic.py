@@ -14,10 +14,11 @@ import duckdb
 
 from alice_mcp.store.db import Database
 
-WORDS = ("portrait fox castle hill neon city night misty forest astronaut cat watercolor harbor "
+_WORD_TEXT = ("portrait fox castle hill neon city night misty forest astronaut cat watercolor harbor "
          "cyberpunk street desert caravan snowy mountains koi pond steampunk airship sunflower "
          "field underwater temple retro robot autumn library dragon knight samurai garden "
-         "lighthouse storm galaxy nebula cottage meadow waterfall canyon jungle ruins").split()
+         "lighthouse storm galaxy nebula cottage meadow waterfall canyon jungle ruins")
+WORDS = _WORD_TEXT.split()
 STYLES = ("highly detailed", "cinematic lighting", "oil painting", "35mm photo", "anime style",
           "concept art", "octane render", "studio ghibli", "vaporwave", "ukiyo-e")
 SOURCES = ("a1111", "comfyui", "forge", "midjourney", "novelai", "invokeai", "dalle", "unknown")

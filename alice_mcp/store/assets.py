@@ -12,6 +12,8 @@ from alice_mcp.store.db import Database
 TAG_CATEGORIES = ("style", "mood", "subject", "color", "lighting", "camera", "technical",
                   "quality", "custom")
 _BANDS_BITS = 64
+ID_LENGTH = 32  # BLAKE2b-128 in hex: every asset_id
+_IN_LIST_CHUNK = 1000  # constants per IN list (index lookups; no giant statements)
 
 
 def normalise_tag(tag: str) -> str:
@@ -26,13 +28,29 @@ def existing_ids(db: Database, asset_ids: Sequence[str]) -> set[str]:
 
 
 def resolve_prefixes(db: Database, ids: Sequence[str]) -> dict[str, list[str]]:
-    """Each given id or unique prefix (at least 6 characters) -> the asset ids it matches."""
+    """Each given id or unique prefix (at least 6 characters) -> the asset ids it matches.
+
+    Whole ids are looked up together in one statement (the primary-key index answers an IN
+    list of constants); only the rest are searched as prefixes, one statement each. A whole
+    id cannot also be the prefix of another: every asset id has the same length.
+    """
+    keys = {given: given.strip().lower() for given in ids}
+    whole = sorted({k for k in keys.values() if len(k) == ID_LENGTH})
+    exact: set[str] = set()
+    for start in range(0, len(whole), _IN_LIST_CHUNK):
+        chunk = whole[start:start + _IN_LIST_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        exact.update(a for (a,) in db.fetchall(
+            f"SELECT asset_id FROM assets WHERE asset_id IN ({marks})", chunk))
     found: dict[str, list[str]] = {}
-    for given in ids:
-        key = given.strip().lower()
-        rows = db.fetchall("SELECT asset_id FROM assets WHERE starts_with(asset_id, ?) LIMIT 2",
-                           [key]) if len(key) >= 6 else []
-        found[given] = [a for (a,) in rows]
+    for given, key in keys.items():
+        if key in exact:
+            found[given] = [key]
+        elif len(key) >= 6 and len(key) != ID_LENGTH:
+            found[given] = [a for (a,) in db.fetchall(
+                "SELECT asset_id FROM assets WHERE starts_with(asset_id, ?) LIMIT 2", [key])]
+        else:
+            found[given] = []
     return found
 
 

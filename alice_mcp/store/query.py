@@ -21,6 +21,11 @@ SORTS = {
 }
 FIELDS = ("tag", "source", "model", "family", "project", "type", "stars", "w", "h", "seed",
           "sampler", "after", "before", "sort", "id")
+# A free word matches the prompt, description or model (as one text, as before) or any tag.
+# Tags are matched in their own table (a semi-join) rather than aggregated per asset, which
+# made every text search group the whole tags table.
+TEXT_MATCH = ("(contains(lower(concat_ws(' ', a.prompt, a.description, a.model)), ?) "
+              "OR a.asset_id IN (SELECT asset_id FROM tags WHERE contains(tag, ?)))")
 _COMPARE = re.compile(r"^(>=|<=|>|<|=)?(-?\d+)$")
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNITS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -163,12 +168,10 @@ class Sql:
 def build_where(q: Query) -> Sql:
     """WHERE clauses over `assets a`, with their parameters in order."""
     sql = Sql()
-    text = ("lower(concat_ws(' ', a.prompt, a.description, a.model, "
-            "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.asset_id = a.asset_id)))")
     for word in q.words:
-        sql.add(f"contains({text}, ?)", word)
+        sql.add(TEXT_MATCH, word, word)
     for word in q.not_words:
-        sql.add(f"NOT contains({text}, ?)", word)
+        sql.add(f"NOT {TEXT_MATCH}", word, word)
     for tag in q.tags_all:
         sql.add("a.asset_id IN (SELECT asset_id FROM tags WHERE tag = ?)", tag)
     if q.tags_any:
@@ -205,19 +208,29 @@ def _any_of(sql: Sql, column: str, values: list[str]) -> None:
 
 
 def search_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
-    """One statement returning a page of hits and the total count of matches."""
+    """One statement returning a page of hits and the total count of matches.
+
+    The page is chosen first (only sort keys travel through the sort); its display columns,
+    first location and tags are then fetched for the page's rows only. Correlated subqueries
+    here were decorrelated by DuckDB into aggregates over the whole tags and files tables.
+    """
     sql = build_where(q)
     where = " AND ".join(sql.where) or "TRUE"
+    order = SORTS[q.sort]
+    keys = ", ".join(sorted({c.split()[0] for c in order.split(", ")}))
     statement = f"""
-        WITH hits AS (
-            SELECT a.asset_id, a.source, a.model, a.prompt, a.stars, a.width, a.height,
-                   a.media_type, a.created_at, a.quality, a.indexed_at, count(*) OVER () AS total
-            FROM assets a WHERE {where}
-            ORDER BY {SORTS[q.sort]} LIMIT ? OFFSET ?)
-        SELECT h.*,
-               (SELECT f.path FROM files f WHERE f.asset_id = h.asset_id
-                ORDER BY f.role = 'organized' DESC, f.path LIMIT 1) AS path,
-               (SELECT list(DISTINCT t.tag ORDER BY t.tag) FROM tags t
-                WHERE t.asset_id = h.asset_id) AS tags
-        FROM hits h ORDER BY {SORTS[q.sort].replace('a.', 'h.')}"""
+        WITH matches AS (SELECT {keys} FROM assets a WHERE {where}),
+        page AS (SELECT {keys.replace('a.', '')} FROM matches a ORDER BY {order}
+                 LIMIT ? OFFSET ?),
+        hits AS (SELECT a.asset_id, a.source, a.model, a.prompt, a.stars, a.width, a.height,
+                        a.media_type, a.created_at, a.quality, a.indexed_at,
+                        (SELECT count(*) FROM matches) AS total
+                 FROM assets a WHERE a.asset_id IN (SELECT asset_id FROM page)),
+        places AS (SELECT asset_id, arg_min(path, (role <> 'organized', path)) AS path
+                   FROM files WHERE asset_id IN (SELECT asset_id FROM page) GROUP BY asset_id),
+        labels AS (SELECT asset_id, list_sort(list_distinct(list(tag))) AS tags
+                   FROM tags WHERE asset_id IN (SELECT asset_id FROM page) GROUP BY asset_id)
+        SELECT h.*, p.path, l.tags
+        FROM hits h LEFT JOIN places p USING (asset_id) LEFT JOIN labels l USING (asset_id)
+        ORDER BY {order.replace('a.', 'h.')}"""
     return statement, [*sql.params, limit, offset]

@@ -8,6 +8,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 
+class UnderstandingError(ValueError):
+    """The provider cannot be used as asked; the message says what to do."""
+
+
 @dataclass(slots=True)
 class Item:
     """One asset as a provider sees it: stored metadata plus its downscaled thumbnail."""
@@ -45,7 +49,12 @@ class Usage:
 
 
 class Provider(Protocol):
-    """Analyzes a batch of items in one call (as many as the API allows in one request)."""
+    """Analyzes a batch of items in one call (as many as the API allows in one request).
+
+    Remote providers also have `max_batch` (images per request), `needs_images`,
+    `estimate(images) -> Usage` (the cost of one call before it is made), `price` and
+    `aclose()`; the service treats a provider without them as free and unlimited.
+    """
 
     name: str
     model: str

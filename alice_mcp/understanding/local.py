@@ -7,6 +7,7 @@ import re
 from functools import cache
 
 import anyio
+import numpy as np
 from PIL import Image, ImageStat
 
 from alice_mcp.understanding.base import Analysis, Item, TagGuess, Usage
@@ -49,8 +50,27 @@ def parameter_tags(item: Item) -> list[TagGuess]:
     return tags
 
 
+def colourfulness(rgb: Image.Image) -> float:
+    """Hasler-Süsstrunk colourfulness of an RGB image: ~0 grey, ~35 moderate, > 80 vivid."""
+    pixels = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
+    r, g, b = pixels[:, 0], pixels[:, 1], pixels[:, 2]
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def colourfulness_tag(value: float) -> TagGuess | None:
+    """'monochrome', 'muted colors' or 'vibrant colors' for clear cases; None in between."""
+    if value < 8:
+        return TagGuess(tag="monochrome", category="color", confidence=0.8)
+    if value < 25:
+        return TagGuess(tag="muted colors", category="color", confidence=0.6)
+    if value > 80:
+        return TagGuess(tag="vibrant colors", category="color", confidence=0.7)
+    return None
+
+
 def pixel_tags(thumbnail: bytes | None) -> list[TagGuess]:
-    """Dominant colours and overall brightness of the thumbnail."""
+    """Dominant colours, colourfulness and overall brightness of the thumbnail."""
     if not thumbnail:
         return []
     with Image.open(io.BytesIO(thumbnail)) as img:
@@ -68,6 +88,9 @@ def pixel_tags(thumbnail: bytes | None) -> list[TagGuess]:
         shares[name] = shares.get(name, 0.0) + n / total
     tags = [TagGuess(tag=name, category="color", confidence=round(min(share * 2, 1.0), 3))
             for name, share in sorted(shares.items(), key=lambda kv: -kv[1]) if share >= 0.15]
+    vividness = colourfulness_tag(colourfulness(rgb))
+    if vividness is not None:
+        tags.append(vividness)
     brightness = ImageStat.Stat(rgb.convert("L")).mean[0]
     if brightness < 70:
         tags.append(TagGuess(tag="dark", category="mood", confidence=0.7))

@@ -1,73 +1,156 @@
-"""The understanding service: batches, bounded concurrency, a cache that never pays twice, a ledger."""
+"""The understanding service: batches, bounded concurrency, budgets, a cache that never pays twice, a ledger.
+
+- A batch is min(understanding_batch_size, the provider's max_images_per_request) assets in one
+  call; at most max_concurrent_api_calls calls are in flight (an anyio Semaphore).
+- The cache is the analyses table, keyed by (asset, provider, model, prompt_version): a cached
+  asset is never sent again unless force is given.
+- Before each call its cost is estimated and reserved against the budget (see budget.py); a call
+  that would not fit is not made, and the run reports budget_stopped.
+- Each call's reported usage is one row of the costs table.
+- Tags carry their provider as origin; tags the user removed are not written back (user_edits.py).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import anyio
 import structlog
 
 from alice_mcp.config import Settings
 from alice_mcp.pipeline.progress import Progress
-from alice_mcp.results import AnalyzeReport, FileProblem
+from alice_mcp.results import AnalysisEstimate, AnalyzeReport, FileProblem
 from alice_mcp.store import assets as store
 from alice_mcp.store.db import Database
-from alice_mcp.understanding.base import Analysis, Item, Provider, Usage
-from alice_mcp.understanding.local import LocalProvider
+from alice_mcp.understanding.base import Analysis, Item, Provider, UnderstandingError, Usage
+from alice_mcp.understanding.budget import Budget, spent_this_month
+from alice_mcp.understanding.http import ProviderError
+from alice_mcp.understanding.providers import make_provider
+from alice_mcp.understanding.user_edits import removed_tags
 
+__all__ = ["UnderstandingError", "UnderstandingService", "make_provider"]
 log = structlog.get_logger(__name__)
 
 
-class UnderstandingError(ValueError):
-    """The provider cannot be used as asked; the message says what to do."""
+@dataclass(slots=True)
+class Plan:
+    """What a run will do: the assets to send, in batches, and what is cached or unsendable."""
+
+    todo: list[str]
+    cached: int
+    unsendable: list[str] = field(default_factory=list)
+    month_spent: float = 0.0
 
 
-def make_provider(name: str) -> Provider:
-    """The provider of that name; remote providers arrive with their own issue."""
-    if name == "local":
-        return LocalProvider()
-    raise UnderstandingError(f"provider {name!r} is not available in this version; "
-                             "use provider 'local' (offline, free)")
+def estimated_call(provider: Provider, images: int) -> Usage:
+    """The provider's estimate of one call (providers without one are free)."""
+    estimate = getattr(provider, "estimate", None)
+    return estimate(images) if estimate is not None else Usage()
 
 
 class UnderstandingService:
-    """Analyze assets with one provider: understanding_batch_size items per call,
-    at most max_concurrent_api_calls calls in flight."""
+    """Analyze assets with one provider: batched, bounded, budgeted, cached, costed."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.perf = settings.performance
+        self.understanding = settings.understanding
         self.max_in_flight = 0
         self._in_flight = 0
 
+    def batch_size(self, provider: Provider) -> int:
+        """Assets per call: the setting, capped by what the provider takes in one request."""
+        cap = getattr(provider, "max_batch", None) or self.perf.understanding_batch_size
+        return max(1, min(self.perf.understanding_batch_size, cap))
+
+    async def estimate(self, asset_ids: Sequence[str] | None, provider: Provider, *,
+                       force: bool = False) -> AnalysisEstimate:
+        """How many assets and calls a run would make, what it should cost, what the budget allows."""
+        plan = await anyio.to_thread.run_sync(self._plan, asset_ids, provider, force)
+        size = self.batch_size(provider)
+        budget = self._budget(plan.month_spent)
+        total, affordable = 0.0, 0
+        for start in range(0, len(plan.todo), size):
+            count = len(plan.todo[start:start + size])
+            usd = estimated_call(provider, count).usd
+            total += usd
+            if not budget.stopped and budget.fits(usd):
+                budget.settle(0.0, usd)  # assume each call costs its estimate
+                affordable += count
+            else:
+                budget.stopped = True
+        price = getattr(provider, "price", None)
+        return AnalysisEstimate(
+            provider=provider.name, model=provider.model, assets=len(plan.todo),
+            cached=plan.cached, without_image=len(plan.unsendable),
+            requests=math.ceil(len(plan.todo) / size), estimated_usd=round(total, 6),
+            price_source=price.source if price is not None else "free",
+            budget_usd_per_run=self.understanding.budget_usd_per_run,
+            budget_usd_per_month=self.understanding.budget_usd_per_month,
+            spent_this_month_usd=round(plan.month_spent, 6),
+            within_budget=affordable == len(plan.todo), affordable_assets=affordable)
+
     async def analyze(self, asset_ids: Sequence[str] | None, provider: Provider, *,
                       force: bool = False, progress: Progress | None = None) -> AnalyzeReport:
+        """Analyze the assets (None: all not yet analyzed by this provider/model/prompt)."""
         progress = progress or Progress(noun="assets")
         report = AnalyzeReport(provider=provider.name, model=provider.model)
-        todo = await anyio.to_thread.run_sync(self._select, asset_ids, provider, force)
-        report.cached = (len(set(asset_ids)) - len(todo)) if asset_ids else 0
-        size = self.perf.understanding_batch_size
-        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        await progress.start(len(todo), len(batches))
-        limiter = anyio.Semaphore(self.perf.max_concurrent_api_calls)
+        fatal: list[ProviderError] = []
         try:
+            plan = await anyio.to_thread.run_sync(self._plan, asset_ids, provider, force)
+            report.cached = plan.cached
+            report.errors.extend(FileProblem(path=a, reason=f"no thumbnail (a video or an "
+                                             f"undecodable file): nothing to send to "
+                                             f"{provider.name}") for a in plan.unsendable)
+            budget = self._budget(plan.month_spent)
+            size = self.batch_size(provider)
+            batches = [plan.todo[i:i + size] for i in range(0, len(plan.todo), size)]
+            await progress.start(len(plan.todo), len(batches))
+            limiter = anyio.Semaphore(self.perf.max_concurrent_api_calls)
             async with anyio.create_task_group() as tg:
                 for batch in batches:
-                    tg.start_soon(self._run_batch, batch, provider, limiter, report, progress)
+                    tg.start_soon(self._run_batch, batch, provider, limiter, report, progress,
+                                  budget, fatal, tg.cancel_scope)
         except anyio.get_cancelled_exc_class():
             report.cancelled = True
             raise
+        finally:
+            await _close(provider)
+        if fatal:
+            raise fatal[0]
+        report.budget_left_usd = round(budget.left, 6)
         return report
 
     async def _run_batch(self, ids: list[str], provider: Provider, limiter: anyio.Semaphore,
-                         report: AnalyzeReport, progress: Progress) -> None:
-        items = await anyio.to_thread.run_sync(self._items, ids)
+                         report: AnalyzeReport, progress: Progress, budget: Budget,
+                         fatal: list[ProviderError], scope: anyio.CancelScope) -> None:
         async with limiter:
+            estimate = estimated_call(provider, len(ids)).usd
+            if fatal or not await budget.reserve(estimate):
+                if not fatal:
+                    report.budget_stopped = True
+                    report.budget_skipped += len(ids)
+                await progress.advance(len(ids))
+                return
+            report.estimated_usd += estimate
+            items = await anyio.to_thread.run_sync(self._items, ids)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             try:
                 answers, usage = await provider.analyze(items)
+            except ProviderError as exc:
+                budget.settle(estimate, 0.0)
+                if exc.fatal:
+                    fatal.append(exc)
+                    scope.cancel()
+                    return
+                log.warning("provider call failed", provider=provider.name, error=str(exc))
+                answers, usage = [exc] * len(items), Usage()
+            else:
+                budget.settle(estimate, usage.usd)
             finally:
                 self._in_flight -= 1
         report.requests += 1
@@ -84,20 +167,33 @@ class UnderstandingService:
             await anyio.to_thread.run_sync(self._record_cost, provider, usage)
         await progress.advance(len(items))
 
-    def _select(self, asset_ids: Sequence[str] | None, provider: Provider,
-                force: bool) -> list[str]:
-        done_filter = "" if force else (
-            "AND asset_id NOT IN (SELECT asset_id FROM analyses WHERE provider = ? "
-            "AND model = ? AND prompt_version = ?)")
-        params = [] if force else [provider.name, provider.model, provider.prompt_version]
+    def _budget(self, month_spent: float) -> Budget:
+        conf = self.understanding
+        return Budget.for_run(conf.budget_usd_per_run, conf.budget_usd_per_month, month_spent)
+
+    def _plan(self, asset_ids: Sequence[str] | None, provider: Provider, force: bool) -> Plan:
+        """The assets to analyze, oldest id first; cached ones and ones without image left out."""
+        key = [provider.name, provider.model, provider.prompt_version]
         if asset_ids is None:
-            rows = self.db.fetchall(f"SELECT asset_id FROM assets WHERE TRUE {done_filter} "
-                                    "ORDER BY asset_id", params)
+            rows = self.db.fetchall("SELECT asset_id FROM assets ORDER BY asset_id")
         else:
-            rows = self.db.fetchall(
-                f"SELECT asset_id FROM assets WHERE asset_id IN (SELECT unnest(?::VARCHAR[])) "
-                f"{done_filter} ORDER BY asset_id", [list(asset_ids), *params])
-        return [a for (a,) in rows]
+            rows = self.db.fetchall("SELECT asset_id FROM assets WHERE asset_id IN "
+                                    "(SELECT unnest(?::VARCHAR[])) ORDER BY asset_id",
+                                    [sorted(set(asset_ids))])
+        candidates = [a for (a,) in rows]
+        done = set() if force else {a for (a,) in self.db.fetchall(
+            "SELECT asset_id FROM analyses WHERE provider = ? AND model = ? "
+            "AND prompt_version = ?", key)}
+        todo = [a for a in candidates if a not in done]
+        unsendable: list[str] = []
+        if getattr(provider, "needs_images", False) and todo:
+            with_image = {a for (a,) in self.db.fetchall(
+                "SELECT asset_id FROM thumbnails WHERE asset_id IN (SELECT unnest(?::VARCHAR[]))",
+                [todo])}
+            unsendable = [a for a in todo if a not in with_image] if asset_ids is not None else []
+            todo = [a for a in todo if a in with_image]
+        return Plan(todo=todo, cached=len(done.intersection(candidates)),
+                    unsendable=unsendable, month_spent=spent_this_month(self.db))
 
     def _items(self, ids: list[str]) -> list[Item]:
         rows = self.db.fetchall(
@@ -109,9 +205,11 @@ class UnderstandingService:
                 for a, p, f, w, h, t, params in rows]
 
     def _store(self, asset_id: str, provider: Provider, answer: Analysis, cost: float) -> None:
+        removed = removed_tags(self.db, asset_id)
+        tags = [(t.tag, t.category, t.confidence) for t in answer.tags
+                if store.normalise_tag(t.tag) not in removed]
         store.write_analysis(self.db, asset_id, provider.name, provider.model,
-                             provider.prompt_version, answer.model_dump(),
-                             [(t.tag, t.category, t.confidence) for t in answer.tags],
+                             provider.prompt_version, answer.model_dump(), tags,
                              answer.description, cost)
 
     def _record_cost(self, provider: Provider, usage: Usage) -> None:
@@ -120,3 +218,10 @@ class UnderstandingService:
                 cur.execute("INSERT INTO costs VALUES (?, ?, ?, ?, ?, now())",
                             [provider.name, provider.model, usage.tokens_in, usage.tokens_out,
                              usage.usd])
+
+
+async def _close(provider: Provider) -> None:
+    close = getattr(provider, "aclose", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            await close()

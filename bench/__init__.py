@@ -1,0 +1,1 @@
+"""alice-mcp's benchmark suite: measures the project against its peers and its limits in one run."""

@@ -1,0 +1,95 @@
+"""Search latency (tags, text, combined filters; uncached and cached) and find_similar, through
+Library on synthetic libraries of N assets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from alice_mcp.config import load_settings
+from alice_mcp.library import Library
+from bench import synthetic
+from bench.report import Row, latency_row
+from bench.timing import summarize, time_async_calls
+
+TAG_TARGETS = {1_000_000: (0.050, 0.001)}  # size: (uncached p50, cached p50)
+SIMILAR_TARGETS = {1_000_000: 0.100}
+
+
+def queries(kind: str) -> Callable[[int], str]:
+    """The i-th query of a kind; uncached runs walk through different values."""
+    tags = synthetic.tag_vocabulary()
+    words = synthetic.WORDS
+    if kind == "tags":
+        return lambda i: f"tag:{_quote(tags[(7 * i) % len(tags)])}"
+    if kind == "text":
+        return lambda i: words[(5 * i) % len(words)]
+    sources = synthetic.SOURCES
+    return lambda i: (f"tag:{_quote(tags[(3 * i) % len(tags)])} source:{sources[i % 7]} "
+                      f"stars:>=3 after:2024-01-01 model:*xl*")
+
+
+def _quote(tag: str) -> str:
+    return f'"{tag}"' if " " in tag else tag
+
+
+def library_for(path: Path) -> Library:
+    settings = load_settings(flags={"paths.database": path}, environ={}).settings
+    return Library(settings)
+
+
+async def _search_latencies(path: Path, calls: int) -> dict[str, tuple[list[float], list[float]]]:
+    out = {}
+    with library_for(path) as library:
+        for kind in ("tags", "text", "combined"):
+            make = queries(kind)
+
+            async def uncached(i: int, make: Callable[[int], str] = make) -> None:
+                await library.search(make(i + 1000 if i < 0 else i))
+
+            cold = await time_async_calls(uncached, calls, warmup=2,
+                                          before=lambda _: library.search_cache.invalidate())
+
+            async def cached(_: int, make: Callable[[int], str] = make) -> None:
+                await library.search(make(0))
+
+            warm = await time_async_calls(cached, calls, warmup=2)
+            out[kind] = (cold, warm)
+    return out
+
+
+async def _similar_latencies(path: Path, size: int, calls: int) -> list[float]:
+    with library_for(path) as library:
+        async def one(i: int) -> None:
+            await library.similar(synthetic.asset_id_of(abs(i) * 7919 % size), max_distance=10)
+        return await time_async_calls(one, calls, warmup=2)
+
+
+def measure(path: Path, size: int, calls: int) -> list[Row]:
+    """Rows for one synthetic library: three query kinds x (uncached, cached), and similar."""
+    rows = []
+    results = anyio.run(_search_latencies, path, calls)
+    labels = {"tags": "search by tag (tag:x)", "text": "search by text (free word)",
+              "combined": "search, combined filters (tag, source, stars, after, model glob)"}
+    for kind, (cold, warm) in results.items():
+        cold_target, warm_target = TAG_TARGETS.get(size, (None, None)) if kind == "tags" \
+            else (None, None)
+        rows.append(latency_row(f"search.{kind}.{size}.uncached",
+                                f"{labels[kind]}, {size:,} assets, uncached",
+                                summarize(cold), target_p50=cold_target))
+        rows.append(latency_row(f"search.{kind}.{size}.cached",
+                                f"{labels[kind]}, {size:,} assets, cached",
+                                summarize(warm), target_p50=warm_target))
+    similar = anyio.run(_similar_latencies, path, size, calls)
+    rows.append(latency_row(f"similar.{size}", f"find_similar (Library.similar, distance <= 10), "
+                            f"{size:,} hashes", summarize(similar),
+                            target_p50=SIMILAR_TARGETS.get(size)))
+    return rows
+
+
+def build(workdir: Path, size: int) -> tuple[Path, float]:
+    """A synthetic library of `size` assets under workdir; returns its path and build seconds."""
+    path = workdir / f"synthetic-{size}.duckdb"
+    return path, synthetic.build_library(path, size)
