@@ -181,7 +181,7 @@ def build_server(settings: Settings) -> MCPServer:
         with _tool_errors():
             return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
 
-    @_tool(server, read_only=False)
+    @_tool(server, read_only=False, open_world=True)  # remote providers reach the network
     async def analyze(
         ctx: Context,
         asset_ids: Annotated[list[AssetId] | None, Field(max_length=10_000)] = None,
