@@ -102,8 +102,14 @@ def measure(corpus: Corpus, settings: Settings, workdir: Path, repeats: int) -> 
                 floor_s.extend(fl)
     n = len(files)
     ours, theirs, floor = (summarize(rates(n, s)) for s in (pipeline_s, phash_s, floor_s))
+    perf = settings.performance
+    used = PoolPlan.for_run(n, max_workers=workers, batch_size=perf.batch_size,
+                            parallel_threshold=perf.parallel_threshold).workers
+    threads = (f"{workers} worker threads each" if used == workers else
+               f"{used} pipeline worker (under parallel_threshold), {workers} threads for the "
+               "comparisons")
     label = (f"{n} files ({corpus.bytes / 2**20:,.0f} MB: PNG, JPEG, WebP at 512 and 1024 px), "
-             f"{workers} worker threads each")
+             f"{threads}")
     return [
         rate_row("index.phash", "full indexing (detect, hash, pHash+dHash, thumbnail, quality, "
                  "DuckDB write)", ours, versus=("imagehash.phash alone", theirs), min_ratio=2.0,

@@ -38,7 +38,7 @@ FULL = Sizes(
     profiles=("memory_constrained", "default", "fast", "large_collection"), rescan_repeats=5,
 )
 QUICK = Sizes(
-    name="quick", detect_files=12, detect_repeats=3, index_files=96, index_pool=2,
+    name="quick", detect_files=12, detect_repeats=3, index_files=128, index_pool=2,
     index_repeats=2, insert_sizes=(1_000, 100_000), per_row_sample=300, insert_repeats=2,
     tag_assets=500, tag_repeats=5, search_sizes=(100_000,), search_calls=12,
     mcp_size=100_000, mcp_calls=15, organize_files=800, organize_pool=2,

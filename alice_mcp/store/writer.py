@@ -1,7 +1,10 @@
 """BatchWriter: the only writer of the pipeline, draining a stream of rows into batched inserts.
 
-A batch is one INSERT ... SELECT unnest(list), ... statement (DuckDB's executemany runs one
-statement per row and is no faster than a loop). If a batch fails, the transaction is rolled
+A batch is one INSERT ... SELECT statement (DuckDB's executemany runs one statement per row
+and is no faster than a loop). Its rows travel as numpy columns that DuckDB scans directly
+(numbers and timestamps without per-value conversion); a batch holding a value that cannot
+travel that way exactly (a naive datetime, an int beyond 64 bits, ...) goes as one
+unnest(list) per column instead. If a batch fails, the transaction is rolled
 back, the earlier batches of that transaction are replayed, and the failed batch's rows are
 retried one by one so one bad row never loses the others.
 """
@@ -9,12 +12,15 @@ retried one by one so one bad row never loses the others.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import anyio
 import duckdb
+import numpy as np
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -226,8 +232,15 @@ class BatchWriter:
     def _insert(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec,
                 rows: list[dict[str, Any]]) -> None:
         if self.batched:
-            columns = [[row.get(c) for row in rows] for c, _ in spec.columns]
-            cur.execute(_batch_sql(spec), columns)
+            try:
+                frame, nullable = _frame(spec, rows)
+            except _NotColumnar:
+                columns = [[row.get(c) for row in rows] for c, _ in spec.columns]
+                cur.execute(_batch_sql(spec), columns)
+            else:
+                cur.register(_FRAME, frame)  # replaces the previous batch's frame
+                cur.execute(_frame_sql(spec, nullable))
+                cur.unregister(_FRAME)  # not after a failure: the transaction is aborted
             self.stats.statements += 1
             return
         sql = spec.row_sql()
@@ -246,3 +259,72 @@ def _batch_sql(spec: TableSpec) -> str:
                       for i, (_, t) in enumerate(spec.columns))
     return (f"INSERT INTO {spec.name} ({names}) SELECT {casts} FROM "
             f"(SELECT {unnests}) AS t({aliases}) {spec.on_conflict}")
+
+
+_FRAME = "alice_batch"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NUMERIC = {"BIGINT": np.int64, "INTEGER": np.int64, "TINYINT": np.int64,
+            "TIMESTAMPTZ": np.int64, "DOUBLE": np.float64}
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    "BIGINT": (int,), "INTEGER": (int,), "TINYINT": (int,), "DOUBLE": (float, int),
+    "VARCHAR": (str,), "JSON": (str,), "BLOB": (bytes,), "VARCHAR[]": (list, tuple),
+    "TIMESTAMPTZ": (datetime,),
+}
+
+
+class _NotColumnar(ValueError):
+    """A value the numpy hand-over cannot carry exactly; the batch goes as lists instead."""
+
+
+def _micros(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise _NotColumnar("naive datetime")
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _frame(spec: TableSpec, rows: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray],
+                                                                 tuple[bool, ...]]:
+    """The batch as one numpy array per column (plus a null mask where a column has NULLs)."""
+    frame: dict[str, np.ndarray] = {}
+    nullable = []
+    for i, (name, sql_type) in enumerate(spec.columns):
+        values = [row.get(name) for row in rows]
+        accepts = _ACCEPTS[sql_type]
+        if not all(v is None or type(v) in accepts for v in values):
+            raise _NotColumnar(f"{name}: unexpected value type")
+        nulls = [v is None for v in values]
+        has_null = any(nulls)
+        nullable.append(has_null)
+        if has_null:
+            frame[f"n{i}"] = np.array(nulls, dtype=np.bool_)
+        if sql_type == "DOUBLE" and any(v != v for v in values if v is not None):
+            raise _NotColumnar(f"{name}: NaN (numpy columns read NaN as NULL)")
+        if sql_type == "TIMESTAMPTZ":
+            values = [0 if v is None else _micros(v) for v in values]
+        elif sql_type == "VARCHAR[]":
+            values = [None if v is None else json.dumps(list(v)) for v in values]
+        if sql_type in _NUMERIC:
+            try:
+                frame[f"c{i}"] = np.array([0 if v is None else v for v in values],
+                                          dtype=_NUMERIC[sql_type])
+            except OverflowError:
+                raise _NotColumnar(f"{name}: beyond 64 bits") from None
+        else:
+            frame[f"c{i}"] = np.array(values, dtype=object)
+    return frame, tuple(nullable)
+
+
+@functools.cache
+def _frame_sql(spec: TableSpec, nullable: tuple[bool, ...]) -> str:
+    """INSERT ... SELECT from the registered numpy columns, cast to the table's types."""
+    exprs = []
+    for i, ((_, sql_type), has_null) in enumerate(zip(spec.columns, nullable, strict=True)):
+        expr = {"TIMESTAMPTZ": f"timezone('UTC', make_timestamp(c{i}))",
+                "VARCHAR[]": f"c{i}::JSON::VARCHAR[]"}.get(sql_type, f"c{i}")
+        if has_null:
+            expr = f"CASE WHEN n{i} THEN NULL ELSE {expr} END"
+        exprs.append(f"({expr})::{sql_type}")
+    names = ", ".join(c for c, _ in spec.columns)
+    return (f"INSERT INTO {spec.name} ({names}) SELECT {', '.join(exprs)} FROM {_FRAME} "
+            f"{spec.on_conflict}")
