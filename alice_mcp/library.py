@@ -154,20 +154,22 @@ class Library:
         return [a for (a,) in rows]
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
-        sql, params = q.search_sql(parsed, limit, offset)
-        with self.db.cursor() as cur:
-            rel = cur.execute(sql, params)
-            names = [d[0] for d in rel.description]
-            rows = [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
-        total = rows[0]["total"] if rows else 0
+        page = self.db.fetchall(*q.page_sql(parsed, limit, offset))
+        total = page[0][1] if page else 0
+        rows: dict[str, dict[str, Any]] = {}
+        if page:
+            with self.db.cursor() as cur:
+                rel = cur.execute(*q.details_sql([a for a, _ in page]))
+                names = [d[0] for d in rel.description]
+                rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
         results = [AssetSummary(
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
             prompt=_excerpt(r["prompt"]), tags=r["tags"] or [], stars=r["stars"],
             width=r["width"], height=r["height"], media_type=r["media_type"],
-            created_at=r["created_at"]) for r in rows]
-        more = offset + len(results) < total
+            created_at=r["created_at"]) for a, _ in page if (r := rows.get(a))]
+        more = offset + len(page) < total
         return SearchPage(results=results, total=total,
-                          next_cursor=_encode_cursor(offset + len(results), parsed) if more else None)
+                          next_cursor=_encode_cursor(offset + len(page), parsed) if more else None)
 
     # -- stats ------------------------------------------------------------------------------
 

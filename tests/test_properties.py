@@ -101,5 +101,5 @@ def test_search_language_raises_only_query_errors_and_always_makes_valid_sql(
     except q.QueryError as exc:
         assert str(exc)
         return
-    sql, params = q.search_sql(parsed, 10, 0)
-    assert empty_library.fetchall(sql, params) == []
+    assert empty_library.fetchall(*q.page_sql(parsed, 10, 0)) == []
+    assert empty_library.fetchall(*q.details_sql(["x' OR 1=1 --", "0" * 32])) == []

@@ -146,6 +146,9 @@ def _apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
         sql = resources.files("alice_mcp.store").joinpath("schema.sql").read_text("utf-8")
         conn.execute(sql)
         conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    # indexes added after migration 1; idempotent, so older files get them on open
+    conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
 
 
 def _locked_message(path: Path, match: re.Match[str], waited: float) -> str:

@@ -207,30 +207,28 @@ def _any_of(sql: Sql, column: str, values: list[str]) -> None:
         sql.add(f"{column} IN (SELECT unnest(?::VARCHAR[]))", values)
 
 
-def search_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
-    """One statement returning a page of hits and the total count of matches.
-
-    The page is chosen first (only sort keys travel through the sort); its display columns,
-    first location and tags are then fetched for the page's rows only. Correlated subqueries
-    here were decorrelated by DuckDB into aggregates over the whole tags and files tables.
-    """
+def page_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """The ids of one page of matches, in order, each row carrying the total count of matches."""
     sql = build_where(q)
     where = " AND ".join(sql.where) or "TRUE"
-    order = SORTS[q.sort]
-    keys = ", ".join(sorted({c.split()[0] for c in order.split(", ")}))
-    statement = f"""
-        WITH matches AS (SELECT {keys} FROM assets a WHERE {where}),
-        page AS (SELECT {keys.replace('a.', '')} FROM matches a ORDER BY {order}
-                 LIMIT ? OFFSET ?),
-        hits AS (SELECT a.asset_id, a.source, a.model, a.prompt, a.stars, a.width, a.height,
-                        a.media_type, a.created_at, a.quality, a.indexed_at,
-                        (SELECT count(*) FROM matches) AS total
-                 FROM assets a WHERE a.asset_id IN (SELECT asset_id FROM page)),
-        places AS (SELECT asset_id, arg_min(path, (role <> 'organized', path)) AS path
-                   FROM files WHERE asset_id IN (SELECT asset_id FROM page) GROUP BY asset_id),
-        labels AS (SELECT asset_id, list_sort(list_distinct(list(tag))) AS tags
-                   FROM tags WHERE asset_id IN (SELECT asset_id FROM page) GROUP BY asset_id)
-        SELECT h.*, p.path, l.tags
-        FROM hits h LEFT JOIN places p USING (asset_id) LEFT JOIN labels l USING (asset_id)
-        ORDER BY {order.replace('a.', 'h.')}"""
+    statement = (f"SELECT a.asset_id, count(*) OVER () AS total FROM assets a WHERE {where} "
+                 f"ORDER BY {SORTS[q.sort]} LIMIT ? OFFSET ?")
     return statement, [*sql.params, limit, offset]
+
+
+def details_sql(asset_ids: list[str]) -> tuple[str, list[Any]]:
+    """Display columns, first location (organized first) and tags of these assets.
+
+    The ids are a list of placeholders, not a subquery: DuckDB uses the indexes on
+    assets(asset_id) and tags(asset_id) only for a fixed list of values."""
+    marks = ", ".join("?" * len(asset_ids))
+    statement = f"""
+        WITH places AS (SELECT asset_id, arg_min(path, (role <> 'organized', path)) AS path
+                        FROM files WHERE asset_id IN ({marks}) GROUP BY asset_id),
+             labels AS (SELECT asset_id, list_sort(list_distinct(list(tag))) AS tags
+                        FROM tags WHERE asset_id IN ({marks}) GROUP BY asset_id)
+        SELECT a.asset_id, a.source, a.model, a.prompt, a.stars, a.width, a.height,
+               a.media_type, a.created_at, p.path, l.tags
+        FROM assets a LEFT JOIN places p USING (asset_id) LEFT JOIN labels l USING (asset_id)
+        WHERE a.asset_id IN ({marks})"""
+    return statement, [*asset_ids, *asset_ids, *asset_ids]
