@@ -21,12 +21,6 @@ def normalise_tag(tag: str) -> str:
     return " ".join(tag.lower().split())
 
 
-def existing_ids(db: Database, asset_ids: Sequence[str]) -> set[str]:
-    rows = db.fetchall("SELECT asset_id FROM assets WHERE asset_id IN "
-                       "(SELECT unnest(?::VARCHAR[]))", [list(asset_ids)])
-    return {a for (a,) in rows}
-
-
 def resolve_prefixes(db: Database, ids: Sequence[str]) -> dict[str, list[str]]:
     """Each given id or unique prefix (at least 6 characters) -> the asset ids it matches.
 
