@@ -43,6 +43,7 @@ from alice_mcp.results import (
 from alice_mcp.roots import inside
 from alice_mcp.store import assets as store
 from alice_mcp.store import query as q
+from alice_mcp.store import upkeep
 from alice_mcp.store.db import Database
 from alice_mcp.understanding.service import UnderstandingService, make_provider
 
@@ -226,6 +227,8 @@ class Library:
             ids = sorted({m[0] for m in found.values() if len(m) == 1})
             unknown = [given for given, m in found.items() if len(m) != 1]
             added, removed = store.edit_tags(self.db, ids, add, remove, category) if ids else (0, 0)
+            if added >= upkeep.CHECK_AFTER_ROWS:
+                upkeep.order_tags_if_needed(self.db)
             return TagResult(updated_assets=len(ids), added=added, removed=removed,
                              unknown_ids=unknown)
         result = await anyio.to_thread.run_sync(run)
@@ -339,6 +342,7 @@ class Library:
         try:
             report = await service.analyze(ids, chosen, force=force,
                                            progress=Progress(listeners, noun="assets"))
+            await anyio.to_thread.run_sync(upkeep.order_tags_if_needed, self.db)
         finally:
             self.search_cache.invalidate()
         self.metrics.api_calls += report.requests

@@ -10,6 +10,8 @@ import anyio
 
 from alice_mcp.config import load_settings
 from alice_mcp.library import Library
+from alice_mcp.store import upkeep
+from alice_mcp.store.db import Database
 from bench import synthetic
 from bench.report import Row, latency_row
 from bench.timing import summarize, time_async_calls
@@ -89,7 +91,15 @@ def measure(path: Path, size: int, calls: int) -> list[Row]:
     return rows
 
 
-def build(workdir: Path, size: int) -> tuple[Path, float]:
-    """A synthetic library of `size` assets under workdir; returns its path and build seconds."""
+def build(workdir: Path, size: int) -> tuple[Path, float, float]:
+    """A synthetic library of `size` assets under workdir, then the upkeep `alice analyze` runs
+    after adding tags (tags put in tag order once the library is big enough); returns its path,
+    build seconds and upkeep seconds."""
     path = workdir / f"synthetic-{size}.duckdb"
-    return path, synthetic.build_library(path, size)
+    took = synthetic.build_library(path, size)
+    db = Database(path)
+    try:
+        done = upkeep.order_tags_if_needed(db)
+    finally:
+        db.close()
+    return path, took, done.seconds if done else 0.0
