@@ -121,3 +121,21 @@ async def test_a_large_tag_edit_puts_tags_in_order_and_search_answers_the_same(
         assert again.total == first.total > 0
         tagged = await library.search("tag:reviewed", limit=1)
         assert tagged.total == 12_000
+
+
+async def test_analyze_puts_the_tags_it_added_in_order(db_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    with Library(_settings(db_path, tmp_path)) as library:
+        library.db.conn.execute("DELETE FROM tags WHERE origin = 'local'")  # none to replace
+        upkeep.order_tags(library.db)
+        monkeypatch.setattr(upkeep, "MIN_TAIL_ROWS", 20)
+        monkeypatch.setattr(upkeep, "TAIL_SHARE", 0.0)
+
+        report = await library.analyze([synthetic.asset_id_of(i) for i in range(40)],
+                                        provider="local")
+
+        assert report.analyzed == 40
+        tail, total = upkeep.unordered_rows(library.db)
+        assert tail == 0 and total >= 40  # every added row was counted into the rewrite
+        stored = [t for (t,) in library.db.fetchall("SELECT tag FROM tags ORDER BY rowid")]
+        assert stored == sorted(stored)
