@@ -1,18 +1,21 @@
 """BatchWriter: the only writer of the pipeline, draining a stream of rows into batched inserts.
 
-A batch is one INSERT ... SELECT statement (DuckDB's executemany runs one statement per row
-and is no faster than a loop). Its rows travel as numpy columns that DuckDB scans directly
-(numbers and timestamps without per-value conversion); a batch holding a value that cannot
-travel that way exactly (a naive datetime, an int beyond 64 bits, ...) goes as one
-unnest(list) per column instead. If a batch fails, the transaction is rolled
-back, the earlier batches of that transaction are replayed, and the failed batch's rows are
-retried one by one so one bad row never loses the others.
+A batch is one INSERT ... SELECT statement (DuckDB's executemany runs one statement per row).
+Its rows travel as numpy columns that DuckDB scans directly (numbers and timestamps without
+per-value conversion, NULL numbers as masks); a batch holding a value that cannot travel that way
+exactly (a naive datetime, an int beyond 64 bits, ...) goes as one unnest(list) per column.
+Tables keeping the stored row on a key conflict are inserted without ON CONFLICT (it costs DuckDB
+~3 ms of planning per statement and a per-row check growing with the table); a batch meeting a
+stored key fails and is redone with it. A batch failing otherwise is rolled back with its
+transaction, the earlier batches are replayed, and its rows are retried one by one so one bad
+row never loses the others.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +43,11 @@ class TableSpec:
     columns: tuple[tuple[str, str], ...]
     key: str
     on_conflict: str
+
+    @property
+    def keeps_stored(self) -> bool:
+        """A conflict keeps the stored row, so a plain INSERT stores the same rows or fails."""
+        return self.on_conflict.endswith("DO NOTHING")
 
     def row_sql(self) -> str:
         names = ", ".join(c for c, _ in self.columns)
@@ -122,6 +130,8 @@ class BatchWriter:
         self._uncommitted: list[list[Write]] = []
         self._uncommitted_rows = 0
         self._cur: duckdb.DuckDBPyConnection | None = None
+        self._guarded: dict[str, int] = {}  # table -> rows inserted since it last met a stored key
+        self._typing_objects = True  # the cursor's DuckDB samples object columns to type them
 
     async def run(self, receive: MemoryObjectReceiveStream[Write | Commit]) -> WriterStats:
         """Drain the stream until it closes; everything received is committed before returning."""
@@ -158,6 +168,7 @@ class BatchWriter:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._cur is None:
             self._cur = self.db.acquire()
+            self._typing_objects = True
         if not self._uncommitted:
             self._cur.execute("BEGIN TRANSACTION")
         return self._cur
@@ -170,11 +181,10 @@ class BatchWriter:
         try:
             self._execute(cur, batch)
         except duckdb.Error as exc:
-            self.stats.failed_batches += 1
-            log.warning("batch write failed; retrying its rows one by one", error=str(exc),
-                        rows=len(batch))
-            self._recover(cur, batch)
-            return
+            failure = self._redo_guarded(cur, batch, exc)
+            if failure is not None:
+                self._recover(cur, batch, failure)
+                return
         self._uncommitted.append(batch)
         self._uncommitted_rows += len(batch)
         if self._uncommitted_rows >= self.transaction_size:
@@ -187,33 +197,58 @@ class BatchWriter:
             self.stats.rows += self._uncommitted_rows
         self._uncommitted, self._uncommitted_rows = [], 0
 
-    def _recover(self, cur: duckdb.DuckDBPyConnection, failed: list[Write]) -> None:
+    def _redo_guarded(self, cur: duckdb.DuckDBPyConnection, failed: list[Write],
+                      exc: duckdb.Error) -> duckdb.Error | None:
+        """If the failed batch inserted a table without ON CONFLICT (it may only have met a stored
+        key), redo the transaction with it: None if that went through, else the latest error."""
+        plain = {w.table for w in failed if w.table in SPECS and SPECS[w.table].keeps_stored
+                 and w.table not in self._guarded}
+        if not self.batched or not plain:
+            return exc
+        cur.execute("ROLLBACK")
+        self._guarded.update(dict.fromkeys(plain, 0))
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            for batch in [*self._uncommitted, failed]:
+                self._execute(cur, batch, replay=True)
+        except duckdb.Error as again:
+            return again
+        log.debug("batch met stored keys; redone with ON CONFLICT", tables=sorted(plain))
+        return None
+
+    def _recover(self, cur: duckdb.DuckDBPyConnection, failed: list[Write],
+                 exc: duckdb.Error) -> None:
+        self.stats.failed_batches += 1
+        log.warning("batch write failed; retrying its rows one by one", error=str(exc),
+                    rows=len(failed))
         cur.execute("ROLLBACK")
         earlier, self._uncommitted, self._uncommitted_rows = self._uncommitted, [], 0
         if earlier:
             cur.execute("BEGIN TRANSACTION")
             for batch in earlier:
-                self._execute(cur, batch)
+                self._execute(cur, batch, replay=True)
             cur.execute("COMMIT")
             self.stats.commits += 1
             self.stats.rows += sum(len(b) for b in earlier)
         for write in failed:
             cur.execute("BEGIN TRANSACTION")
             try:
-                self._execute(cur, [write])
-            except duckdb.Error as exc:
+                self._execute(cur, [write], replay=True)
+            except duckdb.Error as row_exc:
                 cur.execute("ROLLBACK")
                 key = SPECS[write.table].key if write.table in SPECS else \
                     _DELETES[write.table][1]
-                self.stats.rejected.append((str(write.row.get(key)), str(exc)))
+                self.stats.rejected.append((str(write.row.get(key)), str(row_exc)))
                 log.error("row rejected by the index", table=write.table,
-                          key=write.row.get(key), error=str(exc))
+                          key=write.row.get(key), error=str(row_exc))
             else:
                 cur.execute("COMMIT")
                 self.stats.commits += 1
                 self.stats.rows += 1
 
-    def _execute(self, cur: duckdb.DuckDBPyConnection, batch: list[Write]) -> None:
+    def _execute(self, cur: duckdb.DuckDBPyConnection, batch: list[Write], *,
+                 replay: bool = False) -> None:
+        """Run one batch; a replay (after rollback) inserts with ON CONFLICT, learning nothing."""
         by_table: dict[str, dict[Any, dict[str, Any]]] = {}
         deletes: dict[str, list[str]] = {}
         for write in batch:
@@ -223,34 +258,58 @@ class BatchWriter:
                 spec = SPECS[write.table]
                 by_table.setdefault(spec.name, {})[write.row[spec.key]] = write.row
         for name, rows in by_table.items():
-            self._insert(cur, SPECS[name], list(rows.values()))
+            spec = SPECS[name]
+            guard = replay or not spec.keeps_stored or name in self._guarded
+            inserted = self._insert(cur, spec, list(rows.values()), guard)
+            if not replay and name in self._guarded:
+                self._count_guarded(name, inserted, len(rows))
         for kind, keys in deletes.items():
             table, key = _DELETES[kind]
             cur.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?::VARCHAR[]))", [keys])
             self.stats.statements += 1
 
+    def _count_guarded(self, table: str, inserted: int, rows: int) -> None:
+        """Back to plain INSERT once a transaction's worth of rows met no stored key."""
+        clean = 0 if inserted < rows else self._guarded[table] + rows
+        if clean >= self.transaction_size:
+            del self._guarded[table]
+        else:
+            self._guarded[table] = clean
+
     def _insert(self, cur: duckdb.DuckDBPyConnection, spec: TableSpec,
-                rows: list[dict[str, Any]]) -> None:
+                rows: list[dict[str, Any]], guard: bool) -> int:
+        """Insert rows (ON CONFLICT only if guard) and return how many were stored or updated."""
         if self.batched:
             try:
-                frame, nullable = _frame(spec, rows)
+                frame = _frame(spec, rows)
             except _NotColumnar:
                 columns = [[row.get(c) for row in rows] for c, _ in spec.columns]
-                cur.execute(_batch_sql(spec), columns)
+                inserted = cur.execute(_batch_sql(spec, guard), columns).fetchone()[0]
             else:
+                self._type_objects(cur, any(t == "BLOB" for _, t in spec.columns))
                 cur.register(_FRAME, frame)  # replaces the previous batch's frame
-                cur.execute(_frame_sql(spec, nullable))
+                inserted = cur.execute(_frame_sql(spec, guard)).fetchone()[0]
                 cur.unregister(_FRAME)  # not after a failure: the transaction is aborted
             self.stats.statements += 1
-            return
+            return inserted
         sql = spec.row_sql()
+        inserted = 0
         for row in rows:
-            cur.execute(sql, [row.get(c) for c, _ in spec.columns])
+            inserted += cur.execute(sql, [row.get(c) for c, _ in spec.columns]).fetchone()[0]
             self.stats.statements += 1
+        return inserted
+
+    def _type_objects(self, cur: duckdb.DuckDBPyConnection, needed: bool) -> None:
+        """Let DuckDB sample object columns to type them only for bytes (else read as their repr):
+        the others hold str or None (checked), and sampling them cost ~1/8 of a batch."""
+        if needed != self._typing_objects:
+            cur.execute("RESET pandas_analyze_sample" if needed
+                        else "SET pandas_analyze_sample = 0")
+            self._typing_objects = needed
 
 
 @functools.cache
-def _batch_sql(spec: TableSpec) -> str:
+def _batch_sql(spec: TableSpec, guard: bool) -> str:
     """One statement for a whole batch; JSON columns travel as VARCHAR lists and are cast after."""
     names = ", ".join(c for c, _ in spec.columns)
     unnests = ", ".join(f"unnest(?::{'VARCHAR' if t == 'JSON' else t}[])" for _, t in spec.columns)
@@ -258,7 +317,7 @@ def _batch_sql(spec: TableSpec) -> str:
     casts = ", ".join(f"c{i}::JSON" if t == "JSON" else f"c{i}"
                       for i, (_, t) in enumerate(spec.columns))
     return (f"INSERT INTO {spec.name} ({names}) SELECT {casts} FROM "
-            f"(SELECT {unnests}) AS t({aliases}) {spec.on_conflict}")
+            f"(SELECT {unnests}) AS t({aliases}) {spec.on_conflict if guard else ''}")
 
 
 _FRAME = "alice_batch"
@@ -266,65 +325,85 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _NUMERIC = {"BIGINT": np.int64, "INTEGER": np.int64, "TINYINT": np.int64,
             "TIMESTAMPTZ": np.int64, "DOUBLE": np.float64}
-_ACCEPTS: dict[str, tuple[type, ...]] = {
+_NONE = type(None)
+_ACCEPTS: dict[str, frozenset[type]] = {t: frozenset((_NONE, *types)) for t, types in {
     "BIGINT": (int,), "INTEGER": (int,), "TINYINT": (int,), "DOUBLE": (float, int),
     "VARCHAR": (str,), "JSON": (str,), "BLOB": (bytes,), "VARCHAR[]": (list, tuple),
-    "TIMESTAMPTZ": (datetime,),
-}
+    "TIMESTAMPTZ": (datetime,)}.items()}
 
 
 class _NotColumnar(ValueError):
     """A value the numpy hand-over cannot carry exactly; the batch goes as lists instead."""
 
 
-def _micros(value: datetime) -> int:
-    if value.tzinfo is None:
-        raise _NotColumnar("naive datetime")
-    return (value - _EPOCH) // _MICROSECOND
+@functools.cache
+def _getter(spec: TableSpec) -> operator.itemgetter[Any]:
+    """A row's values in column order, read in C."""
+    return operator.itemgetter(*(c for c, _ in spec.columns))
 
 
-def _frame(spec: TableSpec, rows: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray],
-                                                                 tuple[bool, ...]]:
-    """The batch as one numpy array per column (plus a null mask where a column has NULLs)."""
-    frame: dict[str, np.ndarray] = {}
-    nullable = []
-    for i, (name, sql_type) in enumerate(spec.columns):
-        values = [row.get(name) for row in rows]
-        accepts = _ACCEPTS[sql_type]
-        if not all(v is None or type(v) in accepts for v in values):
-            raise _NotColumnar(f"{name}: unexpected value type")
-        nulls = [v is None for v in values]
-        has_null = any(nulls)
-        nullable.append(has_null)
-        if has_null:
-            frame[f"n{i}"] = np.array(nulls, dtype=np.bool_)
-        if sql_type == "DOUBLE" and any(v != v for v in values if v is not None):
-            raise _NotColumnar(f"{name}: NaN (numpy columns read NaN as NULL)")
-        if sql_type == "TIMESTAMPTZ":
-            values = [0 if v is None else _micros(v) for v in values]
-        elif sql_type == "VARCHAR[]":
-            values = [None if v is None else json.dumps(list(v)) for v in values]
-        if sql_type in _NUMERIC:
-            try:
-                frame[f"c{i}"] = np.array([0 if v is None else v for v in values],
-                                          dtype=_NUMERIC[sql_type])
-            except OverflowError:
-                raise _NotColumnar(f"{name}: beyond 64 bits") from None
-        else:
-            frame[f"c{i}"] = np.array(values, dtype=object)
-    return frame, tuple(nullable)
+def _transpose(spec: TableSpec, rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
+    """The rows' values column by column; in C when every row has every column."""
+    try:
+        return list(zip(*map(_getter(spec), rows), strict=True))
+    except KeyError:
+        return [[row.get(c) for row in rows] for c, _ in spec.columns]
+
+
+def _frame(spec: TableSpec, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The batch as one numpy array per column, c0, c1, ... in the spec's order."""
+    columns = _transpose(spec, rows)
+    return {f"c{i}": _array(sql_type, values)
+            for i, ((_, sql_type), values) in enumerate(zip(spec.columns, columns, strict=True))}
+
+
+def _array(sql_type: str, values: Sequence[Any]) -> np.ndarray:
+    """One column: numbers as int64/float64 (masked where NULL), anything else as objects."""
+    types = set(map(type, values))
+    if not types <= _ACCEPTS[sql_type]:
+        raise _NotColumnar(f"{sql_type}: unexpected value type")
+    if sql_type in _NUMERIC:
+        return _numbers(sql_type, values, _NONE in types)
+    if sql_type == "VARCHAR[]":
+        values = _json_lists(values)
+    return np.array(values, dtype=object)  # None reads as NULL
+
+
+def _numbers(sql_type: str, values: Sequence[Any], has_null: bool) -> np.ndarray:
+    """int64 or float64 (timestamps as microseconds since 1970 UTC), masked where NULL."""
+    if sql_type == "TIMESTAMPTZ":
+        try:
+            values = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+        except TypeError:
+            raise _NotColumnar("naive datetime") from None
+    filled = [0 if v is None else v for v in values] if has_null else values
+    try:
+        data = np.array(filled, dtype=_NUMERIC[sql_type])
+    except OverflowError:
+        raise _NotColumnar(f"{sql_type}: beyond 64 bits") from None
+    if sql_type == "DOUBLE" and np.isnan(data).any():
+        raise _NotColumnar("NaN (numpy columns read NaN as NULL)")
+    if not has_null:
+        return data
+    return np.ma.masked_array(data, mask=[v is None for v in values])
+
+
+def _json_lists(values: Sequence[Any]) -> list[str | None]:
+    """VARCHAR[] values as JSON text (cast back in SQL), each distinct list encoded once."""
+    memo: dict[tuple[Any, ...] | None, str | None] = {None: None}
+    keys = [None if v is None else tuple(v) for v in values]
+    try:
+        return [memo[k] if k in memo else memo.setdefault(k, json.dumps(k)) for k in keys]
+    except TypeError:  # an unhashable element
+        return [None if k is None else json.dumps(k) for k in keys]
 
 
 @functools.cache
-def _frame_sql(spec: TableSpec, nullable: tuple[bool, ...]) -> str:
-    """INSERT ... SELECT from the registered numpy columns, cast to the table's types."""
-    exprs = []
-    for i, ((_, sql_type), has_null) in enumerate(zip(spec.columns, nullable, strict=True)):
-        expr = {"TIMESTAMPTZ": f"timezone('UTC', make_timestamp(c{i}))",
-                "VARCHAR[]": f"c{i}::JSON::VARCHAR[]"}.get(sql_type, f"c{i}")
-        if has_null:
-            expr = f"CASE WHEN n{i} THEN NULL ELSE {expr} END"
-        exprs.append(f"({expr})::{sql_type}")
+def _frame_sql(spec: TableSpec, guard: bool) -> str:
+    """INSERT ... SELECT from the registered numpy columns; INSERT casts to the table's types."""
+    exprs = [{"TIMESTAMPTZ": f"timezone('UTC', make_timestamp(c{i}))",
+              "VARCHAR[]": f"c{i}::JSON::VARCHAR[]"}.get(sql_type, f"c{i}")
+             for i, (_, sql_type) in enumerate(spec.columns)]
     names = ", ".join(c for c, _ in spec.columns)
     return (f"INSERT INTO {spec.name} ({names}) SELECT {', '.join(exprs)} FROM {_FRAME} "
-            f"{spec.on_conflict}")
+            f"{spec.on_conflict if guard else ''}")
