@@ -8,6 +8,10 @@ from typing import Any
 MAX_CHUNK_READ = 32 * 1024 * 1024  # one metadata chunk/segment we are willing to read
 MAX_TEXT = 16 * 1024 * 1024  # decompressed text bound (zTXt, compressed iTXt, stealth)
 MAX_CHUNKS = 200_000  # guards against pathological files made of tiny chunks
+# Source names besides text keys, for parser dispatch (a NUL never occurs in a text key).
+USER_COMMENT = "\x00exif:UserComment"
+EXIF_STRINGS = "\x00exif"
+XMP = "\x00xmp"
 
 
 @dataclass(slots=True)
@@ -40,6 +44,17 @@ class ContainerMeta:
         self.text[key] = value
         self.text_source[key] = where
         return True
+
+    def sources(self) -> frozenset[str]:
+        """Names of the fields that hold something: text keys, USER_COMMENT, EXIF_STRINGS, XMP."""
+        present = [*self.text]
+        if self.exif_user_comment:
+            present.append(USER_COMMENT)
+        if self.exif:
+            present.append(EXIF_STRINGS)
+        if self.xmp:
+            present.append(XMP)
+        return frozenset(present)
 
 
 def decode_text(raw: bytes) -> str:

@@ -51,8 +51,7 @@ def read_container(fp: BinaryIO, *, stealth: bool = False) -> ContainerMeta:
     """
     meta = ContainerMeta()
     try:
-        fp.seek(0, 2)
-        size = fp.tell()
+        size = fp.seek(0, 2)
         fp.seek(0)
         head = fp.read(64)
         meta.format = sniff(head)

@@ -8,9 +8,10 @@ manifest or the IPTC "made by AI" flag (0.8), which beat a file name (0.3-0.4).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,25 +36,28 @@ from alice_mcp.metadata.provenance import active_manifest
 from alice_mcp.metadata.xmp import digital_source_type
 
 Parser = Callable[[ContainerMeta, str], GenerationInfo | None]
+# (name, parser, the fields it reads: skipped when none holds anything; None: always run)
+Step = tuple[str, Parser, frozenset[str] | None]
 
 # Embedded evidence, most specific first. ComfyUI goes before A1111 because ComfyUI save
 # nodes may also write an A1111 `parameters` chunk; that one then only fills gaps. The
 # JSON-in-`parameters` tools (SwarmUI, Fooocus) go before A1111, which declines JSON.
-EMBEDDED: list[tuple[str, Parser]] = [
-    ("comfyui", comfyui.parse),
-    ("invokeai", invokeai.parse),
-    ("invokeai_legacy", invokeai_legacy.parse),
-    ("novelai", novelai.parse),
-    ("swarmui", swarmui.parse),
-    ("fooocus", fooocus.parse),
-    ("easydiffusion", easydiffusion.parse),
-    ("drawthings", drawthings.parse),
-    ("a1111", a1111.parse),
-    ("midjourney", midjourney.parse),
+EMBEDDED: list[Step] = [
+    ("comfyui", comfyui.parse, comfyui.READS),
+    ("invokeai", invokeai.parse, invokeai.READS),
+    ("invokeai_legacy", invokeai_legacy.parse, invokeai_legacy.READS),
+    ("novelai", novelai.parse, novelai.READS),
+    ("swarmui", swarmui.parse, swarmui.READS),
+    ("fooocus", fooocus.parse, fooocus.READS),
+    ("easydiffusion", easydiffusion.parse, easydiffusion.READS),
+    ("drawthings", drawthings.parse, drawthings.READS),
+    ("a1111", a1111.parse, a1111.READS),
+    ("midjourney", midjourney.parse, midjourney.READS),
 ]
-PROVENANCE: list[tuple[str, Parser]] = [("c2pa", c2pa_manifest.parse)]
-FALLBACK: list[tuple[str, Parser]] = [("filename", filename.parse)]
+PROVENANCE: list[Step] = [("c2pa", c2pa_manifest.parse, None)]
+FALLBACK: list[Step] = [("filename", filename.parse, None)]
 IPTC_CONFIDENCE = 0.8
+OPEN_BUFFER = 4096  # given, so open() need not ask the OS whether the file is a terminal
 _MERGE_SKIP = {"source", "source_name", "confidence", "evidence", "raw", "errors", "loras"}
 
 
@@ -72,7 +76,7 @@ def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationI
 def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
     """Open a file and detect its generator; an unreadable file gives an error note."""
     try:
-        with open(path, "rb") as fp:
+        with open(path, "rb", buffering=OPEN_BUFFER) as fp:
             return detect(fp, str(path), stealth=stealth)
     except OSError as exc:
         return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
@@ -81,7 +85,7 @@ def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
 def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     """Run the parser chain over already-read container metadata."""
     errors = list(meta.errors)
-    info = _run(EMBEDDED, meta, filename, errors)
+    info = _run(_steps_reading(meta.sources()), meta, filename, errors)
     if info is None:
         info = _run(PROVENANCE, meta, filename, errors)
         named = _run(FALLBACK, meta, filename, errors)
@@ -95,12 +99,21 @@ def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     return info
 
 
+@lru_cache(maxsize=256)
+def _steps_reading(present: frozenset[str]) -> tuple[Step, ...]:
+    """The EMBEDDED steps that read one of the `present` fields (meta.sources()), in order.
+
+    The others would return None. Cached: a library holds few distinct sets of fields.
+    """
+    return tuple(step for step in EMBEDDED if step[2] is None or not step[2].isdisjoint(present))
+
+
 def _run(
-    chain: list[tuple[str, Parser]], meta: ContainerMeta, filename: str, errors: list[str]
+    chain: Sequence[Step], meta: ContainerMeta, filename: str, errors: list[str]
 ) -> GenerationInfo | None:
     """Call parsers in order; the first hit wins, later hits only fill its gaps."""
     info: GenerationInfo | None = None
-    for name, parser in chain:
+    for name, parser, _ in chain:
         try:
             result = parser(meta, filename)
         except Exception as exc:

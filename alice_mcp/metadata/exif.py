@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from codecs import utf_16_be_decode, utf_16_le_decode
 
 from alice_mcp.metadata.base import ContainerMeta, decode_text
 
@@ -22,6 +23,9 @@ TAG_MAKER_NOTE = 0x927C
 MAKER_NOTE_TEXT_MAX = 64  # Fooocus writes its scheme name here; cameras write binary blobs
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 _WANTED = {*EXIF_TAGS, TAG_USER_COMMENT, TAG_MAKER_NOTE}
+_U16 = {o: struct.Struct(o + "H") for o in "<>"}
+_U32 = {o: struct.Struct(o + "I") for o in "<>"}
+_ENTRY = {o: struct.Struct(o + "HHII") for o in "<>"}  # tag, type, count, value or offset
 
 
 def parse_exif(tiff: bytes, meta: ContainerMeta) -> None:
@@ -30,7 +34,7 @@ def parse_exif(tiff: bytes, meta: ContainerMeta) -> None:
         meta.errors.append("exif: bad TIFF header")
         return
     order = "<" if tiff[:2] == b"II" else ">"
-    ifd0 = struct.unpack(order + "I", tiff[4:8])[0]
+    ifd0 = _U32[order].unpack_from(tiff, 4)[0]
     seen: set[int] = set()
     for tag, value in _ifd_entries(tiff, ifd0, order, seen, meta):
         if tag == TAG_EXIF_IFD and isinstance(value, int):
@@ -48,16 +52,16 @@ def _ifd_entries(
         meta.errors.append(f"exif: IFD offset {offset} out of range or repeated")
         return []
     seen.add(offset)
-    count = struct.unpack(order + "H", tiff[offset : offset + 2])[0]
+    entry = _ENTRY[order]
+    count = _U16[order].unpack_from(tiff, offset)[0]
     out: list[tuple[int, bytes | int]] = []
-    for i in range(count):
-        at = offset + 2 + 12 * i
+    for at in range(offset + 2, offset + 2 + 12 * count, 12):
         if at + 12 > len(tiff):
             meta.errors.append("exif: IFD runs past end of block")
             break
-        tag, typ, n = struct.unpack(order + "HHI", tiff[at : at + 8])
+        tag, typ, n, start = entry.unpack_from(tiff, at)
         if tag == TAG_EXIF_IFD:
-            out.append((tag, struct.unpack(order + "I", tiff[at + 8 : at + 12])[0]))
+            out.append((tag, start))
             continue
         if tag not in _WANTED:
             continue
@@ -65,7 +69,6 @@ def _ifd_entries(
         if nbytes <= 4:
             out.append((tag, tiff[at + 8 : at + 8 + nbytes]))
             continue
-        start = struct.unpack(order + "I", tiff[at + 8 : at + 12])[0]
         if start + nbytes > len(tiff):
             meta.errors.append(f"exif: tag 0x{tag:04X} value out of range")
             continue
@@ -101,15 +104,13 @@ def decode_user_comment(value: bytes, tiff_order: str = ">") -> str:
 
 def _decode_utf16(body: bytes, tiff_order: str) -> str:
     """Decode UTF-16 of unknown endianness: BOM, then where the zero bytes sit, then TIFF order."""
-    if body[:2] == b"\xfe\xff":
-        return body[2:].decode("utf-16-be", "replace")
-    if body[:2] == b"\xff\xfe":
-        return body[2:].decode("utf-16-le", "replace")
+    if body.startswith(b"\xfe\xff"):
+        return utf_16_be_decode(body[2:], "replace", True)[0]
+    if body.startswith(b"\xff\xfe"):
+        return utf_16_le_decode(body[2:], "replace", True)[0]
     sample = body[:4096]
     zeros_even = sample[0::2].count(0)
-    zeros_odd = sample[1::2].count(0)
-    if zeros_even != zeros_odd:
-        codec = "utf-16-be" if zeros_even > zeros_odd else "utf-16-le"
-    else:
-        codec = "utf-16-be" if tiff_order == ">" else "utf-16-le"
-    return body[: len(body) & ~1].decode(codec, "replace")
+    zeros_odd = sample.count(0) - zeros_even
+    big_endian = zeros_even > zeros_odd if zeros_even != zeros_odd else tiff_order == ">"
+    decode = utf_16_be_decode if big_endian else utf_16_le_decode  # bytes.decode, minus lookup
+    return decode(body[: len(body) & ~1], "replace", True)[0]

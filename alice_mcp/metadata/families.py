@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Ordered: the first match wins, so specific names come before generic ones
 # (a Pony or Illustrious checkpoint is technically SDXL, but the family is what users search).
@@ -47,14 +48,23 @@ def model_family(
     size guess means "native SD 1.5 or SDXL resolution", which says nothing about other tools.
     """
     if model_name:
-        base = re.split(r"[\\/]", model_name.strip())[-1]
-        for family, pattern in _RULES:
-            if pattern.search(base):
-                return family
+        family = _named_family(model_name)
+        if family is not None:
+            return family
     if width and height:
         area = width * height
         if area <= 768 * 768 and max(width, height) <= 1024:
             return "sd15"
         if 0.7 * 1024 * 1024 <= area <= 1.6 * 1024 * 1024:
             return "sdxl"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _named_family(model_name: str) -> str | None:
+    """The family the first matching rule names; cached, as a library repeats few checkpoints."""
+    base = re.split(r"[\\/]", model_name.strip())[-1]
+    for family, pattern in _RULES:
+        if pattern.search(base):
+            return family
     return None

@@ -28,8 +28,9 @@ def read_png(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
     """Walk PNG chunks to IEND, reading text/EXIF chunks and seeking over everything else."""
     meta.media_type = "image"
     fp.seek(8)
+    end = 8  # tracked here: a buffered file's tell() is a system call
     for _ in range(MAX_CHUNKS):
-        pos = fp.tell()
+        pos = end
         header = fp.read(8)
         if not header:
             meta.errors.append("png: file ends without IEND chunk")

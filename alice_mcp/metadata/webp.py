@@ -12,9 +12,11 @@ from alice_mcp.metadata.exif import parse_exif
 def read_webp(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
     """Walk the RIFF chunks of a WebP file: canvas size, EXIF and XMP; skip bitstreams."""
     meta.media_type = "image"
-    fp.seek(12)
+    pos = 12  # tracked here: a buffered file's tell() is a system call
     for _ in range(MAX_CHUNKS):
-        pos = fp.tell()
+        if pos == size:
+            return  # past the last chunk (a read would find nothing)
+        fp.seek(pos)
         header = fp.read(8)
         if len(header) == 0:
             return
@@ -39,7 +41,7 @@ def read_webp(fp: BinaryIO, size: int, meta: ContainerMeta) -> None:
         if end > size:
             meta.errors.append(f"webp: truncated {printable(fourcc)} chunk at offset {pos}")
             return
-        fp.seek(end)
+        pos = end
     meta.errors.append("webp: too many chunks, stopped reading")
 
 

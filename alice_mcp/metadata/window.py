@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-READ_AHEAD = 16 * 1024
+READ_AHEAD = 4096  # one page; refills start on a multiple of it, in step with file buffers
 
 
 class Window:
@@ -18,9 +18,20 @@ class Window:
 
     def get(self, pos: int, n: int) -> bytes:
         """Up to `n` bytes at absolute offset `pos` (fewer at the end of the file)."""
+        data, start = self.view(pos, n)
+        return data[start : start + n]
+
+    def view(self, pos: int, n: int) -> tuple[bytes, int]:
+        """The buffer holding offset `pos` and `pos`'s index in it, refilled unless `n` bytes fit.
+
+        Bytes from the index on are the file's from `pos` on (at least `n` unless the file
+        ends first); indexing them saves the slice `get` makes.
+        """
         start = pos - self.base
         if start < 0 or start + n > len(self.data):
-            self.fp.seek(pos)
-            self.data = self.fp.read(max(n, READ_AHEAD))
-            self.base, start = pos, 0
-        return self.data[start : start + n]
+            base = pos - pos % READ_AHEAD
+            self.fp.seek(base)
+            # no read-ahead past the end: asking for it costs a second read that finds nothing
+            self.data = self.fp.read(max(pos + n - base, min(READ_AHEAD, self.size - base)))
+            self.base, start = base, pos - base
+        return self.data, start

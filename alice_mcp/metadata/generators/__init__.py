@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from alice_mcp.metadata.models import GenerationInfo
@@ -15,6 +16,7 @@ from alice_mcp.metadata.models import GenerationInfo
 MAX_JSON_CHARS = 8 * 1024 * 1024
 _MODEL_EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d{1,6})\s*[x×]\s*(\d{1,6})\s*$")
+_NUMBER = (int, float)  # a tuple: `int | float` would build a union object on every call
 
 
 def load_json(text: str, what: str, info: GenerationInfo) -> Any | None:
@@ -54,7 +56,7 @@ def to_float(value: Any) -> float | None:
     """Convert a metadata value to float when it plainly is one, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return float(value)
     if isinstance(value, str):
         try:
@@ -71,14 +73,19 @@ def to_text(value: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def parse_size(value: str | None) -> tuple[int, int] | None:
-    """Parse '512x768' into (width, height)."""
+    """Parse '512x768' into (width, height); cached, as a library repeats a few sizes."""
     m = _SIZE.match(value or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+@lru_cache(maxsize=4096)
 def clean_model_name(name: str | None) -> str | None:
-    """Strip the weight-file extension from a checkpoint/LoRA name so tools compare alike."""
+    """Strip the weight-file extension from a checkpoint/LoRA name so tools compare alike.
+
+    Cached: a library names the same few checkpoints and LoRAs over and over.
+    """
     if not name or not name.strip():
         return None
     return _MODEL_EXT.sub("", name.strip())

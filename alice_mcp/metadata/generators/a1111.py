@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+from alice_mcp.metadata.base import USER_COMMENT
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -26,6 +27,7 @@ from alice_mcp.metadata.models import GenerationInfo
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
+READS = frozenset({"parameters", "comment", USER_COMMENT})  # the fields `parse` looks at
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
@@ -44,8 +46,9 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.prompt = prompt or None
     info.negative_prompt = negative or None
     _apply_params(info, params)
-    for m in LORA_IN_PROMPT.finditer(prompt):
-        add_unique(info.loras, m.group(1).strip())
+    if "<" in prompt:  # no tag without one: most prompts skip the regex
+        for m in LORA_IN_PROMPT.finditer(prompt):
+            add_unique(info.loras, m.group(1).strip())
     for name in _lora_hash_names(params.get("Lora hashes")):
         add_unique(info.loras, name)
     info.source, info.source_name = _flavour(params)
@@ -73,10 +76,12 @@ def split_infotext(text: str) -> tuple[dict[str, str], str, str | None]:
     lines = text.replace("\r\n", "\n").split("\n")
     last = lines[-1]
     params: dict[str, str] = {}
-    if len(PARAM_RE.findall(last)) >= 3 or last.lstrip().startswith("Steps:"):
+    found = PARAM_RE.findall(last)
+    if len(found) >= 3 or last.lstrip().startswith("Steps:"):
         lines = lines[:-1]
-        for key, value in PARAM_RE.findall(last):
-            params[key.strip()] = unquote(value.strip())
+        for key, raw in found:
+            value = raw.strip()
+            params[key.strip()] = unquote(value) if value[:1] == '"' else value
     prompt_lines: list[str] = []
     negative_lines: list[str] | None = None
     for line in lines:
@@ -133,10 +138,11 @@ def _flavour(params: dict[str, str]) -> tuple[str, str]:
     app = params.get("App", "")
     if "SD.Next" in app or "sdnext" in app.lower():
         return "sdnext", "SD.Next"
-    if version.lower().startswith("fooocus"):
+    lower = version.lower()
+    if lower.startswith("fooocus"):
         return "fooocus", "Fooocus"
-    if re.match(r"^f\d", version):
+    if version[:1] == "f" and version[1:2].isdecimal():  # `^f\d`: Forge's f2.0.1...
         return "forge", "Stable Diffusion WebUI Forge"
-    if version.lower().startswith("comfyui"):
+    if lower.startswith("comfyui"):
         return "comfyui", "ComfyUI"
     return "a1111", "AUTOMATIC1111"

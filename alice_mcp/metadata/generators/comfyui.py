@@ -13,12 +13,15 @@ import json
 import re
 from typing import Any
 
+from alice_mcp.metadata.base import EXIF_STRINGS
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_int
 from alice_mcp.metadata.generators.comfyui_graph import Graph, extract
 from alice_mcp.metadata.models import GenerationInfo
 
 KEYS = ("prompt", "workflow")
+EXIF_PREFIXES = tuple((key, f"{key}:") for key in KEYS)  # EXIF strings "prompt:{...}"
+READS = frozenset({*KEYS, "comment", EXIF_STRINGS})  # the fields `parse` looks at
 MAX_COMMENT_SCAN = 64  # characters at the start of a comment that must show a graph key
 
 # Widget order of common UI nodes, to turn a `workflow` into named inputs.
@@ -99,9 +102,9 @@ def _find(meta: ContainerMeta, info: GenerationInfo) -> dict[str, tuple[Any, str
         if key in meta.text:
             found[key] = (meta.text[key], meta.text_source.get(key, meta.format))
     for tag, value in meta.exif.items():
-        for key in KEYS:
-            if key not in found and value.startswith(key + ":"):
-                found[key] = (value[len(key) + 1 :], f"{meta.format}:exif:{tag}")
+        for key, prefix in EXIF_PREFIXES:
+            if key not in found and value.startswith(prefix):
+                found[key] = (value[len(prefix) :], f"{meta.format}:exif:{tag}")
     comment = meta.text.get("comment", "")
     head = comment[:MAX_COMMENT_SCAN].lstrip()
     if len(found) < 2 and head.startswith("{") and any(f'"{k}"' in head for k in KEYS):

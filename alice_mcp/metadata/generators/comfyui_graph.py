@@ -8,6 +8,8 @@ guiders are walked like any other node; every walk is bounded.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from alice_mcp.metadata.families import model_family
@@ -32,6 +34,8 @@ TEXT_KEYS = {"clip_l", "t5xxl", "llama", "value", "wildcard_text", "populated_te
 TEXT_PREFIXES = ("text", "string", "prompt")
 NOT_TEXT_KEYS = {"delimiter", "separator", "text_encoder", "clean_whitespace"}
 _SEED_KEYS = ("seed", "noise_seed")
+_CONTAINER = (list, dict)  # a tuple: `list | dict` would build a union object on every call
+_NO_INPUTS: Mapping[str, Any] = MappingProxyType({})  # shared, so read-only
 
 
 def extract(graph: Graph, info: GenerationInfo) -> None:
@@ -67,9 +71,10 @@ def _link(graph: Graph, value: Any) -> str | None:
     return None
 
 
-def _inputs(graph: Graph, nid: str) -> dict[str, Any]:
+def _inputs(graph: Graph, nid: str) -> Mapping[str, Any]:
     """Inputs of a node (empty for a missing one)."""
-    return graph.get(nid, {}).get("inputs", {})
+    node = graph.get(nid)
+    return _NO_INPUTS if node is None else node.get("inputs", _NO_INPUTS)
 
 
 def choose_sampler(graph: Graph) -> str | None:
@@ -78,10 +83,12 @@ def choose_sampler(graph: Graph) -> str | None:
         nid
         for nid, node in graph.items()
         if "sampler" in node["class_type"].lower()
-        and any(k in node["inputs"] for k in SAMPLER_INPUTS)
+        and not node["inputs"].keys().isdisjoint(SAMPLER_INPUTS)
     ]
     if not samplers:
         return None
+    if len(samplers) == 1:
+        return samplers[0]  # no other sampler can be upstream of it
     first = [s for s in samplers if not (_upstream(graph, s) & (set(samplers) - {s}))] or samplers
 
     def rank(nid: str) -> tuple[int, int, str]:
@@ -113,7 +120,7 @@ def _scalar(graph: Graph, nid: str, keys: tuple[str, ...], depth: int = 0) -> An
             src = _link(graph, inputs[key])
             if src is None:
                 value = inputs[key]
-                return None if isinstance(value, list | dict) else value
+                return None if isinstance(value, _CONTAINER) else value
             return _value_of(graph, src, depth + 1)
     if depth < 3:
         for key in SCALAR_LINKS:
@@ -137,7 +144,7 @@ def _value_of(graph: Graph, nid: str, depth: int) -> Any:
         src = _link(graph, inputs[key])
         if src is not None:
             return _value_of(graph, src, depth + 1)
-        if not isinstance(inputs[key], list | dict):
+        if not isinstance(inputs[key], _CONTAINER):
             return inputs[key]
     return None
 
@@ -245,12 +252,14 @@ def _latent_size(graph: Graph, sampler: str) -> tuple[int | None, int | None]:
     queue = deque([sampler])
     while queue and len(seen) < 64:
         nid = queue.popleft()
-        width = to_int(_scalar(graph, nid, ("width",), depth=3))
-        height = to_int(_scalar(graph, nid, ("height",), depth=3))
-        if nid != sampler and width and height:
-            return width, height
+        if nid != sampler:  # the latent's size, not the sampler's own inputs
+            width = to_int(_scalar(graph, nid, ("width",), depth=3))
+            height = to_int(_scalar(graph, nid, ("height",), depth=3))
+            if width and height:
+                return width, height
+        inputs = _inputs(graph, nid)
         for key in LATENT_LINKS:
-            src = _link(graph, _inputs(graph, nid).get(key))
+            src = _link(graph, inputs.get(key))
             if src is not None and src not in seen:
                 seen.add(src)
                 queue.append(src)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alice_mcp.metadata.base import XMP
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -25,6 +26,7 @@ from alice_mcp.metadata.models import GenerationInfo
 from alice_mcp.metadata.xmp import xmp_value
 
 CREATOR = "Draw Things"
+READS = frozenset({XMP})  # the fields `parse` looks at
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
+from alice_mcp.metadata.base import USER_COMMENT
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -36,16 +37,20 @@ FIELDS = {
     "lora": ("LoRA model", "use_lora_model"),
 }
 MARKERS = ("use_stable_diffusion_model", "Stable Diffusion model", "num_inference_steps")
+TEXT_MARKERS = (*MARKERS, "negative_prompt", "Negative Prompt")  # text keys that name it
+READS = frozenset({*TEXT_MARKERS, USER_COMMENT})  # the fields `parse` looks at
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Recognise Easy Diffusion's own key names in PNG text or a UserComment JSON."""
     values, evidence = _from_text(meta)
+    comment = meta.exif_user_comment or ""
+    if values is None and not (
+        comment.lstrip().startswith("{") and any(m in comment for m in MARKERS)
+    ):
+        return None
     info = GenerationInfo(source="easydiffusion", source_name="Easy Diffusion", confidence=0.9)
     if values is None:
-        comment = meta.exif_user_comment or ""
-        if not comment.lstrip().startswith("{") or not any(m in comment for m in MARKERS):
-            return None
         data = load_json(comment, "easydiffusion comment", info)
         if not isinstance(data, dict) or not any(m in data for m in MARKERS):
             return None
@@ -59,11 +64,9 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
 def _from_text(meta: ContainerMeta) -> tuple[dict[str, Any] | None, str]:
     """Settings from per-key text chunks, when the keys are Easy Diffusion's."""
     keys = meta.text.keys()
-    if not any(m in keys for m in MARKERS) and not (
-        "negative_prompt" in keys or "Negative Prompt" in keys
-    ):
+    if keys.isdisjoint(TEXT_MARKERS):
         return None, ""
-    marker = next(k for k in (*MARKERS, "negative_prompt", "Negative Prompt") if k in keys)
+    marker = next(k for k in TEXT_MARKERS if k in keys)
     return dict(meta.text), f"{meta.text_source.get(marker, meta.format)}:{marker}"
 
 

@@ -12,6 +12,7 @@ import ast
 import re
 from typing import Any
 
+from alice_mcp.metadata.base import USER_COMMENT
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -24,6 +25,7 @@ from alice_mcp.metadata.generators import (
 )
 from alice_mcp.metadata.models import GenerationInfo
 
+READS = frozenset({"parameters", USER_COMMENT})  # the fields `parse` looks at
 RESOLUTION = re.compile(r"(\d{2,5})\D+(\d{2,5})")
 
 

@@ -16,6 +16,7 @@ from alice_mcp.metadata.generators import (
 )
 from alice_mcp.metadata.models import GenerationInfo
 
+READS = frozenset({"invokeai_metadata"})  # the fields `parse` looks at
 BASE_FAMILY = {"sd-1": "sd15", "sd-2": "sd2", "sdxl": "sdxl", "sd-3": "sd3", "flux": "flux"}
 
 

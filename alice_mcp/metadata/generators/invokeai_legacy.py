@@ -16,6 +16,7 @@ from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import clean_model_name, load_json, to_float, to_int, to_text
 from alice_mcp.metadata.models import GenerationInfo
 
+READS = frozenset({"sd-metadata", "Dream"})  # the fields `parse` looks at
 DREAM_FLAG = re.compile(r"\s-(\w+)\s+(\S+)")
 BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 

@@ -6,10 +6,12 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from alice_mcp.metadata.base import XMP
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import to_int
 from alice_mcp.metadata.models import GenerationInfo
 
+READS = frozenset({"Description", XMP})  # the fields `parse` looks at
 JOB_ID = re.compile(r"\s*Job ID:\s*([0-9a-f\-]{36})", re.IGNORECASE)
 FLAG_V = re.compile(r"--(v|version|niji)\s+([\w.]+)")
 FLAG_SEED = re.compile(r"--seed\s+(\d+)")

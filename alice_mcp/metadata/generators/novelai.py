@@ -8,6 +8,8 @@ from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
 from alice_mcp.metadata.models import GenerationInfo
 
+READS = frozenset({"Software"})  # the fields `parse` looks at
+
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Recognise NovelAI by its Software text and read the Comment JSON."""

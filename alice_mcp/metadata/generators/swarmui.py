@@ -8,8 +8,10 @@ width, height, sampler, scheduler, loras, swarm_version, date.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from alice_mcp.metadata.base import USER_COMMENT
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -23,6 +25,7 @@ from alice_mcp.metadata.generators import (
 from alice_mcp.metadata.models import GenerationInfo
 
 MARKER = '"sui_image_params"'
+READS = frozenset({"parameters", USER_COMMENT})  # the fields `parse` looks at
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
@@ -75,6 +78,12 @@ def _date(value: Any) -> datetime | None:
     """SwarmUI's `date` (YYYY-MM-DD, sometimes with a time) as aware UTC."""
     if not isinstance(value, str) or not value.strip():
         return None
+    return _parse_date(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_date(value: str) -> datetime | None:
+    """Parse a non-empty date text; cached, as many files share a day."""
     try:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
