@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image
 
 ANALYSIS_MAX_SIDE = 1024  # larger images are box-reduced first (the pipeline passes <= 1024)
-_COLOUR_SAMPLES = 16_384  # pixels sampled for the colour statistics
-_DETAIL_SAMPLES = 65_536  # filter centres sampled for the sharpness and noise statistics
+_COLOUR_SAMPLES = 4_096  # pixels sampled for the colour statistics
+_GREY_SAMPLES = 16_384  # pixels sampled for the grey-level histogram
+_DETAIL_SAMPLES = 98_304  # filter centres sampled for the sharpness and noise statistics
 _MAD_TO_SIGMA = 1.0 / (0.6745 * 6.0)  # Immerkær mask gain is 6 (sqrt of the sum of squares, 36)
 _LAPLACIAN_NOISE_GAIN = 20.0  # white noise of variance s^2 gives Laplacian variance 20 s^2
 
@@ -38,7 +39,7 @@ class QualityFeatures:
 
     sharpness: float  # noise-corrected RMS Laplacian / (grey std-dev + 1); 0 = no fine detail
     exposure: float  # penalty 0..1 for clipped shadows/highlights and a mean far from mid-grey
-    noise: float  # estimated std-dev of additive noise, 8-bit grey levels (Immerkær mask, MAD)
+    noise: float  # std-dev of additive noise, 8-bit grey levels (Immerkær mask, MAD; <= 63)
     contrast: float  # RMS contrast: grey-level std-dev / 255 (0..0.5)
     colourfulness: float  # Hasler-Süsstrunk colourfulness M / 100 (0 = grey, ~1 = vivid)
     brightness: float  # mean grey level / 255 (0..1)
@@ -61,47 +62,56 @@ def _exposure_penalty(hist: np.ndarray, brightness: float) -> float:
     return 1.0 - (1.0 - clip_penalty) * (1.0 - mean_penalty)
 
 
+def _nearest_sample(img: Image.Image, samples: int) -> Image.Image:
+    """A nearest-neighbour subsample of about `samples` pixels (the image itself if smaller)."""
+    step = math.sqrt(img.width * img.height / samples)
+    if step <= 1.0:
+        return img
+    size = (max(1, round(img.width / step)), max(1, round(img.height / step)))
+    return img.resize(size, Image.Resampling.NEAREST)
+
+
 def _colourfulness(img: Image.Image) -> float:
     """Hasler-Süsstrunk colourfulness (divided by 100) on a nearest-neighbour pixel sample."""
     if img.mode != "RGB":
         return 0.0
-    step = max(1.0, math.sqrt(img.width * img.height / _COLOUR_SAMPLES))
-    if step > 1.0:
-        size = (max(1, round(img.width / step)), max(1, round(img.height / step)))
-        img = img.resize(size, Image.Resampling.NEAREST)
-    rgb = np.asarray(img, dtype=np.float32).reshape(-1, 3)
+    rgb = np.asarray(_nearest_sample(img, _COLOUR_SAMPLES), dtype=np.float64).reshape(-1, 3)
     r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     rg = r - g
     yb = 0.5 * (r + g) - b
-    spread = math.hypot(float(rg.std()), float(yb.std()))
-    centre = math.hypot(float(rg.mean()), float(yb.mean()))
-    return (spread + 0.3 * centre) / 100.0
+    mean_rg, mean_yb = float(rg.sum()) / rg.size, float(yb.sum()) / yb.size
+    variance = float(rg @ rg + yb @ yb) / rg.size - mean_rg**2 - mean_yb**2  # var(rg) + var(yb)
+    spread = math.sqrt(max(0.0, variance))
+    return (spread + 0.3 * math.hypot(mean_rg, mean_yb)) / 100.0
+
+
+def _median_level(values: np.ndarray) -> float:
+    """Median of a non-negative int array, values above 255 counted as 255 (a C histogram)."""
+    levels = values.clip(0, 255).astype(np.uint8)
+    cumulative = np.cumsum(Image.fromarray(levels).histogram())
+    return float(np.searchsorted(cumulative, (levels.size + 1) // 2))
 
 
 def _detail_and_noise(grey: np.ndarray) -> tuple[float, float]:
-    """Mean-square Laplacian and Immerkær/MAD noise sigma of an int16 grey array.
+    """Mean-square Laplacian and Immerkær/MAD noise sigma of a uint8 grey array.
 
-    Both 3x3 filters are evaluated only at a strided grid of centres (about _DETAIL_SAMPLES),
-    which keeps the statistics unbiased while touching a fraction of the memory.
+    Both 3x3 filters are evaluated at every centre of every k-th row (at most _DETAIL_SAMPLES
+    centres): whole rows keep the arrays contiguous, and the statistics stay unbiased.
     """
     height, width = grey.shape
     if height < 3 or width < 3:
         return 0.0, 0.0
-    s = max(1, math.isqrt(height * width // _DETAIL_SAMPLES))
-
-    def at(dy: int, dx: int) -> np.ndarray:
-        return grey[1 + dy : height - 1 + dy : s, 1 + dx : width - 1 + dx : s]
-
-    centre = at(0, 0)
-    cross = at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)
-    corners = at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
-    lap = (cross - 4 * centre).astype(np.float32).ravel()
-    mean_square = float(np.dot(lap, lap)) / lap.size
-    # Immerkær's mask [[1,-2,1],[-2,4,-2],[1,-2,1]]: blind to linear ramps and to Laplacian edges.
-    resid = np.abs(corners - 2 * cross + 4 * centre).ravel()
-    cumulative = np.cumsum(np.bincount(resid))
-    mad = float(np.searchsorted(cumulative, (resid.size + 1) // 2))
-    return mean_square, mad * _MAD_TO_SIGMA
+    k = max(1, -(-(height - 2) * (width - 2) // _DETAIL_SAMPLES))  # ceil: <= _DETAIL_SAMPLES
+    above, row, below = grey[: height - 2 : k], grey[1 : height - 1 : k], grey[2::k]
+    vertical = np.add(above, below, dtype=np.int16)
+    cross = vertical[:, 1:-1] + np.add(row[:, :-2], row[:, 2:], dtype=np.int16)
+    lap = cross - np.multiply(row[:, 1:-1], 4, dtype=np.int16)
+    flat = lap.astype(np.float32).ravel()
+    mean_square = float(np.dot(flat, flat)) / flat.size
+    # Immerkær's mask [[1,-2,1],[-2,4,-2],[1,-2,1]] = corners - 2 cross + 4 centre
+    # = corners - cross - lap: blind to linear ramps and to Laplacian edges.
+    resid = np.abs(vertical[:, :-2] + vertical[:, 2:] - cross - lap)
+    return mean_square, _median_level(resid) * _MAD_TO_SIGMA
 
 
 def features_from_image(
@@ -113,12 +123,12 @@ def features_from_image(
         img = img.convert("RGB")
     if grey is None or grey.size != img.size:
         grey = img if img.mode == "L" else img.convert("L")
-    hist = np.asarray(grey.histogram(), dtype=np.float64)
+    hist = np.asarray(_nearest_sample(grey, _GREY_SAMPLES).histogram(), dtype=np.float64)
     levels = np.arange(256, dtype=np.float64)
     total = float(hist.sum()) or 1.0
     mean = float(hist @ levels) / total
     std = math.sqrt(max(0.0, float(hist @ (levels * levels)) / total - mean * mean))
-    mean_square_lap, noise = _detail_and_noise(np.asarray(grey, dtype=np.int16))
+    mean_square_lap, noise = _detail_and_noise(np.asarray(grey))
     detail = math.sqrt(max(0.0, mean_square_lap - _LAPLACIAN_NOISE_GAIN * noise * noise))
     brightness = mean / 255.0
     return QualityFeatures(

@@ -237,6 +237,23 @@ def test_small_image_is_not_upscaled() -> None:
     assert thumb.size == (100, 60)
 
 
+@pytest.mark.parametrize("size", [(512, 512), (512, 342), (1024, 1024)])
+def test_thumbnail_is_the_bilinear_resize_when_halving(size: tuple[int, int]) -> None:
+    """An exact 2x box reduce gives the same pixels as the bilinear resize it replaces."""
+    img = photo_like(8, size)
+    work = img.reduce(2) if max(size) > 512 else img
+    thumb_size = _fit_side(work.size, 256)
+    expected = encode(
+        work.resize(thumb_size, Image.Resampling.BILINEAR, reducing_gap=1.0), "JPEG", quality=85
+    )
+    assert analyze(encode(img, "PNG")).thumbnail == expected
+
+
+def _fit_side(size: tuple[int, int], side: int) -> tuple[int, int]:
+    scale = side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 # ---------------------------------------------------------------- perceptual hashes
 
 
@@ -264,6 +281,48 @@ def test_hash_packing_matches_imagehash_hex() -> None:
     info = analyze(encode(img, "PNG"))
     assert hash_hex(info.phash) == str(imagehash.phash(img))
     assert hash_hex(info.dhash) == str(imagehash.dhash(img))
+
+
+def hash_cases() -> list[Image.Image]:
+    """Grey images whose pHash is easy (photos, noise) or needs imagehash's own rounding (flat,
+    mirror-symmetric, constant-column and ramp images, where DCT terms tie with the median)."""
+    rng = np.random.default_rng(5)
+    cases = [
+        photo_like(s, size).convert("L")
+        for s, size in enumerate([(64, 64), (100, 80), (127, 90), (77, 120), (96, 96), (120, 64)])
+    ]
+    cases += [
+        Image.fromarray(rng.integers(0, 256, (70 + i, 90 - i), dtype=np.uint8)) for i in range(4)
+    ]
+    cases += [Image.new("L", (80, 64), v) for v in (0, 37, 128, 255)]
+    half = rng.integers(0, 256, (72, 40), dtype=np.uint8)
+    cases.append(Image.fromarray(np.concatenate([half, half[:, ::-1]], axis=1)))
+    cases.append(Image.fromarray(np.tile(rng.integers(0, 256, 90, dtype=np.uint8), (66, 1))))
+    cases.append(
+        Image.fromarray((np.add.outer(np.arange(70), np.arange(110)) % 256).astype(np.uint8))
+    )
+    board = Image.new("L", (96, 96), 0)
+    ImageDraw.Draw(board).rectangle((0, 0, 47, 95), fill=255)
+    cases.append(board)
+    return cases
+
+
+@pytest.mark.parametrize("img", hash_cases())
+def test_hashes_bit_identical_to_imagehash(img: Image.Image) -> None:
+    """Stored pHash/dHash stay exactly imagehash's, including near-tie images it alone decides."""
+    info = analyze_image(img)  # under 128 px: hashed unreduced
+    assert hash_hex(info.phash) == str(imagehash.phash(img))
+    assert hash_hex(info.dhash) == str(imagehash.dhash(img))
+
+
+def test_hashes_of_big_images_are_imagehash_of_the_box_reduced_grey() -> None:
+    """Past 128 px the hashes read the working image's grey, box-reduced to >= 64 px a side."""
+    img = photo_like(14, (1024, 768))
+    info = analyze(encode(img, "PNG"))
+    grey = img.reduce(2).convert("L")  # the 512 px working image, then grey
+    small = grey.reduce(min(grey.size) // 64)
+    assert hash_hex(info.phash) == str(imagehash.phash(small))
+    assert hash_hex(info.dhash) == str(imagehash.dhash(small))
 
 
 def test_hamming_matches_duckdb_bit_count_xor() -> None:
@@ -381,6 +440,28 @@ def test_analyze_image_matches_analyze_pixels() -> None:
     from_frame = analyze_image(img)
     assert (from_frame.width, from_frame.height) == (700, 500)
     assert from_frame.phash == from_file.phash and from_frame.quality == from_file.quality
+
+
+def test_sampled_features_close_to_every_pixel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statistics read a sample of pixels; they stay close to reading every pixel.
+
+    Noise is an integer median (steps of 0.247 grey levels), and sharpness subtracts the noise
+    energy, so on noisy images one step moves sharpness a lot: it is compared on clean ones.
+    """
+    clean = [photo_like(s, size) for s, size in ((0, (480, 360)), (5, (1024, 768)))]
+    images = [*clean, blurred(clean[1]), noisier(clean[0])]
+    sampled = [features_from_image(img, img.size) for img in images]
+    for name in ("_COLOUR_SAMPLES", "_GREY_SAMPLES", "_DETAIL_SAMPLES"):
+        monkeypatch.setattr(f"alice_mcp.quality.{name}", 1 << 40)
+    for index, (img, got) in enumerate(zip(images, sampled, strict=True)):
+        every = features_from_image(img, img.size)
+        if index < 3:
+            assert got.sharpness == pytest.approx(every.sharpness, rel=0.05, abs=0.002)
+        assert got.noise == pytest.approx(every.noise, abs=0.25)
+        assert got.contrast == pytest.approx(every.contrast, rel=0.02)
+        assert got.brightness == pytest.approx(every.brightness, abs=0.01)
+        assert got.colourfulness == pytest.approx(every.colourfulness, rel=0.05)
+        assert got.exposure == pytest.approx(every.exposure, abs=0.02)
 
 
 def test_features_are_sensible() -> None:

@@ -24,6 +24,11 @@ from alice_mcp.quality import QualityFeatures, features_from_image, score
 THUMBNAIL_MIME = "image/jpeg"  # ~10x cheaper to encode than WebP, and every client shows it
 THUMBNAIL_QUALITY = 85
 HASH_SOURCE_SIDE = 64  # hashes read a grey image reduced to >= this (imagehash goes to 32x32)
+DHASH_SIDE = 8  # imagehash.dhash's default hash_size: 8 rows of 8 left/right comparisons
+PHASH_SIDE = 32  # imagehash.phash resizes to hash_size * highfreq_factor = 8 * 4
+# The first 8 rows of the unnormalised DCT-II matrix that scipy.fftpack.dct applies.
+_DCT8 = 2.0 * np.cos(np.pi * np.outer(np.arange(8), 2 * np.arange(PHASH_SIDE) + 1) / 64)
+_TIE_MARGIN = 1e-3  # far above float error in a coefficient (< 1e-8), far below real gaps
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited onto white
 MAX_DOWNSCALE = 4  # analyse big images at >= 1/4 of full resolution, so blur stays visible ...
 MAX_WORK_FACTOR = 4  # ... but never with a working image longer than 4 * thumb_size
@@ -89,10 +94,9 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & _MASK64).bit_count()
 
 
-def _imagehash_to_int(h: imagehash.ImageHash) -> int:
-    """Pack an 8x8 ImageHash (row-major, first bit most significant) into a signed int."""
-    packed = np.packbits(np.asarray(h.hash, dtype=bool).ravel()).tobytes()
-    return signed64(int.from_bytes(packed, "big"))
+def _bits_to_int(bits: np.ndarray) -> int:
+    """Pack 8x8 hash bits (row-major, first bit most significant) into a signed int."""
+    return signed64(int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big"))
 
 
 def _open_checked(fp: BinaryIO, max_pixels: int) -> Image.Image:
@@ -158,7 +162,7 @@ def _deep_to_l(img: Image.Image, sixteen_bit: bool) -> Image.Image:
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Flatten to RGB: transparent pixels onto BACKGROUND, grey replicated."""
     if img.mode in ("LA", "RGBA"):
-        rgba = img.convert("RGBA")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         flat = Image.new("RGB", img.size, BACKGROUND)
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
@@ -199,22 +203,53 @@ def _decode_working(img: Image.Image, target: int) -> tuple[Image.Image, tuple[i
     return work, full
 
 
+def _shrink(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Downscale to `size`: a box reduce alone when the factor is an exact integer, else
+    box reduce then bilinear (the same pixels resize(reducing_gap=1.0) gives, one pass less)."""
+    factor, rest = divmod(img.width, size[0])
+    if rest == 0 and factor > 1 and img.height == size[1] * factor:
+        return img.reduce(factor)
+    return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+
+
 def _thumbnail(work: Image.Image, thumb_size: int) -> bytes:
-    """Encode a JPEG thumbnail whose long side is <= thumb_size (box reduce, then bilinear)."""
+    """Encode a JPEG thumbnail whose long side is <= thumb_size."""
     thumb = work
     if max(work.size) > thumb_size:
-        size = _fit(work.size, thumb_size)
-        thumb = work.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+        thumb = _shrink(work, _fit(work.size, thumb_size))
     buffer = io.BytesIO()
     thumb.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue()
 
 
+def _dhash(grey: Image.Image) -> int:
+    """imagehash.dhash of an L image, bit for bit (9x8 Lanczos, left < right), minus its copies."""
+    pixels = np.asarray(grey.resize((DHASH_SIDE + 1, DHASH_SIDE), Image.Resampling.LANCZOS))
+    return _bits_to_int(pixels[:, 1:] > pixels[:, :-1])
+
+
+def _phash(grey: Image.Image) -> int:
+    """imagehash.phash of an L image, bit for bit: the lowest 8x8 DCT-II terms of a 32x32
+    Lanczos resize against their median, by two small matrix products instead of scipy FFTs.
+
+    A term within _TIE_MARGIN of the median (flat or symmetric images, whose bits depend on
+    scipy's rounding) sends the image to imagehash itself, so no bit can differ.
+    """
+    side = (PHASH_SIDE, PHASH_SIDE)
+    pixels = np.asarray(grey.resize(side, Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT8 @ pixels @ _DCT8.T).ravel()
+    middle = np.partition(low, (31, 32))[31:33]
+    median = (middle[0] + middle[1]) / 2  # np.median of 64 values
+    if np.abs(low - median).min() <= _TIE_MARGIN:
+        return _bits_to_int(imagehash.phash(grey).hash)
+    return _bits_to_int(low > median)
+
+
 def _hashes(grey: Image.Image) -> tuple[int, int]:
-    """phash and dhash (imagehash) of a grey image, box-reduced first since both shrink it."""
+    """phash and dhash (imagehash's) of a grey image, box-reduced first since both shrink it."""
     factor = max(1, min(grey.size) // HASH_SOURCE_SIDE)
     small = grey.reduce(factor) if factor > 1 else grey
-    return _imagehash_to_int(imagehash.phash(small)), _imagehash_to_int(imagehash.dhash(small))
+    return _phash(small), _dhash(small)
 
 
 def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000) -> PixelInfo:
