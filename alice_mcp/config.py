@@ -63,6 +63,7 @@ class PerformanceSettings(_Section):
     batch_insert_size: int = Field(1000, ge=1, le=1_000_000)
     transaction_size: int = Field(5000, ge=1, le=10_000_000)
     max_memory_cache_mb: int = Field(512, ge=1, le=65_536)
+    duckdb_memory_limit_mb: int = Field(256, ge=32, le=1_048_576)  # raised for big libraries
     cache_ttl_seconds: int = Field(300, ge=0, le=604_800)
     understanding_batch_size: int = Field(4, ge=1, le=64)
     max_concurrent_api_calls: int = Field(4, ge=1, le=64)

@@ -61,7 +61,8 @@ class Library:
     def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
         self.settings = settings
         self.db = Database(settings.database_path, read_only=read_only,
-                           lock_timeout=settings.server.lock_timeout_seconds)
+                           lock_timeout=settings.server.lock_timeout_seconds,
+                           memory_limit_mb=settings.performance.duckdb_memory_limit_mb)
         perf = settings.performance
         self.search_cache: BoundedCache[SearchPage] = BoundedCache(
             "search", max_entries=perf.search_cache_size, ttl_seconds=perf.cache_ttl_seconds,

@@ -79,7 +79,15 @@ FIXES = """## Fixed while measuring
   CONFLICT cost ~3 ms of planning a statement and grew with the table), then ON CONFLICT for
   that table; columns built with itemgetter, masked arrays for missing numbers, no per-value
   type sniffing of text columns. Interleaved with the old writer: 1,000 rows 38.5 -> 22.5 ms,
-  100,000 rows 4.37 -> 2.85 s (at load 7-10)."""
+  100,000 rows 4.37 -> 2.85 s (at load 7-10).
+- `store/db.py`, `pipeline/pool.py` (this session): DuckDB's memory limit is a performance
+  setting (`duckdb_memory_limit_mb`: 32 MB in memory_constrained, 256 MB by default; before,
+  DuckDB's default of 80% of RAM let its buffer pool keep every block an organize run wrote),
+  raised to what the library's indexes need (~64 bytes a row) since those cannot spill; and on
+  glibc the mmap threshold is pinned at 2 MiB so decoded images go back to the OS when freed
+  (unpinned, glibc raises it up to 32 MiB and the workers' buffers stay in their arenas).
+  Peak RSS organizing 10,000 files, memory_constrained: 346 MB at 3,000 files before, now
+  see the table."""
 
 _WHY: dict[str, str] = {
     "detect.": (
@@ -126,18 +134,12 @@ _WHY: dict[str, str] = {
         "the round trip is the search plus ~4-5 ms of MCP/JSON over stdio (the cached row "
         "is the protocol cost alone)."),
     "memory.": (
-        "measured on 3,000 of these files: imports alone are ~90 MB (mcp, pydantic, duckdb, "
-        "numpy, Pillow, av); each worker thread holds a decoded image (8 -> 2 workers: "
-        "346 -> 274 MB); and DuckDB's buffer pool keeps every block written (memory_limit "
-        "defaults to 80% of RAM, 18.8 GiB here), so RSS grows with the library: a 64 MB "
-        "DuckDB memory_limit took 346 -> 299 MB at 3,000 files (memory_constrained: 297 -> "
-        "258 MB; MALLOC_ARENA_MAX=2 made no difference, and the Python heap peaks at ~60 MB, "
-        "so the rest is native: Pillow buffers and DuckDB), and the 10,000-file library "
-        "is 184 MB on disk (110 MB of it thumbnails). Recommended: store/db.py passes "
-        "`memory_limit` (a new performance setting, e.g. 64 MB in memory_constrained, 256 MB "
-        "by default) to duckdb.connect; the memory_constrained profile uses max_workers 2 on "
-        "small machines. Expected with both: ~240 MB at 3,000 files and a flat curve "
-        "beyond (the buffer pool no longer grows with the library)."),
+        "imports alone are ~90 MB (mcp, pydantic, duckdb, numpy, Pillow, av); each worker "
+        "thread holds a decoded image (a 1024x1024 RGB is 3 MB, more while reducing); what "
+        "remains is DuckDB's buffer pool, now capped by duckdb_memory_limit_mb (raised to "
+        "~64 bytes a library row, because DuckDB cannot spill the ART indexes an insert or "
+        "search touches). The fast profile asks for 16 workers and a 2 GB DuckDB cache, and "
+        "large_collection for 10,000-row insert batches: both trade memory for speed."),
     "tag.": (
         "Library.tag is one IN-list lookup of the 500 ids (primary-key index) plus one "
         "INSERT ... ON CONFLICT of 500 tag rows; ~16 ms on a quiet machine, the spread is "

@@ -48,6 +48,7 @@ def test_profiles_differ_where_the_table_says() -> None:
         return load_settings(profile=name).settings.performance
 
     assert perf("memory_constrained").max_memory_cache_mb == 100
+    assert perf("memory_constrained").duckdb_memory_limit_mb < perf("default").duckdb_memory_limit_mb
     assert perf("fast").max_memory_cache_mb == 8192
     big, default = perf("large_collection"), perf("default")
     assert big.batch_insert_size > default.batch_insert_size
@@ -154,6 +155,8 @@ def test_misspelt_section_is_rejected(tmp_path: Path) -> None:
     ("batch_size", -1, ">= 1"),
     ("metrics_interval_seconds", 0, "> 0"),
     ("enable_batch_operations", "maybe", "true or false"),
+    ("duckdb_memory_limit_mb", 8, ">= 32"),
+    ("duckdb_memory_limit_mb", "lots", "int"),
 ])
 def test_out_of_range_value_names_key_file_and_allowed(tmp_path: Path, key: str, value: object,
                                                        allowed: str) -> None:

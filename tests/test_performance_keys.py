@@ -16,8 +16,10 @@ from alice_mcp.config import PerformanceSettings, Settings, load_settings
 from alice_mcp.library import Library
 from alice_mcp.logs import configure_logging
 from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.store.writer import BatchWriter, Write
 from alice_mcp.understanding.base import Analysis, Item, Usage
 from alice_mcp.understanding.service import UnderstandingService
+from bench import store, synthetic
 
 pytestmark = pytest.mark.anyio
 
@@ -44,7 +46,8 @@ async def _organize(tmp_path: Path, count: int, **performance: object):
 def test_the_keys_tested_here_are_all_the_keys() -> None:
     tested = {"max_workers", "batch_size", "parallel_threshold", "enable_batch_operations",
               "parallel_metadata_extraction", "batch_insert_size", "transaction_size",
-              "max_memory_cache_mb", "cache_ttl_seconds", "understanding_batch_size",
+              "max_memory_cache_mb", "duckdb_memory_limit_mb", "cache_ttl_seconds",
+              "understanding_batch_size",
               "max_concurrent_api_calls", "search_cache_size", "enable_performance_monitoring",
               "log_performance_metrics", "metrics_interval_seconds"}
     assert tested == set(PerformanceSettings.model_fields)
@@ -132,6 +135,33 @@ async def test_library_caches_follow_the_settings(tmp_path: Path) -> None:
         await lib.search("a")
         await lib.search("a")
         assert lib.search_cache.hits == 0
+
+
+async def _memory_limit_after_organize(tmp_path: Path, megabytes: int) -> str:
+    samples.make_sample_inbox(tmp_path / "inbox", count=5, seed=3)
+    with Library(_settings(tmp_path, duckdb_memory_limit_mb=megabytes)) as lib:
+        await lib.organize()
+        return lib.db.fetchall("SELECT current_setting('memory_limit')")[0][0]
+
+
+async def test_duckdb_memory_limit_caps_the_database(tmp_path: Path) -> None:
+    assert await _memory_limit_after_organize(tmp_path / "a", 48) == "48.0 MiB"
+    assert await _memory_limit_after_organize(tmp_path / "b", 300) == "300.0 MiB"
+
+
+async def test_a_low_duckdb_memory_limit_still_serves_a_big_library(tmp_path: Path) -> None:
+    """DuckDB cannot spill ART indexes: under a plain 32 MiB limit this search and insert fail."""
+    path = tmp_path / "big.duckdb"
+    synthetic.build_library(path, 100_000)
+    settings = load_settings(flags={"paths.database": path}).settings
+    with Library(settings) as lib:
+        lib.db.limit_memory(32)
+        page = await lib.search("tag:portrait", limit=100)
+        writes = [Write("assets", row) for row in store.asset_rows(5000, seed=1)]
+        stats = BatchWriter(lib.db, batch_insert_size=1000).write_all(writes)
+        limit = lib.db.fetchall("SELECT current_setting('memory_limit')")[0][0]
+    assert len(page.results) == 100 and stats.rows == 5000 and not stats.rejected
+    assert 32 < float(limit.split()[0]) < 256
 
 
 class SlowProvider:

@@ -139,3 +139,18 @@ async def test_analyze_puts_the_tags_it_added_in_order(db_path: Path, tmp_path: 
         assert tail == 0 and total >= 40  # every added row was counted into the rewrite
         stored = [t for (t,) in library.db.fetchall("SELECT tag FROM tags ORDER BY rowid")]
         assert stored == sorted(stored)
+
+
+def test_a_library_written_before_upkeep_gets_its_table_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "older.duckdb"
+    first = Database(path)
+    first.fetchall("SELECT 1")  # opens the file and applies the schema
+    first.close()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("DROP TABLE upkeep")
+    db = Database(path)
+    try:
+        upkeep.order_tags_if_needed(db)
+        assert db.fetchall("SELECT count(*) FROM upkeep")[0][0] == 0
+    finally:
+        db.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -10,6 +13,8 @@ import anyio
 
 T = TypeVar("T")
 R = TypeVar("R")
+M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter
+BIG_BUFFER_BYTES = 2 * 1024 * 1024  # as low a peak as 128 KiB, with far fewer page faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,19 @@ class PoolPlan:
         return [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
 
 
+@functools.cache
+def return_big_buffers_to_the_os() -> bool:
+    """Pin glibc's mmap threshold, so decoded images go back to the OS when freed."""
+    # Unpinned, glibc raises it (up to 32 MiB) and the trim threshold with every big block freed,
+    # and the workers' buffers stay in their arenas: 10,000 files, memory_constrained: 245 -> 224 MB
+    if not sys.platform.startswith("linux"):  # macOS and Windows allocators return big blocks
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, BIG_BUFFER_BYTES))
+    except (OSError, AttributeError, TypeError):  # not glibc (musl): nothing to pin
+        return False
+
+
 async def map_batches(items: Sequence[T], work: Callable[[T], R],
                       plan: PoolPlan) -> AsyncIterator[list[R]]:
     """Yield each batch's results, in input order, after running work(item) in worker threads.
@@ -38,6 +56,7 @@ async def map_batches(items: Sequence[T], work: Callable[[T], R],
     Cancelling the caller stops scheduling at once; threads already running finish their file
     (a thread cannot be interrupted) and their results are discarded.
     """
+    return_big_buffers_to_the_os()
     limiter = anyio.CapacityLimiter(plan.workers)
     for batch in plan.batches(items):
         results: list[R | None] = [None] * len(batch)

@@ -17,6 +17,12 @@ import structlog
 log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 1
+# DuckDB cannot spill the ART indexes a statement writes or probes: below their size, inserts and
+# searches fail with "Out of Memory". A memory limit is raised to 64 bytes a row of the library
+# plus headroom (measured enough for 10,000-row inserts and 200-result searches on 1M assets).
+INDEX_BYTES_PER_ROW = 64
+MEMORY_HEADROOM_MB = 32
+REFIT_SECONDS = 10.0
 _LOCK_PID = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -32,10 +38,12 @@ class Database:
     """One DuckDB file (or an in-memory database) with the alice schema applied."""
 
     def __init__(self, path: Path | None, *, read_only: bool = False,
-                 lock_timeout: float = 10.0) -> None:
+                 lock_timeout: float = 10.0, memory_limit_mb: int | None = None) -> None:
         self.path = path
         self.read_only = read_only
         self.lock_timeout = lock_timeout
+        self.memory_limit_mb = memory_limit_mb  # None: DuckDB's default, 80% of the RAM
+        self._fitted_at = 0.0
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.RLock()
         self._active = 0
@@ -55,7 +63,10 @@ class Database:
         """A cursor of its own for one thread (DuckDB connections are not shared across threads);
         hand it back with release(). While any cursor is out, the database stays open."""
         with self._lock:
-            cur = self._connection().cursor()
+            conn = self._connection()
+            if time.monotonic() - self._fitted_at > REFIT_SECONDS:
+                self._fit_memory(conn)
+            cur = conn.cursor()
             self._active += 1
             return cur
 
@@ -102,6 +113,28 @@ class Database:
             log.debug("database released while idle", path=str(self.path))
             return True
 
+    def limit_memory(self, megabytes: int) -> None:
+        """Cap DuckDB's memory, now and on reopen; beyond it DuckDB spills to a temporary folder."""
+        with self._lock:
+            self.memory_limit_mb = megabytes
+            if self._conn is not None:
+                self._fit_memory(self._conn)
+
+    def _config(self) -> dict[str, str]:
+        return {} if self.memory_limit_mb is None else {"memory_limit": f"{self.memory_limit_mb}MiB"}
+
+    def _fit_memory(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Apply memory_limit_mb, raised to what the library's indexes need in memory."""
+        self._fitted_at = time.monotonic()
+        if self.memory_limit_mb is None:
+            return
+        rows = conn.execute("SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables()").fetchone()[0]
+        needed = MEMORY_HEADROOM_MB + rows * INDEX_BYTES_PER_ROW // 2**20
+        if needed > self.memory_limit_mb:
+            log.debug("memory limit raised for the library's indexes", configured=self.memory_limit_mb,
+                      applied=needed, rows=rows)
+        conn.execute(f"SET memory_limit = '{max(self.memory_limit_mb, needed)}MiB'")
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -110,15 +143,17 @@ class Database:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.path is None or (self.read_only and not self.path.exists()):
-            conn = duckdb.connect(":memory:")
+            conn = duckdb.connect(":memory:", config=self._config())
             _apply_schema(conn)
+            self._fit_memory(conn)
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
             try:
-                conn = duckdb.connect(str(self.path), read_only=self.read_only)
+                conn = duckdb.connect(str(self.path), read_only=self.read_only,
+                                      config=self._config())
                 break
             except duckdb.IOException as exc:
                 match = _LOCK_PID.search(str(exc))
@@ -133,6 +168,7 @@ class Database:
                 delay = min(delay * 2, 1.0)
         if not self.read_only:
             _apply_schema(conn)
+        self._fit_memory(conn)
         return conn
 
 
@@ -146,7 +182,9 @@ def _apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
         sql = resources.files("alice_mcp.store").joinpath("schema.sql").read_text("utf-8")
         conn.execute(sql)
         conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-    # indexes added after migration 1; idempotent, so older files get them on open
+    # tables and indexes added after migration 1; idempotent, so older files get them on open
+    conn.execute("CREATE TABLE IF NOT EXISTS upkeep (task VARCHAR PRIMARY KEY, "
+                 "rows BIGINT NOT NULL, done_at TIMESTAMPTZ NOT NULL)")
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
 
