@@ -158,15 +158,10 @@ class Library:
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
         page = self.db.fetchall(*q.page_sql(parsed, limit, offset))
         total = page[0][1] if page else 0
-        rows: dict[str, dict[str, Any]] = {}
-        if page:
-            with self.db.cursor() as cur:
-                rel = cur.execute(*q.details_sql([a for a, _ in page]))
-                names = [d[0] for d in rel.description]
-                rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
+        rows = store.summaries(self.db, [a for a, _ in page])
         results = [AssetSummary(
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
-            prompt=_excerpt(r["prompt"]), tags=r["tags"] or [], stars=r["stars"],
+            prompt=_excerpt(r["prompt"]), tags=r["tags"], stars=r["stars"],
             width=r["width"], height=r["height"], media_type=r["media_type"],
             created_at=r["created_at"]) for a, _ in page if (r := rows.get(a))]
         more = offset + len(page) < total

@@ -17,6 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from alice_mcp.metadata import detect, generators
 from alice_mcp.metadata.base import ContainerMeta
+from alice_mcp.store import assets
 from alice_mcp.store import query as q
 from alice_mcp.store.db import Database
 
@@ -102,4 +103,4 @@ def test_search_language_raises_only_query_errors_and_always_makes_valid_sql(
         assert str(exc)
         return
     assert empty_library.fetchall(*q.page_sql(parsed, 10, 0)) == []
-    assert empty_library.fetchall(*q.details_sql(["x' OR 1=1 --", "0" * 32])) == []
+    assert assets.summaries(empty_library, ["x' OR 1=1 --", "0" * 32]) == {}

@@ -21,6 +21,33 @@ def normalise_tag(tag: str) -> str:
     return " ".join(tag.lower().split())
 
 
+def summaries(db: Database, asset_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Display columns, first location (organized first) and sorted tags of these assets.
+
+    Three lookups by a list of constants, each answered by an index on asset_id: one statement
+    joining them took twice as long on 1,000,000 assets, and a subquery of ids uses no index."""
+    ids = list(asset_ids)[:_IN_LIST_CHUNK]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    with db.cursor() as cur:
+        rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
+                          f"media_type, created_at FROM assets WHERE asset_id IN ({marks})", ids)
+        names = [d[0] for d in rel.description]
+        rows = {r[0]: {**dict(zip(names, r, strict=True)), "path": None, "tags": []}
+                for r in rel.fetchall()}
+        paths = cur.execute("SELECT asset_id, arg_min(path, (role <> 'organized', path)) "
+                            f"FROM files WHERE asset_id IN ({marks}) GROUP BY asset_id",
+                            ids).fetchall()
+        labels = cur.execute("SELECT asset_id, list_sort(list_distinct(list(tag))) FROM tags "
+                             f"WHERE asset_id IN ({marks}) GROUP BY asset_id", ids).fetchall()
+    for column, found in (("path", paths), ("tags", labels)):
+        for asset_id, value in found:
+            if asset_id in rows:
+                rows[asset_id][column] = value
+    return rows
+
+
 def resolve_prefixes(db: Database, ids: Sequence[str]) -> dict[str, list[str]]:
     """Each given id or unique prefix (at least 6 characters) -> the asset ids it matches.
 
