@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class FileProblem(BaseModel):
+def _nullable_as_type_list(schema: dict[str, Any]) -> None:
+    """Publish `X | None` as {"type": [X, "null"]} instead of an anyOf: the same schema, which
+    clients validate faster (the Python SDK client checks every structured result against it)."""
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf", ())
+        formats = {o["format"] for o in options if "format" in o}
+        if options and len(formats) <= 1 and all(set(o) <= {"type", "format"} for o in options):
+            del prop["anyOf"]
+            prop["type"] = [o["type"] for o in options]
+            if formats:
+                prop["format"] = formats.pop()
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_nullable_as_type_list)
+
+
+class FileProblem(_Result):
     """A file that was not organized, and why."""
 
     path: str
     reason: str
 
 
-class Placement(BaseModel):
+class Placement(_Result):
     """Where one inbox file went (or would go, in a dry run)."""
 
     source: str
@@ -23,7 +41,7 @@ class Placement(BaseModel):
     duplicate_of: str | None = None
 
 
-class PipelineCounters(BaseModel):
+class PipelineCounters(_Result):
     """Work done by one run: what a rerun over an unchanged inbox must keep at zero."""
 
     stat: int = 0
@@ -36,7 +54,7 @@ class PipelineCounters(BaseModel):
     commits: int = 0
 
 
-class OrganizeReport(BaseModel):
+class OrganizeReport(_Result):
     """The outcome of one organize run."""
 
     inbox: str
@@ -61,7 +79,7 @@ class OrganizeReport(BaseModel):
     cancelled: bool = False
 
 
-class AssetSummary(BaseModel):
+class AssetSummary(_Result):
     """One search hit."""
 
     asset_id: str
@@ -77,7 +95,7 @@ class AssetSummary(BaseModel):
     created_at: datetime | None = None
 
 
-class SearchPage(BaseModel):
+class SearchPage(_Result):
     """One page of search results; pass next_cursor back to get the next page."""
 
     results: list[AssetSummary]
@@ -85,12 +103,12 @@ class SearchPage(BaseModel):
     next_cursor: str | None = None
 
 
-class Counted(BaseModel):
+class Counted(_Result):
     key: str | None
     count: int
 
 
-class CacheFigures(BaseModel):
+class CacheFigures(_Result):
     name: str
     entries: int
     size_mb: float
@@ -100,7 +118,7 @@ class CacheFigures(BaseModel):
     hit_rate: float | None
 
 
-class ProcessFigures(BaseModel):
+class ProcessFigures(_Result):
     """Performance figures of the running process (see metrics)."""
 
     files_processed: int
@@ -113,7 +131,7 @@ class ProcessFigures(BaseModel):
     caches: list[CacheFigures]
 
 
-class TagResult(BaseModel):
+class TagResult(_Result):
     """The outcome of one batch tag edit (one transaction)."""
 
     updated_assets: int
@@ -122,7 +140,7 @@ class TagResult(BaseModel):
     unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
 
 
-class SimilarHit(BaseModel):
+class SimilarHit(_Result):
     asset_id: str
     distance: int = Field(description="Hamming distance between 64-bit pHashes (0 = same picture)")
     path: str | None
@@ -130,7 +148,7 @@ class SimilarHit(BaseModel):
     prompt: str | None = None
 
 
-class SimilarResult(BaseModel):
+class SimilarResult(_Result):
     """Assets that look like the reference, nearest first."""
 
     reference: str
@@ -138,11 +156,11 @@ class SimilarResult(BaseModel):
     results: list[SimilarHit]
 
 
-class DuplicateGroup(BaseModel):
+class DuplicateGroup(_Result):
     assets: list[SimilarHit]
 
 
-class DuplicatesResult(BaseModel):
+class DuplicatesResult(_Result):
     """Groups of assets that look the same (pHash within max_distance bits)."""
 
     max_distance: int
@@ -150,21 +168,21 @@ class DuplicatesResult(BaseModel):
     total_groups: int
 
 
-class TagInfo(BaseModel):
+class TagInfo(_Result):
     tag: str
     category: str
     origin: str
     confidence: float | None = None
 
 
-class Location(BaseModel):
+class Location(_Result):
     path: str
     role: str
     size: int
     seen_at: datetime | None = None
 
 
-class AnalysisInfo(BaseModel):
+class AnalysisInfo(_Result):
     provider: str
     model: str
     prompt_version: str
@@ -173,7 +191,7 @@ class AnalysisInfo(BaseModel):
     created_at: datetime | None = None
 
 
-class AssetDetail(BaseModel):
+class AssetDetail(_Result):
     """Every stored field of one asset, with its tags, analyses and locations."""
 
     asset_id: str
@@ -183,7 +201,7 @@ class AssetDetail(BaseModel):
     locations: list[Location]
 
 
-class AnalyzeReport(BaseModel):
+class AnalyzeReport(_Result):
     """The outcome of an analyze run."""
 
     provider: str
@@ -205,7 +223,7 @@ class AnalyzeReport(BaseModel):
     cancelled: bool = False
 
 
-class AnalysisEstimate(BaseModel):
+class AnalysisEstimate(_Result):
     """What an analyze run would do and cost, computed before any call (`alice analyze --estimate`)."""
 
     provider: str
@@ -224,7 +242,7 @@ class AnalysisEstimate(BaseModel):
                                    "the run")
 
 
-class LibraryStats(BaseModel):
+class LibraryStats(_Result):
     """Counts over the whole library."""
 
     assets: int

@@ -141,7 +141,10 @@ async def test_tag_search_by_tag_and_get_asset(server_settings: Settings) -> Non
         hits = (await client.call_tool("search", {"tags_all": ["reference", "keep"]})
                 ).structured_content
         assert sorted(r["asset_id"] for r in hits["results"]) == sorted(ids)
-        assert all("reference" in r["tags"] for r in hits["results"])
+        organized = server_settings.paths.organized.resolve()
+        for hit in hits["results"]:  # tags sorted and unique, the organized copy shown first
+            assert hit["tags"] == sorted(set(hit["tags"])) and {"keep", "reference"} <= set(hit["tags"])
+            assert Path(hit["path"]).resolve().is_relative_to(organized), hit["path"]
         removed = (await client.call_tool("tag", {"asset_ids": ids[:1], "remove": ["keep"]})
                    ).structured_content
         assert removed["removed"] == 1
