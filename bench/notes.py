@@ -58,30 +58,30 @@ FIXES = """## Fixed while measuring
   lists. Same rows, same rejections (checked table by table against the old writer).
   1,000 rows: 40 -> 25 ms; 100,000 rows: 3.9 -> 2.8 s; batched vs one row per statement:
   88x -> 141x.
-- `store/upkeep.py` (this session): the tags table is rewritten in tag order after an analyze
+- `store/upkeep.py` (session 2): the tags table is rewritten in tag order after an analyze
   run or a tag edit of 10,000+ rows once a quarter of it (and 250,000+ rows) arrived out of
   order, so `tag = ?` reads 2 of 41 row groups on 1,000,000 assets (zone maps); and
   `assets.asset_id` is stored uncompressed (schema.sql), because decoding FSST-compressed
   random hex for every probe cost more than half of a tag search. The synthetic libraries get
   the same upkeep after they are built (its time is printed). Tag search on 1,000,000 assets:
   p50 94.8 ms before; MCP search round trip on 100,000: 20.4 ms before (see the table).
-- `metadata/` (this session): parsers declare the container fields they read and are only
+- `metadata/` (session 2): parsers declare the container fields they read and are only
   called when those are present; PNG/WebP readers track their position instead of calling
   tell(); JPEG reads page-aligned 4 KiB blocks and steps over skipped segments; EXIF entries
   unpacked in one go; A1111's regex runs once. Same results on 2,169 sample, fixture and
   damaged files and 39,000 random mutations/graphs. JPEG 2.0x -> ~3.4x, WebP 2.4x -> ~3.8x,
   PNG 7.3x -> ~11x sd_parsers.
-- `quality.py`, `media/pixels.py` (this session): quality statistics on every third row
+- `quality.py`, `media/pixels.py` (session 2): quality statistics on every third row
   instead of a scattered grid, histograms on sampled pixels, pHash by two matrix products on
   imagehash's own 32x32 image (falls back to imagehash when a value ties the median, so stored
   hashes are bit-identical), thumbnails by one exact-factor reduce. Pixel work per image
   2.13 -> 1.59 ms on one thread.
-- `store/writer.py` (this session): plain INSERT until a batch meets a stored key (ON
+- `store/writer.py` (session 2): plain INSERT until a batch meets a stored key (ON
   CONFLICT cost ~3 ms of planning a statement and grew with the table), then ON CONFLICT for
   that table; columns built with itemgetter, masked arrays for missing numbers, no per-value
   type sniffing of text columns. Interleaved with the old writer: 1,000 rows 38.5 -> 22.5 ms,
   100,000 rows 4.37 -> 2.85 s (at load 7-10).
-- `store/db.py`, `pipeline/pool.py` (this session): DuckDB's memory limit is a performance
+- `store/db.py`, `pipeline/pool.py` (session 3): DuckDB's memory limit is a performance
   setting (`duckdb_memory_limit_mb`: 32 MB in memory_constrained, 256 MB by default; before,
   DuckDB's default of 80% of RAM let its buffer pool keep every block an organize run wrote),
   raised to what the library's indexes need (~64 bytes a row) since those cannot spill; and on
@@ -89,7 +89,7 @@ FIXES = """## Fixed while measuring
   (unpinned, glibc raises it up to 32 MiB and the workers' buffers stay in their arenas).
   Peak RSS organizing 10,000 files, memory_constrained: 346 MB at 3,000 files before, now
   see the table.
-- `store/query.py`, `store/assets.py` (this session): the page of a search materialises its
+- `store/query.py`, `store/assets.py` (session 3): the page of a search materialises its
   matches (id and sort keys) once, then counts and sorts them; `count(*) OVER ()` over the same
   rows had cost as much again. A page's display columns, first path and tags are three plain
   index lookups (paths and tags on threads of their own, chosen and sorted in Python) instead
@@ -97,7 +97,7 @@ FIXES = """## Fixed while measuring
   same totals (compared query by query). 1,000,000 assets: tag search 50.4 -> ~35 ms, text
   search 357 -> ~200 ms, no filter 53 -> 12.5 ms (page query alone); 100,000 assets:
   Library.search 11.7 -> 8.3 ms.
-- `results.py` (this session): output schemas publish `X | None` as `{"type": [X, "null"]}`
+- `results.py` (session 3): output schemas publish `X | None` as `{"type": [X, "null"]}`
   instead of an anyOf: the same schema, and the Python SDK client, which validates every
   structured result, checks a 20-hit search page in 1.7 instead of 2.3 ms. MCP search round
   trip on 100,000 assets: 18.1 ms before these two changes (see the table)."""
@@ -121,12 +121,12 @@ _WHY: dict[str, str] = {
     "index.floor": (
         "over the floor, per file on one thread: BLAKE2b of the whole file for the asset id "
         "(~0.6 ms average, 1.8 ms for a 1.6 MB PNG), detection (~0.25 ms), grey conversion + "
-        "quality + pHash/dHash + thumbnail (~1.6 ms, after this session's cuts from 2.1 ms: "
+        "quality + pHash/dHash + thumbnail (~1.6 ms, after session 2's cuts from 2.1 ms: "
         "row-sampled quality statistics, pHash by matrix products, exact-factor reduce for "
         "thumbnails; the thumbnail's JPEG encode ~0.5 ms is Pillow's). Scanning, batches, rows "
         "and the commit add 0.13-0.27 s per 400 files, much of it serial, and with 8 threads "
         "on 2 cores about a quarter of the per-file work holds the GIL, so the wall-clock "
-        "ratio sits ~10% above the CPU ratio (~1.3x). Measured this session on the same 400 "
+        "ratio sits ~10% above the CPU ratio (~1.3x). Measured in session 3 on the same 400 "
         "files: one thread 1.19-1.41x the floor per file; the part outside the workers "
         "(scan, rows, writer, commit) 0.15-0.2 s; fewer than two files in flight only 0.15 s "
         "of the run; a 0.5 ms GIL switch interval moved the ratio 1.46 -> 1.41x (not "
@@ -136,8 +136,8 @@ _WHY: dict[str, str] = {
         "machine max_workers 4 (memory_constrained) is also the faster setting."),
     "insert.": (
         "the targets sit at or below what DuckDB itself needs here: the same INSERT the writer "
-        "runs into a fresh library, from a copy already inside DuckDB, committed, takes ~9 ms "
-        "for 1,000 rows (3.8 ms inserting, 4.2 ms committing) and ~0.56 s for 100,000 (the "
+        "runs into a fresh library, from a copy already inside DuckDB, committed, takes 7-9 ms "
+        "for 1,000 rows (3.8 ms inserting, 4.2 ms committing) and 0.56-0.6 s for 100,000 (the "
         "floor beside the figure), leaving under 1 ms for 30,000 Python values at 1,000 rows. "
         "Profiled (pyinstrument), per 1,000 rows: building numpy columns from the Python rows "
         "3.6 ms, DuckDB reading them 7 ms (object columns of strings cost it more than its own "
