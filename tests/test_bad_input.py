@@ -183,5 +183,6 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     assert "again" in skipped  # the symlink inside the looping folder is not followed
     assert {f"good-{i}.png" for i in range(5)} <= organized
     assert all("Traceback" not in reason for reason in errors.values())
+    assert "CRC mismatch in tEXt chunk" in errors["crc-error.png"]  # the cause, not just Pillow's
     # ~160 MB is the process itself; Pillow reads the 100 MB text chunk once before refusing it
     assert peak_mb < 600, f"peak RSS {peak_mb:.0f} MB"

@@ -57,7 +57,10 @@ def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
         pixels = None
         if cand.media_type == "image":
             fp.seek(0)
-            pixels = analyze_pixels(fp, thumb_size=thumb_size)
+            try:
+                pixels = analyze_pixels(fp, thumb_size=thumb_size)
+            except PixelError as exc:  # the container reader may know why, Pillow rarely says
+                raise PixelError("; ".join([str(exc), *info.errors[:3]])) from exc
     if cand.media_type == "video":  # one representative frame; an undecodable video stays indexed
         try:
             pixels = analyze_video(cand.path, thumb_size=thumb_size)
