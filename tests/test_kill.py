@@ -50,25 +50,32 @@ def _env() -> dict[str, str]:
 def _kill_repeatedly(tmp_path: Path, move: bool, rounds: int, rng: random.Random,
                      written: Counter[str]) -> int:
     """Each round new files arrive (as they do), a run starts, and is killed at a random moment:
-    mostly a moment after it starts placing files, sometimes earlier (recovery, scan)."""
-    kills = 0
+    mostly a moment after it starts placing files, sometimes earlier (recovery, scan).
+
+    The moment after "Processing" is drawn from a window that shrinks to the length of a run
+    that finished before its kill, so a faster machine or pipeline still gets killed mid-way."""
+    kills, window = 0, 0.6
     for number in range(rounds):
         arrived = samples.make_sample_inbox(tmp_path / "inbox" / f"arrivals-{number}", count=20,
                                             seed=10_000 + number)
         written.update(_digest(p) for p in arrived)
         proc = subprocess.Popen(_command(tmp_path, move), env=_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
+        processing = None
         if rng.random() < 0.2:
             time.sleep(rng.uniform(0.2, 1.5))
         else:
             assert proc.stderr is not None
             for line in proc.stderr:
                 if "Processing" in line:
+                    processing = time.monotonic()
                     break
-            time.sleep(rng.uniform(0.0, 0.6))
+            time.sleep(rng.uniform(0.0, window))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
+        elif processing is not None:
+            window = max(0.05, 0.9 * (time.monotonic() - processing))
         proc.communicate()
     return kills
 
