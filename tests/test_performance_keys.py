@@ -153,15 +153,26 @@ async def test_a_low_duckdb_memory_limit_still_serves_a_big_library(tmp_path: Pa
     """DuckDB cannot spill ART indexes: under a plain 32 MiB limit this search and insert fail."""
     path = tmp_path / "big.duckdb"
     synthetic.build_library(path, 100_000)
-    settings = load_settings(flags={"paths.database": path}).settings
+    settings = load_settings(flags={"paths.database": path,
+                                    "performance.duckdb_memory_limit_mb": 32}).settings
     with Library(settings) as lib:
-        lib.db.limit_memory(32)
         page = await lib.search("tag:portrait", limit=100)
         writes = [Write("assets", row) for row in store.asset_rows(5000, seed=1)]
         stats = BatchWriter(lib.db, batch_insert_size=1000).write_all(writes)
         limit = lib.db.fetchall("SELECT current_setting('memory_limit')")[0][0]
     assert len(page.results) == 100 and stats.rows == 5000 and not stats.rejected
     assert 32 < float(limit.split()[0]) < 256
+
+
+async def test_a_page_larger_than_one_lookup_list_is_whole(tmp_path: Path) -> None:
+    """A page's details are looked up 1,000 ids at a time: a 1,500-hit page keeps every hit."""
+    path = tmp_path / "lib.duckdb"
+    synthetic.build_library(path, 2_000)
+    with Library(load_settings(flags={"paths.database": path}).settings) as lib:
+        page = await lib.search(None, limit=1_500)
+    assert len(page.results) == 1_500 and page.total == 2_000
+    assert len({hit.asset_id for hit in page.results}) == 1_500
+    assert all(hit.path and hit.tags == sorted(set(hit.tags)) for hit in page.results)
 
 
 class SlowProvider:

@@ -113,18 +113,9 @@ class Database:
             log.debug("database released while idle", path=str(self.path))
             return True
 
-    def limit_memory(self, megabytes: int) -> None:
-        """Cap DuckDB's memory, now and on reopen; beyond it DuckDB spills to a temporary folder."""
-        with self._lock:
-            self.memory_limit_mb = megabytes
-            if self._conn is not None:
-                self._fit_memory(self._conn)
-
-    def _config(self) -> dict[str, str]:
-        return {} if self.memory_limit_mb is None else {"memory_limit": f"{self.memory_limit_mb}MiB"}
-
     def _fit_memory(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """Apply memory_limit_mb, raised to what the library's indexes need in memory."""
+        """Apply memory_limit_mb, raised to what the library's indexes need in memory; beyond it
+        DuckDB spills to a temporary folder. Applied after opening, when the size is known."""
         self._fitted_at = time.monotonic()
         if self.memory_limit_mb is None:
             return
@@ -143,7 +134,7 @@ class Database:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.path is None or (self.read_only and not self.path.exists()):
-            conn = duckdb.connect(":memory:", config=self._config())
+            conn = duckdb.connect(":memory:")
             _apply_schema(conn)
             self._fit_memory(conn)
             return conn
@@ -152,8 +143,7 @@ class Database:
         delay = 0.05
         while True:
             try:
-                conn = duckdb.connect(str(self.path), read_only=self.read_only,
-                                      config=self._config())
+                conn = duckdb.connect(str(self.path), read_only=self.read_only)
                 break
             except duckdb.IOException as exc:
                 match = _LOCK_PID.search(str(exc))
