@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -14,18 +16,12 @@ import anyio
 from pydantic import BaseModel
 
 from alice_mcp import __version__, display
-from alice_mcp.config import LoadedSettings, SettingsError, known_profiles, load_settings
-from alice_mcp.library import Library, LibraryError
+from alice_mcp.config import LoadedSettings, known_profiles, load_settings
+from alice_mcp.errors import EXIT_INTERRUPTED, EXIT_USAGE, AliceError, SettingsError
+from alice_mcp.library import Library
 from alice_mcp.logs import configure_logging
-from alice_mcp.metrics import monitor
-from alice_mcp.organizer import LayoutError
-from alice_mcp.roots import PathOutsideRootsError
-from alice_mcp.store.db import DatabaseLockedError, StoreError
-from alice_mcp.store.query import QueryError
-from alice_mcp.understanding.service import UnderstandingError
-
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
+from alice_mcp.pipeline.watch import WatchState
+from alice_mcp.store.query import SORTS, Query
 
 # command-line flag -> settings key; flags win over every other source
 FLAG_KEYS = {
@@ -72,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also look for stealth pnginfo hidden in the pixels (slower)")
     p = sub.add_parser("search", parents=[common], help="search the library")
     p.add_argument("query", nargs="*", help="search language, e.g. 'cat tag:portrait stars:>=4'")
+    _search_filters(p)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor", help="next_cursor of the previous page")
     sub.add_parser("stats", parents=[common], help="counts by source, model, month, stars")
@@ -81,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove", action="append", default=[], metavar="TAG")
     p.add_argument("--category", default="custom")
     p = sub.add_parser("similar", parents=[common], help="assets that look like this one")
-    p.add_argument("id")
+    p.add_argument("id", nargs="?", help="an asset id (or its first 6+ characters)")
+    p.add_argument("--path", help="an image file inside the library's folders, instead of an id")
     p.add_argument("--max-distance", type=int, default=10)
     p.add_argument("--limit", type=int, default=20)
     p = sub.add_parser("duplicates", parents=[common], help="groups of identical-looking assets")
@@ -108,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _search_filters(p: argparse.ArgumentParser) -> None:
+    """The search tool's structured filters, as flags (both build one Query.from_filters)."""
+    p.add_argument("--tag", dest="tags_all", action="append", default=[], metavar="TAG",
+                   help="has this tag (repeat for several)")
+    p.add_argument("--any-tag", dest="tags_any", action="append", default=[], metavar="TAG",
+                   help="has at least one of these tags")
+    p.add_argument("--not-tag", dest="tags_none", action="append", default=[], metavar="TAG",
+                   help="lacks this tag")
+    p.add_argument("--source", help="generator slug, e.g. a1111, comfyui, midjourney")
+    p.add_argument("--model", help="model name or glob")
+    p.add_argument("--after", help="YYYY-MM-DD, today, yesterday or an age like 7d")
+    p.add_argument("--before", help="same forms as --after")
+    p.add_argument("--min-stars", type=int, help="at least this many stars (1-5)")
+    p.add_argument("--type", dest="media_type", choices=["image", "video"])
+    p.add_argument("--sort", choices=list(SORTS))
+
+
 def _organize_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--move", action="store_true", help="move files instead of copying")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
@@ -116,25 +131,36 @@ def _organize_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit codes: see alice_mcp.errors and the README."""
     args = build_parser().parse_args(argv)
     opts = vars(args)
-    level = "debug" if opts.get("verbose") else "warning" if opts.get("quiet") else "info"
-    configure_logging(level)
+    configure_logging(_log_level(opts))
     try:
         loaded = load_settings(opts.get("config"), _flags(opts), profile=opts.get("profile"))
         command = COMMANDS[opts.get("command") or "organize"]
-        return anyio.run(command, loaded, opts)
-    except SettingsError as exc:
-        return _fail(f"settings error: {exc}")
-    except (LibraryError, QueryError, LayoutError, PathOutsideRootsError,
-            UnderstandingError) as exc:
-        return _fail(str(exc))
-    except DatabaseLockedError as exc:
-        return _fail(str(exc), EXIT_LOCKED)
-    except StoreError as exc:
-        return _fail(str(exc))
+        code = anyio.run(command, loaded, opts)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below
+        return code
+    except AliceError as exc:
+        prefix = "settings error: " if isinstance(exc, SettingsError) else ""
+        return _fail(f"{prefix}{exc}", exc.exit_code)
     except KeyboardInterrupt:
-        return _fail("interrupted; everything placed so far is recorded. Run again to finish.", 130)
+        return _fail("interrupted; everything placed so far is recorded. Run again to finish.",
+                     EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `alice search --json | head -1`: the reader has what it wanted
+        return _quiet_broken_pipe()
+
+
+def _log_level(opts: dict[str, Any], default: str = "info") -> str:
+    return "debug" if opts.get("verbose") else "warning" if opts.get("quiet") else default
+
+
+def _quiet_broken_pipe() -> int:
+    """Point stdout at nothing, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 def _flags(opts: dict[str, Any]) -> dict[str, Any]:
@@ -159,19 +185,15 @@ async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 
 async def cmd_watch(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
-    from alice_mcp.watch import WatchState, log_watch_summary, watch
-
     settings = loaded.settings
-    perf = settings.performance
     state = WatchState()
     with Library(settings) as library:
-        async with monitor(library.metrics, perf.enable_performance_monitoring,
-                           perf.metrics_interval_seconds), anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_signals, tg.cancel_scope)
-            await watch(library, state, move=bool(opts.get("move")),
-                        settle_seconds=settings.server.watch_settle_seconds,
-                        on_report=None if opts.get("json") else display.watch_line)
-    log_watch_summary(state)
+            await library.watch(state, move=bool(opts.get("move")),
+                                settle_seconds=settings.server.watch_settle_seconds,
+                                on_report=None if opts.get("json") else display.watch_line)
+    state.log_summary()
     return 0
 
 
@@ -210,9 +232,13 @@ async def cmd_inspect(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 
 async def cmd_search(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    query = Query.from_filters(
+        " ".join(opts.get("query") or []), tags_all=opts["tags_all"], tags_any=opts["tags_any"],
+        tags_none=opts["tags_none"], source=opts.get("source"), model=opts.get("model"),
+        after=opts.get("after"), before=opts.get("before"), min_stars=opts.get("min_stars"),
+        media_type=opts.get("media_type"), sort=opts.get("sort"))
     with Library(loaded.settings, read_only=True) as library:
-        page = await library.search(" ".join(opts.get("query") or []), limit=opts["limit"],
-                                    cursor=opts.get("cursor"))
+        page = await library.search(query, limit=opts["limit"], cursor=opts.get("cursor"))
     _show(opts, page, display.search_page)
     return 0
 
@@ -234,8 +260,8 @@ async def cmd_tag(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 async def cmd_similar(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
-        result = await library.similar(opts["id"], max_distance=opts["max_distance"],
-                                       limit=opts["limit"])
+        result = await library.similar(opts.get("id"), opts.get("path"),
+                                       max_distance=opts["max_distance"], limit=opts["limit"])
     _show(opts, result, display.similar)
     return 0
 
@@ -285,8 +311,9 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     from alice_mcp.server import build_server  # the MCP SDK loads only for this command
 
-    server = build_server(loaded.settings)
     conf = loaded.settings.server
+    configure_logging(_log_level(opts, conf.log_level))
+    server = build_server(loaded.settings)
     if conf.transport == "http":
         await server.run_streamable_http_async(host=conf.host, port=conf.port)
     else:

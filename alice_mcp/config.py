@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import platformdirs
+import structlog
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -26,23 +27,25 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from alice_mcp.errors import SettingsError
+from alice_mcp.understanding.settings import Section, UnderstandingSettings
+
+log = structlog.get_logger(__name__)
 APP_NAME = "alice-mcp"
 ENV_PREFIX = "ALICE_"
 PROFILE_ENV = "ALICE_PERFORMANCE"
 CONFIG_ENV = "ALICE_CONFIG"
 DEFAULT_PROFILE = "default"
 DEFAULT_LAYOUT = "{date}/{project}/{source}/{project}-{seq:05d}{ext}"
+# settings that moved to the section of the code that reads them: old key -> new key
+MOVED = {
+    "understanding.thumbnail_size": "media.thumbnail_size",
+    "understanding.stars_thresholds": "media.stars_thresholds",
+    "server.lock_timeout_seconds": "store.lock_timeout_seconds",
+}
 
 
-class SettingsError(ValueError):
-    """A setting is missing, misspelt or out of range; the message says where and what is allowed."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class PathsSettings(_Section):
+class PathsSettings(Section):
     """Where the library reads from and writes to."""
 
     inbox: Path | None = None
@@ -52,7 +55,7 @@ class PathsSettings(_Section):
     layout: str = DEFAULT_LAYOUT
 
 
-class PerformanceSettings(_Section):
+class PerformanceSettings(Section):
     """Throughput, memory and monitoring knobs; profiles set these."""
 
     max_workers: int = Field(8, ge=1, le=256)
@@ -73,68 +76,32 @@ class PerformanceSettings(_Section):
     metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
 
 
-class UnderstandingSettings(_Section):
-    """Which provider describes and tags images, and what it may spend."""
-
-    class Remote(_Section):
-        """Where one remote provider is reached and how patiently. API keys are never settings:
-        they come from the environment only (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY)."""
-
-        base_url: str | None = None  # None: the provider's environment variable, else its API
-        model: str = Field(min_length=1)
-        timeout_seconds: float = Field(60.0, gt=0, le=600)
-        max_retries: int = Field(4, ge=0, le=10)
-        max_images_per_request: int = Field(8, ge=1, le=64)
-        price_usd_per_million_input: float | None = Field(None, ge=0)  # None: the price table
-        price_usd_per_million_output: float | None = Field(None, ge=0)
-
-    class OpenAI(Remote):
-        """OpenAI, or any OpenAI-compatible server (base_url / $OPENAI_BASE_URL)."""
-
-        model: str = "gpt-4.1-mini"
-
-    class Anthropic(Remote):
-        """Anthropic messages API (base_url / $ANTHROPIC_BASE_URL)."""
-
-        model: str = "claude-haiku-4-5"
-
-    class Google(Remote):
-        """Google Gemini generateContent API."""
-
-        model: str = "gemini-2.5-flash-lite"
-
-    class Ollama(Remote):
-        """A local Ollama server (base_url / $OLLAMA_HOST); many vision models see one image."""
-
-        model: str = "gemma3"
-        timeout_seconds: float = Field(180.0, gt=0, le=600)
-        max_images_per_request: int = Field(1, ge=1, le=64)
-
-    provider: Literal["local", "openai", "anthropic", "google", "ollama"] = "local"
-    budget_usd_per_run: float = Field(1.0, ge=0)
-    budget_usd_per_month: float = Field(10.0, ge=0)
-    thumbnail_size: int = Field(256, ge=64, le=1024)
-    stars_thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
-    openai: OpenAI = Field(default_factory=OpenAI)
-    anthropic: Anthropic = Field(default_factory=Anthropic)
-    google: Google = Field(default_factory=Google)
-    ollama: Ollama = Field(default_factory=Ollama)
-
-
-class MetadataSettings(_Section):
+class MetadataSettings(Section):
     """How generator metadata is read."""
 
     stealth: bool = False  # also look for stealth pnginfo in PNG/WebP pixels (a full decode)
 
 
-class ServerSettings(_Section):
+class MediaSettings(Section):
+    """What the one decode of each image stores: its thumbnail, and stars from its quality."""
+
+    thumbnail_size: int = Field(256, ge=64, le=1024)
+    stars_thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
+
+
+class StoreSettings(Section):
+    """The library's database file, shared by every process that opens it."""
+
+    lock_timeout_seconds: float = Field(10.0, ge=0, le=600)  # wait for another process
+
+
+class ServerSettings(Section):
     """The MCP server face."""
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65_535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    lock_timeout_seconds: float = Field(10.0, ge=0, le=600)
     idle_release_seconds: float = Field(2.0, ge=0, le=3600)  # 0: keep the database open
     watch: bool = False  # `alice mcp-server` also watches the inbox
     watch_settle_seconds: float = Field(1.0, ge=0.1, le=600)  # a file must be unchanged this long
@@ -150,6 +117,8 @@ class Settings(BaseSettings):
     performance: PerformanceSettings = Field(default_factory=PerformanceSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
@@ -250,6 +219,8 @@ def load_settings(
         _env_layer(environ),
         Layer("command-line flag", _nest(flags or {})),
     ]
+    for layer in layers:
+        _move_renamed_keys(layer)
     merged: dict[str, Any] = {}
     for layer in layers:
         _deep_merge(merged, layer.values)
@@ -262,6 +233,25 @@ def load_settings(
         for key, _ in _leaves(layer.values):
             origins[key] = layer.origin(tuple(key.split(".")))
     return LoadedSettings(settings, profile_name, path, origins)
+
+
+def _move_renamed_keys(layer: Layer) -> None:
+    """Read a setting written under its old name at its new place, and say where it now lives."""
+    for old, new in MOVED.items():
+        old_loc, new_loc = tuple(old.split(".")), tuple(new.split("."))
+        if not _has(layer.values, old_loc):
+            continue
+        parent = layer.values
+        for part in old_loc[:-1]:
+            parent = parent[part]
+        value = parent.pop(old_loc[-1])
+        where = layer.origin(old_loc)
+        node = layer.values
+        for part in new_loc[:-1]:
+            node = node.setdefault(part, {})
+        node.setdefault(new_loc[-1], value)
+        layer.key_origin[new_loc] = where
+        log.warning("setting moved; rename it", old=old, new=new, where=where)
 
 
 def _profile_layer(name: str) -> Layer:

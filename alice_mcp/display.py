@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from alice_mcp.config import LoadedSettings
-from alice_mcp.pipeline.progress import ProgressListener
+from alice_mcp.progress import ProgressListener
 from alice_mcp.results import (
     AssetDetail,
     DuplicatesResult,
@@ -78,10 +78,16 @@ def _tree(root: Path, paths: list[Path]) -> Tree:
 
 
 def profiles(loaded: LoadedSettings, known: list[str]) -> None:
+    """A table in a terminal; `key = value  # origin` lines when piped, so no key is cut."""
     out.print(f"profile: [bold]{loaded.profile}[/bold] (known: {', '.join(known)})")
     out.print(f"settings file: {loaded.config_file or 'none found'}")
     out.print(f"database: {loaded.settings.database_path}")
+    if not out.is_terminal:
+        for key, value, origin in loaded.rows():
+            print(f"{key} = {value}  # {origin}")
+        return
     table = Table("setting", "value", "from")
+    table.columns[0].no_wrap = True
     for key, value, origin in loaded.rows():
         table.add_row(key, str(value), origin)
     out.print(table)

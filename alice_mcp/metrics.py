@@ -13,7 +13,7 @@ import psutil
 import structlog
 
 from alice_mcp.cache import BoundedCache
-from alice_mcp.pipeline.progress import ProgressListener
+from alice_mcp.progress import ProgressListener
 
 log = structlog.get_logger("alice_mcp.metrics")
 

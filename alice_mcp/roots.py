@@ -5,25 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-
-class PathOutsideRootsError(PermissionError):
-    """A path resolves outside the configured roots; the message lists the allowed roots."""
+from alice_mcp.errors import OutsideRoots
 
 
 def inside(path: Path, roots: Sequence[Path]) -> Path:
     """The path resolved (symlinks followed, '..' collapsed), if it lies inside one of the roots."""
     if not roots:
-        raise PathOutsideRootsError(
+        raise OutsideRoots(
             "no folders are configured: set paths.inbox, paths.organized or paths.extra_roots "
             "in settings.yaml (see `alice profiles`) before passing paths")
     try:
         resolved = Path(path).expanduser().resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # symlink loops raise RuntimeError on some versions
-        raise PathOutsideRootsError(f"cannot resolve {path}: {exc}") from None
+        raise OutsideRoots(f"cannot resolve {path}: {exc}") from None
     for root in roots:
         if resolved == root or resolved.is_relative_to(root):
             return resolved
     allowed = ", ".join(str(r) for r in roots)
-    raise PathOutsideRootsError(
+    raise OutsideRoots(
         f"{path} is outside the library's folders (it resolves to {resolved}); allowed: {allowed}. "
         "Add the folder to paths.extra_roots in settings.yaml to allow it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -10,15 +11,14 @@ from typing import Annotated, Any, Literal, TypeVar
 import anyio
 import structlog
 from mcp.server.mcpserver import Context, Image, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import TextContent, ToolAnnotations
 from pydantic import Field
 
 from alice_mcp import __version__
 from alice_mcp.config import Settings
-from alice_mcp.library import Library, LibraryError
-from alice_mcp.metrics import monitor
-from alice_mcp.organizer import LayoutError
+from alice_mcp.errors import AliceError, InvalidArgument, NotFound
+from alice_mcp.library import Library
 from alice_mcp.results import (
     AnalyzeReport,
     AssetDetail,
@@ -29,11 +29,8 @@ from alice_mcp.results import (
     SimilarResult,
     TagResult,
 )
-from alice_mcp.roots import PathOutsideRootsError
-from alice_mcp.store.assets import TAG_CATEGORIES
-from alice_mcp.store.db import StoreError
-from alice_mcp.store.query import SORTS, Query, QueryError, parse, parse_when
-from alice_mcp.understanding.service import UnderstandingError
+from alice_mcp.store.query import SORTS, Query
+from alice_mcp.store.tags import TAG_CATEGORIES
 
 log = structlog.get_logger(__name__)
 
@@ -55,13 +52,18 @@ AssetId = Annotated[str, Field(min_length=6, max_length=64,
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-def _tool(server: MCPServer, *, structured_output: bool | None = None,
+def _tool(server: MCPServer, title: str, *, structured_output: bool | None = None,
           **hints: bool) -> Callable[[F], F]:
-    """Register a tool with its docstring (dedented) as description and honest annotations."""
+    """Register a tool with a title, its docstring (dedented) as description, honest
+    annotations, and the library's errors turned into tool errors the model can act on."""
     def register(fn: F) -> F:
-        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""),
-                           annotations=_annotations(**hints),
-                           structured_output=structured_output)(fn)
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            with _mcp_errors():
+                return await fn(*args, **kwargs)
+        server.tool(title=title, description=inspect.cleandoc(fn.__doc__ or ""),
+                    annotations=_annotations(**hints), structured_output=structured_output)(call)
+        return fn
     return register
 
 
@@ -72,13 +74,18 @@ def _annotations(*, read_only: bool, destructive: bool = False, idempotent: bool
 
 
 @contextmanager
-def _tool_errors() -> Iterator[None]:
-    """Errors the model can act on become tool errors with the library's own message."""
+def _mcp_errors(resource: bool = False) -> Iterator[None]:
+    """The one place the library's errors meet the protocol: a tool error with the library's
+    own message, or for a resource a not-found answer (-32602) with the next step. The SDK
+    logs both at info, without a traceback."""
     try:
         yield
-    except (LibraryError, QueryError, PathOutsideRootsError, UnderstandingError, LayoutError,
-            StoreError) as exc:
-        raise ToolError(str(exc)) from None
+    except AliceError as exc:
+        if not resource:
+            raise ToolError(str(exc)) from None
+        if isinstance(exc, NotFound):
+            raise ResourceNotFoundError(str(exc)) from None
+        raise ResourceError(str(exc)) from None
 
 
 def _progress(ctx: Context):  # noqa: ANN202 - a ProgressListener
@@ -97,10 +104,7 @@ def build_server(settings: Settings) -> MCPServer:
         with Library(settings) as library:
             opened.append(library)
             try:
-                perf = settings.performance
-                async with monitor(library.metrics, perf.enable_performance_monitoring,
-                                   perf.metrics_interval_seconds), \
-                        anyio.create_task_group() as tg:
+                async with library.monitoring(), anyio.create_task_group() as tg:
                     tg.start_soon(_release_when_idle, library, settings.server.idle_release_seconds)
                     if settings.server.watch:
                         tg.start_soon(_watch_inbox, library, settings)
@@ -115,7 +119,7 @@ def build_server(settings: Settings) -> MCPServer:
     def lib(ctx: Context) -> Library:
         return ctx.request_context.lifespan_context
 
-    @_tool(server, read_only=False, destructive=True)
+    @_tool(server, "Organize the inbox", read_only=False, destructive=True)
     async def organize(
         ctx: Context,
         inbox: Annotated[str | None, Field(description="folder of new files; default: the "
@@ -130,13 +134,12 @@ def build_server(settings: Settings) -> MCPServer:
         ever deleted or overwritten); identical files are counted as duplicates, unchanged
         files are skipped, so running it again is safe. Reports progress; can be cancelled.
         Suggest dry_run=true first. The result lists the first 50 placements."""
-        with _tool_errors():
-            report = await lib(ctx).organize(inbox=inbox, organized=organized, move=move,
-                                             dry_run=dry_run, listeners=[_progress(ctx)])
+        report = await lib(ctx).organize(inbox=inbox, organized=organized, move=move,
+                                         dry_run=dry_run, listeners=[_progress(ctx)])
         report.placements = report.placements[:REPORTED_PLACEMENTS]
         return report
 
-    @_tool(server, read_only=True)
+    @_tool(server, "Search the library", read_only=True)
     async def search(
         ctx: Context,
         query: Annotated[str | None, Field(max_length=1000, description=(
@@ -162,12 +165,13 @@ def build_server(settings: Settings) -> MCPServer:
         """Find assets in the library. Combine the query language with the filter arguments;
         results are newest first unless sort says otherwise. Page with next_cursor (pass the
         same query and filters). Use view to look at results and get_asset for details."""
-        with _tool_errors():
-            parsed = _query(query, tags_all, tags_any, tags_none, source, model, after, before,
-                            min_stars, media_type, sort)
-            return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
+        parsed = Query.from_filters(query, tags_all=tags_all or (), tags_any=tags_any or (),
+                                    tags_none=tags_none or (), source=source, model=model,
+                                    after=after, before=before, min_stars=min_stars,
+                                    media_type=media_type, sort=sort)
+        return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
 
-    @_tool(server, read_only=False, destructive=True)
+    @_tool(server, "Tag assets", read_only=False, destructive=True)
     async def tag(
         ctx: Context,
         asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=1000)],
@@ -178,10 +182,9 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> TagResult:
         """Add and/or remove tags on many assets at once, in one transaction. Tags are
         lower-cased. The user's tags are never overwritten by analyze."""
-        with _tool_errors():
-            return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
+        return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
 
-    @_tool(server, read_only=False, open_world=True)  # remote providers reach the network
+    @_tool(server, "Analyze assets", read_only=False, open_world=True)  # remote providers
     async def analyze(
         ctx: Context,
         asset_ids: Annotated[list[AssetId] | None, Field(max_length=10_000)] = None,
@@ -198,11 +201,10 @@ def build_server(settings: Settings) -> MCPServer:
         by that provider. Results are cached per asset, provider, model and prompt version;
         remote providers stop before exceeding the configured budgets (budget_stopped);
         reports progress; can be cancelled. Tags removed by the user are never put back."""
-        with _tool_errors():
-            return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
-                                          query=query, listeners=[_progress(ctx)])
+        return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
+                                      query=query, listeners=[_progress(ctx)])
 
-    @_tool(server, read_only=True)
+    @_tool(server, "Find look-alikes", read_only=True)
     async def find_similar(
         ctx: Context,
         asset_id: AssetId | None = None,
@@ -214,10 +216,9 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> SimilarResult:
         """Assets that look like one asset (or an image file), nearest first, by Hamming
         distance between 64-bit perceptual hashes."""
-        with _tool_errors():
-            return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit)
+        return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit)
 
-    @_tool(server, read_only=True)
+    @_tool(server, "Find duplicates", read_only=True)
     async def find_duplicates(
         ctx: Context,
         scope: Annotated[str | None, Field(max_length=1000, description="a search query "
@@ -228,17 +229,15 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> DuplicatesResult:
         """Groups of assets that look the same (re-encodes, resizes, near-identical variations),
         largest groups first. Nothing is deleted: show the groups and let the user decide."""
-        with _tool_errors():
-            return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
+        return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
 
-    @_tool(server, read_only=True)
+    @_tool(server, "Asset details", read_only=True)
     async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:
         """Every stored field of one asset (generator, prompt, seed, model, size, quality...),
         with its tags, analyses and file locations."""
-        with _tool_errors():
-            return await lib(ctx).get_asset(asset_id)
+        return await lib(ctx).get_asset(asset_id)
 
-    @_tool(server, read_only=True, structured_output=False)
+    @_tool(server, "View thumbnails", read_only=True, structured_output=False)
     async def view(
         ctx: Context,
         asset_ids: Annotated[list[AssetId], Field(min_length=1, max_length=64)],
@@ -250,26 +249,24 @@ def build_server(settings: Settings) -> MCPServer:
         library = lib(ctx)
         cap = library.settings.server.max_view_images
         if len(asset_ids) > cap:
-            raise ToolError(f"view takes at most {cap} assets per call; split the list")
+            raise InvalidArgument(f"view takes at most {cap} assets per call; split the list")
         blocks: list[Image | TextContent] = []
         budget = MAX_VIEW_BYTES
         for asset_id in asset_ids:
-            with _tool_errors():
+            data, _ = await library.preview(asset_id, size)
+            while len(data) > budget // max(1, len(asset_ids)) and size > 64:
+                size //= 2
                 data, _ = await library.preview(asset_id, size)
-                while len(data) > budget // max(1, len(asset_ids)) and size > 64:
-                    size //= 2
-                    data, _ = await library.preview(asset_id, size)
             budget -= len(data)
             blocks.append(TextContent(type="text", text=f"asset {asset_id}"))
             blocks.append(Image(data=data, format="jpeg"))
         return blocks
 
-    @_tool(server, read_only=True)
+    @_tool(server, "Library statistics", read_only=True)
     async def stats(ctx: Context) -> LibraryStats:
         """Counts by source, model family, month, stars and media type; cache hit rates,
         process performance figures and money spent on analysis."""
-        with _tool_errors():
-            return await lib(ctx).stats()
+        return await lib(ctx).stats()
 
     _resources(server, lib, opened)
     _prompts(server)
@@ -278,11 +275,9 @@ def build_server(settings: Settings) -> MCPServer:
 
 async def _watch_inbox(library: Library, settings: Settings) -> None:
     """`alice mcp-server --watch`: organize new inbox files while serving (one process to run)."""
-    from alice_mcp.watch import watch
-
     try:
-        await watch(library, settle_seconds=settings.server.watch_settle_seconds)
-    except (LibraryError, PathOutsideRootsError, StoreError) as exc:
+        await library.watch(settle_seconds=settings.server.watch_settle_seconds)
+    except AliceError as exc:
         log.error("watching the inbox stopped", error=str(exc))
 
 
@@ -292,20 +287,20 @@ async def _release_when_idle(library: Library, idle_seconds: float) -> None:
         return
     while True:
         await anyio.sleep(min(idle_seconds, 1.0))
-        library.db.release_if_idle(idle_seconds)
+        library.release_if_idle(idle_seconds)
 
 
 def _resources(server: MCPServer, lib, opened: list[Library]) -> None:  # noqa: ANN001
     @server.resource("alice://asset/{asset_id}", mime_type="application/json")
     async def asset_resource(asset_id: str, ctx: Context) -> str:
         """Every stored field of one asset, as JSON."""
-        with _tool_errors():
+        with _mcp_errors(resource=True):
             return (await lib(ctx).get_asset(asset_id)).model_dump_json(indent=2)
 
     @server.resource("alice://asset/{asset_id}/thumbnail", mime_type="image/jpeg")
     async def thumbnail_resource(asset_id: str, ctx: Context) -> bytes:
         """The asset's thumbnail as a JPEG."""
-        with _tool_errors():
+        with _mcp_errors(resource=True):
             data, _ = await lib(ctx).preview(asset_id, 256)
         return data
 
@@ -333,30 +328,3 @@ def _prompts(server: MCPServer) -> None:
                 "one to keep and tag the others 'duplicate' with `tag` once I agree. "
                 "Do not delete anything.")
 
-
-def _query(text: str | None, tags_all: list[str] | None, tags_any: list[str] | None,
-           tags_none: list[str] | None, source: str | None, model: str | None,
-           after: str | None, before: str | None, min_stars: int | None,
-           media_type: str | None, sort: str | None) -> Query:
-    """The search tool's arguments folded into one Query, the same as the query language's."""
-    q = parse(text)
-    q.tags_all += [t.lower() for t in tags_all or []]
-    q.tags_any += [t.lower() for t in tags_any or []]
-    q.tags_none += [t.lower() for t in tags_none or []]
-    if source:
-        q.sources.append(source.lower())
-    if model:
-        q.models.append(model.lower())
-    if after:
-        q.after = parse_when(after)
-    if before:
-        q.before = parse_when(before)
-    if min_stars is not None:
-        q.stars.append((">=", min_stars))
-    if media_type:
-        q.media_type = media_type
-    if sort:
-        if sort not in SORTS:
-            raise QueryError(f"sort {sort!r} is not known; use one of {', '.join(SORTS)}")
-        q.sort = sort
-    return q

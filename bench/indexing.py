@@ -41,7 +41,7 @@ async def _index_into(db: Database, inbox: Path, settings: Settings) -> int:
                             batch_size=perf.batch_size,
                             parallel_threshold=perf.parallel_threshold,
                             parallel=perf.parallel_metadata_extraction)
-    work = functools.partial(index_file, thumb_size=settings.understanding.thumbnail_size)
+    work = functools.partial(index_file, thumb_size=settings.media.thumbnail_size)
     writer = BatchWriter(db, batch_insert_size=perf.batch_insert_size,
                          transaction_size=perf.transaction_size)
     send, receive = anyio.create_memory_object_stream[Write](perf.batch_insert_size * 2)
@@ -56,7 +56,7 @@ async def _index_into(db: Database, inbox: Path, settings: Settings) -> int:
                         raise RuntimeError(f"indexing failed: {item}")
                     indexed += 1
                     await send.send(Write("assets", asset_row(
-                        item, settings.understanding.stars_thresholds, now)))
+                        item, settings.media.stars_thresholds, now)))
                     if item.pixels is not None:
                         await send.send(Write("thumbnails", {
                             "asset_id": item.asset_id, "mime": item.pixels.thumbnail_mime,
@@ -79,7 +79,7 @@ def measure(corpus: Corpus, settings: Settings, workdir: Path, repeats: int) -> 
     """Rows: pipeline files/s vs phash alone, and pipeline time vs the decode-only floor."""
     workers = settings.performance.max_workers
     files = corpus.files
-    decode = functools.partial(_decode_only, settings.understanding.thumbnail_size)
+    decode = functools.partial(_decode_only, settings.media.thumbnail_size)
     pipeline_s, phash_s, floor_s = [], [], []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         def run_pipeline(attempt: int) -> None:

@@ -1,4 +1,4 @@
-"""Tests for alice_mcp.media (probe, pixels) and alice_mcp.quality on real Pillow-written files."""
+"""Tests for alice_mcp.media (probe, pixels) and alice_mcp.media.quality on real Pillow-written files."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from alice_mcp.media.probe import (
     media_type_for,
     mime_for,
 )
-from alice_mcp.quality import QualityFeatures, features_from_image, score, stars
+from alice_mcp.media.quality import QualityFeatures, features_from_image, score, stars
 
 # ---------------------------------------------------------------- helpers
 
@@ -452,7 +452,7 @@ def test_sampled_features_close_to_every_pixel(monkeypatch: pytest.MonkeyPatch) 
     images = [*clean, blurred(clean[1]), noisier(clean[0])]
     sampled = [features_from_image(img, img.size) for img in images]
     for name in ("_COLOUR_SAMPLES", "_GREY_SAMPLES", "_DETAIL_SAMPLES"):
-        monkeypatch.setattr(f"alice_mcp.quality.{name}", 1 << 40)
+        monkeypatch.setattr(f"alice_mcp.media.quality.{name}", 1 << 40)
     for index, (img, got) in enumerate(zip(images, sampled, strict=True)):
         every = features_from_image(img, img.size)
         if index < 3:

@@ -12,8 +12,9 @@ import pytest
 
 from alice_mcp import samples
 from alice_mcp.config import load_settings
-from alice_mcp.library import Library, LibraryError
-from alice_mcp.organizer import TEMP_SUFFIX
+from alice_mcp.errors import InvalidArgument
+from alice_mcp.library import Library
+from alice_mcp.pipeline.place import TEMP_SUFFIX
 
 pytestmark = pytest.mark.anyio
 
@@ -179,7 +180,7 @@ async def test_layout_pattern_is_a_setting(tmp_path: Path, inbox: Path, organize
 async def test_inbox_inside_the_organized_tree_is_refused(library: Library,
                                                           organized: Path) -> None:
     (organized / "incoming").mkdir(parents=True)
-    with pytest.raises(LibraryError, match="inside the organized folder"):
+    with pytest.raises(InvalidArgument, match="inside the organized folder"):
         await library.organize(inbox=organized / "incoming", organized=organized)
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from alice_mcp.errors import InvalidQuery
 from alice_mcp.metadata import detect, generators
 from alice_mcp.metadata.base import ContainerMeta
 from alice_mcp.store import assets
@@ -99,7 +100,7 @@ def test_search_language_raises_only_query_errors_and_always_makes_valid_sql(
     text = " ".join(words)
     try:
         parsed = q.parse(text, now=datetime(2025, 6, 1, tzinfo=UTC))
-    except q.QueryError as exc:
+    except InvalidQuery as exc:
         assert str(exc)
         return
     assert empty_library.fetchall(*q.page_sql(parsed, 10, 0)) == []

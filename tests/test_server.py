@@ -16,7 +16,7 @@ from PIL import Image
 
 from alice_mcp import samples
 from alice_mcp.config import Settings, load_settings
-from alice_mcp.organizer import TEMP_SUFFIX
+from alice_mcp.pipeline.place import TEMP_SUFFIX
 from alice_mcp.server import build_server
 from alice_mcp.store.db import Database
 
@@ -47,7 +47,8 @@ async def _organized_client(settings: Settings):
 
 
 def _tools_snapshot(tools) -> list[dict]:
-    return [{"name": t.name, "description": t.description, "input_schema": t.input_schema,
+    return [{"name": t.name, "title": t.title, "description": t.description,
+             "input_schema": t.input_schema,
              "output_schema": t.output_schema,
              "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None}
             for t in sorted(tools, key=lambda t: t.name)]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from alice_mcp import samples
-from alice_mcp.organizer import TEMP_SUFFIX
+from alice_mcp.pipeline.place import TEMP_SUFFIX
 from alice_mcp.store.db import Database
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM (POSIX)")

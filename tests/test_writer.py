@@ -8,7 +8,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from alice_mcp.store.db import Database, DatabaseLockedError
+from alice_mcp.errors import LibraryBusy
+from alice_mcp.store.db import Database
 from alice_mcp.store.writer import ASSETS, BatchWriter, Write
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -106,7 +107,7 @@ def test_a_library_held_by_another_process_names_it(tmp_path: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "ready"
         waiting = Database(path, lock_timeout=0.3)
-        with pytest.raises(DatabaseLockedError) as err:
+        with pytest.raises(LibraryBusy) as err:
             waiting.conn  # noqa: B018 - opening is what waits and fails
         assert f"PID {holder.pid}" in str(err.value)
         assert "Claude Desktop" in str(err.value)

@@ -19,7 +19,8 @@ import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from alice_mcp.quality import QualityFeatures, features_from_image, score
+from alice_mcp.errors import InvalidArgument, MediaError
+from alice_mcp.media.quality import QualityFeatures, features_from_image, score
 
 THUMBNAIL_MIME = "image/jpeg"  # ~10x cheaper to encode than WebP, and every client shows it
 THUMBNAIL_QUALITY = 85
@@ -60,7 +61,7 @@ _DECODE_ERRORS = (
 )
 
 
-class PixelError(ValueError):
+class PixelError(MediaError):
     """An image that cannot be decoded (broken, truncated, unknown) or must not be (too big)."""
 
 
@@ -255,7 +256,7 @@ def _hashes(grey: Image.Image) -> tuple[int, int]:
 def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000) -> PixelInfo:
     """Decode an image once (reduced) and derive size, hashes, thumbnail and quality from it."""
     if thumb_size < 8:
-        raise ValueError("thumb_size must be at least 8")
+        raise InvalidArgument("thumb_size must be at least 8")
     img = _open_checked(fp, max_pixels)
     with img:
         return analyze_image(img, thumb_size=thumb_size)
@@ -264,7 +265,7 @@ def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000
 def analyze_image(img: Image.Image, thumb_size: int = 256) -> PixelInfo:
     """The same PixelInfo from an already opened or decoded PIL image (e.g. a video frame)."""
     if thumb_size < 8:
-        raise ValueError("thumb_size must be at least 8")
+        raise InvalidArgument("thumb_size must be at least 8")
     try:
         target = _working_side(max(img.size), thumb_size)
         work, (width, height) = _decode_working(img, target)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from alice_mcp.errors import MediaError
+
 PREVIEW_MIME = "image/jpeg"
 
 
@@ -16,7 +18,7 @@ def render_preview(source: bytes | Path, size: int, quality: int = 85,
     opened = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     with opened as img:
         if img.width * img.height > max_pixels:
-            raise ValueError(f"image of {img.width}x{img.height} is too large to preview")
+            raise MediaError(f"image of {img.width}x{img.height} is too large to preview")
         img.draft("RGB", (size, size))
         frame = ImageOps.exif_transpose(img).convert("RGB")
     frame.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)

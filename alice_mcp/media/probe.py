@@ -7,6 +7,8 @@ import mimetypes
 from pathlib import Path
 from typing import Literal
 
+from alice_mcp.errors import InvalidArgument
+
 MediaType = Literal["image", "video"]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -64,7 +66,7 @@ def content_hash(data: bytes) -> str:
 def hash_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
     """The content_hash() of a file, streamed in fixed-size chunks so big videos use no memory."""
     if chunk_size <= 0:
-        raise ValueError("chunk_size must be positive")
+        raise InvalidArgument("chunk_size must be positive")
     digest = hashlib.blake2b(digest_size=HASH_DIGEST_SIZE)
     buffer = bytearray(chunk_size)
     view = memoryview(buffer)

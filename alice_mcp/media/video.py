@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import av
 from PIL import Image
 
+from alice_mcp.errors import MediaError
 from alice_mcp.media.pixels import PixelInfo, analyze_image
 
 PROBE_OPTIONS = {"probesize": str(1 << 20), "analyzeduration": "0"}  # header, not frames
@@ -23,7 +24,7 @@ MAX_FRAMES_AFTER_SEEK = 300  # frames decoded at most while walking from a keyfr
 MAX_TAG_CHARS = 16 * 1024 * 1024
 
 
-class VideoError(ValueError):
+class VideoError(MediaError):
     """A video that cannot be opened or decoded."""
 
 

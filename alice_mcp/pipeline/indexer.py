@@ -11,10 +11,10 @@ from typing import Any, BinaryIO
 
 from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
 from alice_mcp.media.probe import content_hash, hash_file, mime_for
+from alice_mcp.media.quality import stars
 from alice_mcp.media.video import VideoError, analyze_video
 from alice_mcp.metadata import GenerationInfo, detect
 from alice_mcp.pipeline.scan import Candidate
-from alice_mcp.quality import stars
 from alice_mcp.store.writer import Write
 
 IN_MEMORY_LIMIT = 64 * 1024 * 1024  # larger files are hashed streamed and decoded from disk

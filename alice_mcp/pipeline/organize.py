@@ -7,7 +7,6 @@ placed file unrecorded; the writer is shielded too and commits everything it was
 from __future__ import annotations
 
 import functools
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 
 from alice_mcp.config import Settings
-from alice_mcp.organizer import Layout, Planner, place
 from alice_mcp.pipeline.indexer import (
     Failed,
     Indexed,
@@ -29,11 +27,13 @@ from alice_mcp.pipeline.indexer import (
     file_row,
     index_file,
 )
+from alice_mcp.pipeline.place import Layout, Planner, place
 from alice_mcp.pipeline.pool import PoolPlan, map_batches
-from alice_mcp.pipeline.progress import Progress
 from alice_mcp.pipeline.recovery import recover
-from alice_mcp.pipeline.scan import Candidate, KnownFile, ScanResult, scan
+from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
+from alice_mcp.progress import Progress
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
+from alice_mcp.store import assets, locations
 from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
@@ -73,7 +73,8 @@ class OrganizeRun:
         self._placed_in_run: dict[str, str] = {}
         self._now = datetime.now(UTC)
 
-    async def execute(self) -> OrganizeReport:
+    async def perform(self) -> OrganizeReport:
+        """Run the whole organize: recover, scan, index, place, record; the report says what."""
         started = time.perf_counter()
         writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
                              transaction_size=self.perf.transaction_size,
@@ -111,7 +112,7 @@ class OrganizeRun:
     async def _produce(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         if not self.dry_run:
             await self._recover(send)
-        known = await anyio.to_thread.run_sync(self._known_inbox_files)
+        known = await anyio.to_thread.run_sync(locations.known_inbox_files, self.db, self.inbox)
         found: ScanResult = await anyio.to_thread.run_sync(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,),
                               settle_seconds=self.settle_seconds))
@@ -128,7 +129,7 @@ class OrganizeRun:
                                 parallel_threshold=self.perf.parallel_threshold,
                                 parallel=self.perf.parallel_metadata_extraction)
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
-        work = functools.partial(index_file, thumb_size=self.settings.understanding.thumbnail_size,
+        work = functools.partial(index_file, thumb_size=self.settings.media.thumbnail_size,
                                  stealth=self.settings.metadata.stealth)
         async for results in map_batches(found.new, work, plan):
             await self._handle_batch(results, send)
@@ -137,8 +138,8 @@ class OrganizeRun:
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Settle what a killed run left journaled, and commit it before the scan reads the index."""
         found = await anyio.to_thread.run_sync(
-            recover, self.db, self.settings.understanding.stars_thresholds,
-            self.settings.understanding.thumbnail_size)
+            recover, self.db, self.settings.media.stars_thresholds,
+            self.settings.media.thumbnail_size)
         if not found.writes:
             return
         self.report.recovered, self.report.rolled_back = found.finished, found.rolled_back
@@ -151,7 +152,7 @@ class OrganizeRun:
     async def _handle_batch(self, results: list[Indexed | Failed],
                             send: MemoryObjectSendStream[Write | Commit]) -> None:
         indexed = [r for r in results if isinstance(r, Indexed)]
-        already = await anyio.to_thread.run_sync(self._organized_paths,
+        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db,
                                                  [r.asset_id for r in indexed])
         counters = self.report.counters
         steps: list[Step] = []
@@ -164,7 +165,7 @@ class OrganizeRun:
             counters.detected += 1
             counters.decoded += item.pixels is not None
             counters.bytes_read += item.candidate.size
-            row = asset_row(item, self.settings.understanding.stars_thresholds, self._now)
+            row = asset_row(item, self.settings.media.stars_thresholds, self._now)
             writes = [Write("assets", row)]
             if item.pixels is not None:
                 writes.append(Write("thumbnails", {"asset_id": item.asset_id,
@@ -180,8 +181,9 @@ class OrganizeRun:
         """Known inbox files whose asset has no organized copy yet: place them without re-indexing."""
         if not unplaced:
             return
-        rows = await anyio.to_thread.run_sync(self._asset_facts, [a for _, a in unplaced])
-        already = await anyio.to_thread.run_sync(self._organized_paths, [a for _, a in unplaced])
+        ids = [a for _, a in unplaced]
+        rows = await anyio.to_thread.run_sync(assets.placement_facts, self.db, ids)
+        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db, ids)
         steps = []
         for cand, asset_id in unplaced:
             when, source, family = rows.get(asset_id, (None, "unknown", None))
@@ -263,30 +265,6 @@ class OrganizeRun:
 
     def _file_row(self, path: Path, asset_id: str, role: str, size: int, mtime_ns: int) -> Write:
         return file_row(path, asset_id, role, size, mtime_ns, self._now)
-
-    def _known_inbox_files(self) -> dict[str, KnownFile]:
-        prefix = str(self.inbox).rstrip(os.sep) + os.sep
-        rows = self.db.fetchall(
-                """SELECT f.path, f.size, f.mtime_ns, f.asset_id, o.asset_id IS NOT NULL
-                   FROM files f LEFT JOIN (SELECT DISTINCT asset_id FROM files
-                                           WHERE role = 'organized') o USING (asset_id)
-                   WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [prefix])
-        return {p: KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
-
-    def _organized_paths(self, asset_ids: list[str]) -> dict[str, str]:
-        if not asset_ids:
-            return {}
-        rows = self.db.fetchall(
-                """SELECT asset_id, min(path) FROM files WHERE role = 'organized'
-                   AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""",
-                [asset_ids])
-        return dict(rows)
-
-    def _asset_facts(self, asset_ids: list[str]) -> dict[str, tuple[datetime | None, str, str | None]]:
-        rows = self.db.fetchall(
-                """SELECT asset_id, created_at, source, model_family FROM assets
-                   WHERE asset_id IN (SELECT unnest(?::VARCHAR[]))""", [asset_ids])
-        return {a: (c, s, f) for a, c, s, f in rows}
 
 
 async def _send_all(send: MemoryObjectSendStream[Write | Commit], writes: list[Write]) -> None:

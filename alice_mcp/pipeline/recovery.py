@@ -17,10 +17,11 @@ from pathlib import Path
 import structlog
 
 from alice_mcp.media.probe import hash_file, media_type_for
-from alice_mcp.organizer import TEMP_SUFFIX
 from alice_mcp.pipeline.indexer import Indexed, asset_row, file_row, index_file
+from alice_mcp.pipeline.place import TEMP_SUFFIX
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.store.db import Database
+from alice_mcp.store.journal import pending
 from alice_mcp.store.writer import Write
 
 log = structlog.get_logger(__name__)
@@ -40,8 +41,7 @@ def recover(db: Database, stars_thresholds: tuple[float, float, float, float],
             thumb_size: int) -> Recovery:
     """Settle every journaled placement; blocking (call from a worker thread)."""
     outcome = Recovery()
-    rows = db.fetchall("SELECT op_id, src, dst, asset_id, mode, project FROM journal "
-                       "ORDER BY op_id")
+    rows = pending(db)
     now = datetime.now(UTC)
     for op_id, src, dst, asset_id, mode, project in rows:
         source, target = Path(src), Path(dst)

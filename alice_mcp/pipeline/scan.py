@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alice_mcp.media.probe import media_type_for
+from alice_mcp.store.locations import KnownFile
 
 UNCATEGORIZED = "uncategorized"
 _IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", ".DS_Store"})
@@ -23,16 +24,6 @@ class Candidate:
     mtime_ns: int
     project: str
     media_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class KnownFile:
-    """What the index remembers of an inbox path."""
-
-    size: int
-    mtime_ns: int
-    asset_id: str
-    placed: bool  # the asset has an organized location
 
 
 @dataclass(slots=True)

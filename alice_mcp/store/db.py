@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import structlog
 
-log = structlog.get_logger(__name__)
+from alice_mcp.errors import LibraryBusy, StoreError
+from alice_mcp.store.schema import apply_schema
 
-SCHEMA_VERSION = 1
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 # DuckDB cannot spill the ART indexes a statement writes or probes: below their size, inserts and
 # searches fail with "Out of Memory". A memory limit is raised to 64 bytes a row of the library
 # plus headroom (measured enough for 10,000-row inserts and 200-result searches on 1M assets).
@@ -24,14 +26,6 @@ INDEX_BYTES_PER_ROW = 64
 MEMORY_HEADROOM_MB = 32
 REFIT_SECONDS = 10.0
 _LOCK_PID = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
-
-
-class StoreError(RuntimeError):
-    """The index could not be opened or written."""
-
-
-class DatabaseLockedError(StoreError):
-    """Another process holds the library's database; the message names it and what to do."""
 
 
 class Database:
@@ -48,6 +42,7 @@ class Database:
         self._lock = threading.RLock()
         self._active = 0
         self._last_used = time.monotonic()
+        self._lookups: ThreadPoolExecutor | None = None
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -89,6 +84,14 @@ class Database:
         with self.cursor() as cur:
             return cur.execute(sql, params or []).fetchall()
 
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run fn(*args) on one of two lookup threads of this database (started on first use),
+        for reads that a caller overlaps with its own."""
+        with self._lock:
+            if self._lookups is None:
+                self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alice-lookup")
+            return self._lookups.submit(fn, *args)
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT, rolled back if the block raises."""
@@ -128,6 +131,9 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
+            if self._lookups is not None:
+                self._lookups.shutdown(wait=True)
+                self._lookups = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -135,7 +141,7 @@ class Database:
     def _open(self) -> duckdb.DuckDBPyConnection:
         if self.path is None or (self.read_only and not self.path.exists()):
             conn = duckdb.connect(":memory:")
-            _apply_schema(conn)
+            apply_schema(conn)
             self._fit_memory(conn)
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,33 +156,16 @@ class Database:
                 if match is None:
                     raise StoreError(f"cannot open the library database {self.path}: {exc}") from None
                 if time.monotonic() >= deadline:
-                    raise DatabaseLockedError(_locked_message(self.path, match, self.lock_timeout)) from None
+                    raise LibraryBusy(_locked_message(self.path, match, self.lock_timeout)) from None
                 if delay == 0.05:
                     log.info("library busy, waiting for the other process", pid=match["pid"],
                              path=str(self.path), seconds=self.lock_timeout)
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         if not self.read_only:
-            _apply_schema(conn)
+            apply_schema(conn)
         self._fit_memory(conn)
         return conn
-
-
-def _apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    found = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-    if found is not None and found > SCHEMA_VERSION:
-        raise StoreError(f"the database was written by a newer alice-mcp (schema {found}); "
-                         "upgrade alice-mcp to open it")
-    if found is None:
-        sql = resources.files("alice_mcp.store").joinpath("schema.sql").read_text("utf-8")
-        conn.execute(sql)
-        conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-    # tables and indexes added after migration 1; idempotent, so older files get them on open
-    conn.execute("CREATE TABLE IF NOT EXISTS upkeep (task VARCHAR PRIMARY KEY, "
-                 "rows BIGINT NOT NULL, done_at TIMESTAMPTZ NOT NULL)")
-    conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
-    conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
 
 
 def _locked_message(path: Path, match: re.Match[str], waited: float) -> str:

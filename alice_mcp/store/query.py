@@ -6,11 +6,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from alice_mcp.errors import InvalidQuery
+from alice_mcp.store.db import Database
+from alice_mcp.store.tags import normalise_tag
 
 SORTS = {
     "newest": "a.created_at DESC NULLS LAST, a.asset_id",
@@ -28,13 +36,15 @@ FIELDS = ("tag", "source", "model", "family", "project", "type", "stars", "w", "
 # made every text search group the whole tags table.
 TEXT_MATCH = ("(contains(lower(concat_ws(' ', a.prompt, a.description, a.model)), ?) "
               "OR a.asset_id IN (SELECT asset_id FROM tags WHERE contains(tag, ?)))")
-_COMPARE = re.compile(r"^(>=|<=|>|<|=)?(-?\d+)$")
+_COMPARE = re.compile(r"^(>=|<=|>|<|=)?(-?\d{1,18})$")
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNITS = {"d": 1, "w": 7, "m": 30, "y": 365}
-
-
-class QueryError(ValueError):
-    """The query text could not be understood; the message says which part and what is allowed."""
+# the values a comparison field can take: (lowest, highest, what to tell the user)
+RANGES = {"stars": (1, 5, "stars go from 1 to 5"),
+          "w": (0, 1_000_000, "widths go from 0 to 1000000 pixels"),
+          "h": (0, 1_000_000, "heights go from 0 to 1000000 pixels")}
+SEED_RANGE = (-(2**63), 2**63 - 1)  # the seed column is a BIGINT
+MEDIA_TYPES = ("image", "video")
 
 
 @dataclass(slots=True)
@@ -66,16 +76,37 @@ class Query:
         return tuple(tuple(v) if isinstance(v, list) else v
                      for v in (getattr(self, f.name) for f in fields(self)))
 
+    @classmethod
+    def from_filters(cls, text: str | None = None, *, tags_all: Sequence[str] = (),
+                     tags_any: Sequence[str] = (), tags_none: Sequence[str] = (),
+                     source: str | None = None, model: str | None = None,
+                     after: str | None = None, before: str | None = None,
+                     min_stars: int | None = None, media_type: str | None = None,
+                     sort: str | None = None, now: datetime | None = None) -> Query:
+        """The query language text and structured filters folded into one Query: what the
+        search tool's arguments and the CLI's flags both build, so both faces mean the same."""
+        query = parse(text, now)
+        query.tags_all += [normalise_tag(t) for t in tags_all]
+        query.tags_any += [normalise_tag(t) for t in tags_any]
+        query.tags_none += [normalise_tag(t) for t in tags_none]
+        for name, value in (("source", source), ("model", model), ("after", after),
+                            ("before", before), ("type", media_type), ("sort", sort)):
+            if value:
+                _apply(query, name, value, False, now or datetime.now(UTC))
+        if min_stars is not None:
+            query.stars.append(_in_range("stars", (">=", min_stars)))
+        return query
+
 
 def parse(text: str | None, now: datetime | None = None) -> Query:
-    """Parse the query language; raise QueryError naming the part that is wrong."""
+    """Parse the query language; raise InvalidQuery naming the part that is wrong."""
     query = Query()
     if not text or not text.strip():
         return query
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
-        raise QueryError(f"unbalanced quotes in query {text!r}: {exc}") from None
+        raise InvalidQuery(f"unbalanced quotes in query {text!r}: {exc}") from None
     now = now or datetime.now(UTC)
     for token in tokens:
         negated = token.startswith("-") and len(token) > 1
@@ -83,21 +114,21 @@ def parse(text: str | None, now: datetime | None = None) -> Query:
         name, sep, value = body.partition(":")
         if not sep or name.lower() not in FIELDS:
             if sep and re.fullmatch(r"[a-z_]+", name.lower()):
-                raise QueryError(f"unknown field {name!r} in {token!r}; fields: {', '.join(FIELDS)}")
-            (query.not_words if negated else query.words).append(body.lower())
+                raise InvalidQuery(f"unknown field {name!r} in {token!r}; fields: {', '.join(FIELDS)}")
+            (query.not_words if negated else query.words).append(normalise_tag(body))
             continue
         if not value:
-            raise QueryError(f"{token!r} has no value; write e.g. {name}:something")
+            raise InvalidQuery(f"{token!r} has no value; write e.g. {name}:something")
         _apply(query, name.lower(), value, negated, now)
     return query
 
 
 def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> None:
     if negated and name != "tag":
-        raise QueryError(f"'-{name}:' is not supported; only tags and words can be negated")
+        raise InvalidQuery(f"'-{name}:' is not supported; only tags and words can be negated")
     match name:
         case "tag":
-            (q.tags_none if negated else q.tags_all).append(value.lower())
+            (q.tags_none if negated else q.tags_all).append(normalise_tag(value))
         case "source":
             q.sources.append(value.lower())
         case "model":
@@ -111,15 +142,17 @@ def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> Non
         case "id":
             q.asset_ids.append(value.lower())
         case "type":
-            if value.lower() not in ("image", "video"):
-                raise QueryError(f"type:{value} is not known; use type:image or type:video")
+            if value.lower() not in MEDIA_TYPES:
+                raise InvalidQuery(f"type:{value} is not known; use type:image or type:video")
             q.media_type = value.lower()
         case "stars" | "w" | "h":
             target = {"stars": q.stars, "w": q.width, "h": q.height}[name]
-            target.append(_comparison(name, value))
+            target.append(_in_range(name, _comparison(name, value)))
         case "seed":
-            if not re.fullmatch(r"-?\d+", value):
-                raise QueryError(f"seed:{value} is not a whole number")
+            if not re.fullmatch(r"-?\d{1,20}", value) or not (
+                    SEED_RANGE[0] <= int(value) <= SEED_RANGE[1]):
+                raise InvalidQuery(f"seed:{value[:30]} is not a seed; seeds are whole numbers "
+                                   f"from {SEED_RANGE[0]} to {SEED_RANGE[1]}")
             q.seed = int(value)
         case "after":
             q.after = parse_when(value, now)
@@ -127,15 +160,24 @@ def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> Non
             q.before = parse_when(value, now)
         case "sort":
             if value.lower() not in SORTS:
-                raise QueryError(f"sort:{value} is not known; use one of {', '.join(SORTS)}")
+                raise InvalidQuery(f"sort:{value} is not known; use one of {', '.join(SORTS)}")
             q.sort = value.lower()
 
 
 def _comparison(name: str, value: str) -> tuple[str, int]:
     found = _COMPARE.match(value.strip())
     if not found:
-        raise QueryError(f"{name}:{value} is not a comparison; write e.g. {name}:>=4 or {name}:3")
+        raise InvalidQuery(f"{name}:{value[:30]} is not a comparison; write e.g. {name}:>=4 or "
+                           f"{name}:3")
     return found.group(1) or "=", int(found.group(2))
+
+
+def _in_range(name: str, comparison: tuple[str, int]) -> tuple[str, int]:
+    """A comparison whose number the field can take; never one that silently matches nothing."""
+    low, high, what = RANGES[name]
+    if not low <= comparison[1] <= high:
+        raise InvalidQuery(f"{name}:{''.join(map(str, comparison))} cannot match anything: {what}")
+    return comparison
 
 
 def parse_when(value: str, now: datetime | None = None) -> datetime:
@@ -146,14 +188,18 @@ def parse_when(value: str, now: datetime | None = None) -> datetime:
         day = now.date() - timedelta(days=1 if text == "yesterday" else 0)
         return datetime.combine(day, datetime.min.time(), UTC)
     if rel := _RELATIVE.match(text):
-        return now - timedelta(days=int(rel.group(1)) * _UNITS[rel.group(2)])
+        try:
+            return now - timedelta(days=int(rel.group(1)) * _UNITS[rel.group(2)])
+        except OverflowError:
+            raise InvalidQuery(f"{value[:30]!r} reaches back before the year 1; give a smaller "
+                               "age like 7d, 2w, 3m, 1y, or a date") from None
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
         parsed = datetime.fromisoformat(value.strip())
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
-        raise QueryError(f"{value!r} is not a date; use YYYY-MM-DD, today, yesterday, or an age "
+        raise InvalidQuery(f"{value[:40]!r} is not a date; use YYYY-MM-DD, today, yesterday, or an age "
                          "like 7d, 2w, 3m, 1y") from None
 
 
@@ -221,3 +267,34 @@ def page_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
                  "SELECT a.asset_id, (SELECT count(*) FROM matches) AS total FROM matches a "
                  f"ORDER BY {SORTS[q.sort]} LIMIT ? OFFSET ?")
     return statement, [*sql.params, limit, offset]
+
+
+def matching_ids(db: Database, q: Query) -> list[str]:
+    """Every asset id the query matches (for commands that act on a selection)."""
+    sql = build_where(q)
+    return [a for (a,) in db.fetchall(
+        f"SELECT a.asset_id FROM assets a WHERE {' AND '.join(sql.where) or 'TRUE'}", sql.params)]
+
+
+def encode_cursor(offset: int, q: Query) -> str:
+    """An opaque cursor for the page starting at offset, valid only for the same query."""
+    raw = json.dumps({"o": offset, "q": _fingerprint(q)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, q: Query) -> int:
+    """The offset of a cursor issued for this query; InvalidQuery for any other."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset, fingerprint = int(data["o"]), data["q"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidQuery("the cursor is not one this library issued; "
+                           "search again without a cursor") from None
+    if fingerprint != _fingerprint(q) or offset < 0:
+        raise InvalidQuery("the cursor belongs to a different search; pass the same query "
+                           "and filters as the first page, or start again without a cursor")
+    return offset
+
+
+def _fingerprint(q: Query) -> str:
+    return hashlib.blake2b(repr(q.key()).encode(), digest_size=6).hexdigest()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import duckdb
 import structlog
 
+from alice_mcp.errors import StoreError
 from alice_mcp.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -93,5 +94,5 @@ def _renamed(create_sql: str, name: str) -> str:
     renamed, found = _CREATE.subn(lambda m: m.group(0).replace(m.group(1), name), create_sql,
                                   count=1)
     if not found:
-        raise ValueError(f"unexpected CREATE statement for tags: {create_sql[:80]!r}")
+        raise StoreError(f"unexpected CREATE statement for tags: {create_sql[:80]!r}")
     return renamed

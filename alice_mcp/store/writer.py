@@ -27,7 +27,9 @@ import numpy as np
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from alice_mcp.errors import AliceError
 from alice_mcp.store.db import Database
+from alice_mcp.store.schema import table_columns
 
 log = structlog.get_logger(__name__)
 
@@ -55,40 +57,20 @@ class TableSpec:
         return f"INSERT INTO {self.name} ({names}) VALUES ({marks}) {self.on_conflict}"
 
 
-ASSETS = TableSpec(
-    "assets",
-    (("asset_id", "VARCHAR"), ("media_type", "VARCHAR"), ("mime", "VARCHAR"), ("bytes", "BIGINT"),
-     ("width", "INTEGER"), ("height", "INTEGER"), ("duration_s", "DOUBLE"), ("codec", "VARCHAR"),
-     ("created_at", "TIMESTAMPTZ"),
-     ("source", "VARCHAR"), ("source_name", "VARCHAR"), ("confidence", "DOUBLE"),
-     ("model", "VARCHAR"), ("model_family", "VARCHAR"), ("prompt", "VARCHAR"),
-     ("negative_prompt", "VARCHAR"), ("seed", "BIGINT"), ("steps", "INTEGER"),
-     ("sampler", "VARCHAR"), ("scheduler", "VARCHAR"), ("cfg", "DOUBLE"), ("loras", "VARCHAR[]"),
-     ("params", "JSON"), ("phash", "BIGINT"), ("dhash", "BIGINT"), ("quality", "DOUBLE"),
-     ("stars", "TINYINT"), ("project", "VARCHAR"), ("errors", "VARCHAR"),
-     ("indexed_at", "TIMESTAMPTZ")),
-    "asset_id",
-    "ON CONFLICT (asset_id) DO NOTHING",
-)
-FILES = TableSpec(
-    "files",
-    (("path", "VARCHAR"), ("asset_id", "VARCHAR"), ("size", "BIGINT"), ("mtime_ns", "BIGINT"),
-     ("role", "VARCHAR"), ("seen_at", "TIMESTAMPTZ")),
-    "path",
-    "ON CONFLICT (path) DO UPDATE SET asset_id = excluded.asset_id, size = excluded.size, "
-    "mtime_ns = excluded.mtime_ns, role = excluded.role, seen_at = excluded.seen_at",
-)
-THUMBNAILS = TableSpec(
-    "thumbnails", (("asset_id", "VARCHAR"), ("mime", "VARCHAR"), ("data", "BLOB")),
-    "asset_id", "ON CONFLICT (asset_id) DO NOTHING",
-)
-JOURNAL = TableSpec(
-    "journal",
-    (("op_id", "VARCHAR"), ("src", "VARCHAR"), ("dst", "VARCHAR"), ("asset_id", "VARCHAR"),
-     ("mode", "VARCHAR"), ("project", "VARCHAR"), ("state", "VARCHAR"),
-     ("updated_at", "TIMESTAMPTZ")),
-    "op_id", "ON CONFLICT (op_id) DO NOTHING",
-)
+def _spec(table: str, key: str, on_conflict: str, *, skip: tuple[str, ...] = ()) -> TableSpec:
+    """A table's spec with its columns and types as schema.sql declares them (less `skip`)."""
+    columns = tuple(c for c in table_columns()[table] if c[0] not in skip)
+    return TableSpec(table, columns, key, on_conflict)
+
+
+# description is written by analyses only, never by the pipeline
+ASSETS = _spec("assets", "asset_id", "ON CONFLICT (asset_id) DO NOTHING", skip=("description",))
+FILES = _spec("files", "path",
+              "ON CONFLICT (path) DO UPDATE SET asset_id = excluded.asset_id, "
+              "size = excluded.size, mtime_ns = excluded.mtime_ns, role = excluded.role, "
+              "seen_at = excluded.seen_at")
+THUMBNAILS = _spec("thumbnails", "asset_id", "ON CONFLICT (asset_id) DO NOTHING")
+JOURNAL = _spec("journal", "op_id", "ON CONFLICT (op_id) DO NOTHING")
 SPECS: dict[str, TableSpec] = {s.name: s for s in (ASSETS, FILES, THUMBNAILS, JOURNAL)}
 
 
@@ -332,7 +314,7 @@ _ACCEPTS: dict[str, frozenset[type]] = {t: frozenset((_NONE, *types)) for t, typ
     "TIMESTAMPTZ": (datetime,)}.items()}
 
 
-class _NotColumnar(ValueError):
+class _NotColumnar(AliceError):
     """A value the numpy hand-over cannot carry exactly; the batch goes as lists instead."""
 
 

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from alice_mcp.errors import UnderstandingError
 
-class UnderstandingError(ValueError):
-    """The provider cannot be used as asked; the message says what to do."""
+__all__ = ["Analysis", "Item", "Provider", "TagGuess", "UnderstandingError", "Usage"]
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import anyio
 
 from alice_mcp.store.db import Database
+from alice_mcp.store.ledger import spent_since
 
 EPSILON = 1e-12
 
@@ -29,9 +30,7 @@ def month_start(now: datetime | None = None) -> datetime:
 
 def spent_this_month(db: Database, now: datetime | None = None) -> float:
     """USD recorded in the costs table since the start of this calendar month (UTC)."""
-    rows = db.fetchall("SELECT coalesce(sum(usd), 0) FROM costs WHERE created_at >= ?",
-                       [month_start(now)])
-    return float(rows[0][0]) if rows else 0.0
+    return spent_since(db, month_start(now))
 
 
 @dataclass(slots=True)

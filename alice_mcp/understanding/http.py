@@ -22,17 +22,11 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from alice_mcp.understanding.base import UnderstandingError
+from alice_mcp.errors import ProviderError
 
 log = structlog.get_logger(__name__)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 ERROR_EXCERPT = 300
-
-
-class ProviderError(UnderstandingError):
-    """A provider call failed; `fatal` errors stop the run because every other call would fail too."""
-
-    fatal = False
 
 
 class ProviderAuthError(ProviderError):

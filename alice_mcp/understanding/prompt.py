@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alice_mcp.store.assets import TAG_CATEGORIES, normalise_tag
+from alice_mcp.store.tags import TAG_CATEGORIES, normalise_tag
 from alice_mcp.understanding.base import Analysis, TagGuess
 from alice_mcp.understanding.http import ProviderError
 

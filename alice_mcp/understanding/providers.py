@@ -19,12 +19,12 @@ from collections.abc import Mapping
 
 import httpx
 
-from alice_mcp.config import UnderstandingSettings
 from alice_mcp.understanding import anthropic, google, ollama, openai
 from alice_mcp.understanding.base import Provider, UnderstandingError
 from alice_mcp.understanding.http import RetryPolicy
 from alice_mcp.understanding.local import LocalProvider
 from alice_mcp.understanding.remote import RemoteProvider
+from alice_mcp.understanding.settings import UnderstandingSettings
 
 PROVIDERS = ("local", "openai", "anthropic", "google", "ollama")
 _CLASSES: dict[str, type[RemoteProvider]] = {

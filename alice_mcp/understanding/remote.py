@@ -13,17 +13,17 @@ from typing import Any, ClassVar
 from PIL import Image
 from pydantic import SecretStr
 
-from alice_mcp.config import UnderstandingSettings
 from alice_mcp.understanding import pricing
-from alice_mcp.understanding.base import Analysis, Item, Usage
+from alice_mcp.understanding.base import Analysis, Item, UnderstandingError, Usage
 from alice_mcp.understanding.http import JsonClient, ProviderAnswerError, RetryPolicy
 from alice_mcp.understanding.prompt import PROMPT_VERSION, parse_answer
+from alice_mcp.understanding.settings import UnderstandingSettings
 
 JPEG = "image/jpeg"
 MAX_SENT_SIDE = 512  # thumbnails are 256 px by default; never send more than this
 
 
-class NoImageError(ValueError):
+class NoImageError(UnderstandingError):
     """The asset has no stored thumbnail (a video or an undecodable file): nothing was sent."""
 
 

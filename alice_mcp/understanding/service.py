@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,10 +20,11 @@ import anyio
 import structlog
 
 from alice_mcp.config import Settings
-from alice_mcp.pipeline.progress import Progress
+from alice_mcp.progress import Progress
 from alice_mcp.results import AnalysisEstimate, AnalyzeReport, FileProblem
-from alice_mcp.store import assets as store
+from alice_mcp.store import analyses, assets, ledger
 from alice_mcp.store.db import Database
+from alice_mcp.store.tags import normalise_tag
 from alice_mcp.understanding.base import Analysis, Item, Provider, UnderstandingError, Usage
 from alice_mcp.understanding.budget import Budget, spent_this_month
 from alice_mcp.understanding.http import ProviderError
@@ -173,51 +173,33 @@ class UnderstandingService:
 
     def _plan(self, asset_ids: Sequence[str] | None, provider: Provider, force: bool) -> Plan:
         """The assets to analyze, oldest id first; cached ones and ones without image left out."""
-        key = [provider.name, provider.model, provider.prompt_version]
-        if asset_ids is None:
-            rows = self.db.fetchall("SELECT asset_id FROM assets ORDER BY asset_id")
-        else:
-            rows = self.db.fetchall("SELECT asset_id FROM assets WHERE asset_id IN "
-                                    "(SELECT unnest(?::VARCHAR[])) ORDER BY asset_id",
-                                    [sorted(set(asset_ids))])
-        candidates = [a for (a,) in rows]
-        done = set() if force else {a for (a,) in self.db.fetchall(
-            "SELECT asset_id FROM analyses WHERE provider = ? AND model = ? "
-            "AND prompt_version = ?", key)}
+        candidates = assets.asset_ids(self.db, asset_ids)
+        done = set() if force else analyses.analysed_ids(self.db, provider.name, provider.model,
+                                                         provider.prompt_version)
         todo = [a for a in candidates if a not in done]
         unsendable: list[str] = []
         if getattr(provider, "needs_images", False) and todo:
-            with_image = {a for (a,) in self.db.fetchall(
-                "SELECT asset_id FROM thumbnails WHERE asset_id IN (SELECT unnest(?::VARCHAR[]))",
-                [todo])}
+            with_image = assets.with_thumbnail(self.db, todo)
             unsendable = [a for a in todo if a not in with_image] if asset_ids is not None else []
             todo = [a for a in todo if a in with_image]
         return Plan(todo=todo, cached=len(done.intersection(candidates)),
                     unsendable=unsendable, month_spent=spent_this_month(self.db))
 
     def _items(self, ids: list[str]) -> list[Item]:
-        rows = self.db.fetchall(
-            """SELECT a.asset_id, a.prompt, a.model_family, a.width, a.height, t.data, a.params
-               FROM assets a LEFT JOIN thumbnails t USING (asset_id)
-               WHERE a.asset_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY a.asset_id""", [ids])
-        return [Item(a, p, f, w, h, bytes(t) if t is not None else None,
-                     json.loads(params) if isinstance(params, str) else {})
-                for a, p, f, w, h, t, params in rows]
+        return [Item(*row) for row in analyses.analysis_inputs(self.db, ids)]
 
     def _store(self, asset_id: str, provider: Provider, answer: Analysis, cost: float) -> None:
         removed = removed_tags(self.db, asset_id)
         tags = [(t.tag, t.category, t.confidence) for t in answer.tags
-                if store.normalise_tag(t.tag) not in removed]
-        store.write_analysis(self.db, asset_id, provider.name, provider.model,
+                if normalise_tag(t.tag) not in removed]
+        analyses.write_analysis(self.db, asset_id, provider.name, provider.model,
                              provider.prompt_version, answer.model_dump(), tags,
                              answer.description, cost)
 
     def _record_cost(self, provider: Provider, usage: Usage) -> None:
         if usage.usd or usage.tokens_in or usage.tokens_out:
-            with self.db.transaction() as cur:
-                cur.execute("INSERT INTO costs VALUES (?, ?, ?, ?, ?, now())",
-                            [provider.name, provider.model, usage.tokens_in, usage.tokens_out,
-                             usage.usd])
+            ledger.record_cost(self.db, provider.name, provider.model, usage.tokens_in,
+                               usage.tokens_out, usage.usd)
 
 
 async def _close(provider: Provider) -> None:

@@ -12,26 +12,18 @@ A tag the user adds back (`tag --add`) is on the asset again, so it is no longer
 
 from __future__ import annotations
 
-import json
-
-from alice_mcp.store.assets import normalise_tag
+from alice_mcp.store.analyses import latest_results
 from alice_mcp.store.db import Database
+from alice_mcp.store.tags import normalise_tag, tag_names
 
 
 def removed_tags(db: Database, asset_id: str) -> set[str]:
     """Normalised tags some provider's latest analysis gave this asset and the asset lacks now."""
-    rows = db.fetchall(
-        """SELECT result FROM (
-               SELECT result, row_number() OVER (PARTITION BY provider
-                                                 ORDER BY created_at DESC) AS rn
-               FROM analyses WHERE asset_id = ?) WHERE rn = 1""", [asset_id])
     given: set[str] = set()
-    for (result,) in rows:
-        data = json.loads(result) if isinstance(result, str) else result
-        for tag in (data or {}).get("tags") or []:
+    for data in latest_results(db, asset_id):
+        for tag in data.get("tags") or []:
             if isinstance(tag, dict) and isinstance(tag.get("tag"), str):
                 given.add(normalise_tag(tag["tag"]))
     if not given:
         return set()
-    present = {t for (t,) in db.fetchall("SELECT tag FROM tags WHERE asset_id = ?", [asset_id])}
-    return given - present
+    return given - tag_names(db, asset_id)

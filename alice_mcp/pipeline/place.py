@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path, PurePath
 
+from alice_mcp.errors import LayoutError, PlacementError
 from alice_mcp.media.probe import hash_file
 
 TEMP_SUFFIX = ".alice-tmp"
@@ -19,14 +20,6 @@ _SENTINEL = 987_654_321_012  # stands in for seq to find where the number sits i
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                        *(f"LPT{i}" for i in range(1, 10))})
-
-
-class LayoutError(ValueError):
-    """The layout pattern cannot produce valid, numbered destinations."""
-
-
-class PlacementError(OSError):
-    """A file could not be placed; the source is untouched."""
 
 
 def safe_component(text: str, limit: int = 80) -> str:

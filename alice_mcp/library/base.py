@@ -1,0 +1,77 @@
+"""The part of Library every use case shares: settings, the index, caches, metrics, the path guard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alice_mcp.cache import BoundedCache
+from alice_mcp.config import Settings
+from alice_mcp.errors import InvalidArgument, NotFound
+from alice_mcp.metrics import Metrics, monitor
+from alice_mcp.results import SearchPage
+from alice_mcp.roots import inside
+from alice_mcp.store import assets
+from alice_mcp.store.db import Database
+
+PROMPT_EXCERPT = 200
+
+
+class LibraryBase:
+    """One library: its settings, its DuckDB index, its caches and metrics."""
+
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_path, read_only=read_only,
+                           lock_timeout=settings.store.lock_timeout_seconds,
+                           memory_limit_mb=settings.performance.duckdb_memory_limit_mb)
+        perf = settings.performance
+        self.search_cache: BoundedCache[SearchPage] = BoundedCache(
+            "search", max_entries=perf.search_cache_size, ttl_seconds=perf.cache_ttl_seconds,
+            max_bytes=perf.max_memory_cache_mb * 1024 * 1024,
+            sizeof=lambda page: len(page.model_dump_json()) + 256)
+        self.metrics = Metrics(caches=[self.search_cache])
+        self._monitoring = 0
+
+    def close(self) -> None:
+        """Close the index (a Library is also a context manager that does this)."""
+        self.db.close()
+
+    @asynccontextmanager
+    async def monitoring(self) -> AsyncIterator[None]:
+        """While the block runs, log the metrics line every interval (when enabled). The
+        library is its one owner: a run inside a served or watched library logs no second line."""
+        perf = self.settings.performance
+        self._monitoring += 1
+        try:
+            async with monitor(self.metrics, perf.enable_performance_monitoring
+                               and self._monitoring == 1, perf.metrics_interval_seconds):
+                yield
+        finally:
+            self._monitoring -= 1
+
+    def release_if_idle(self, idle_seconds: float) -> bool:
+        """Let go of the database file if unused for idle_seconds (another process may need it)."""
+        return self.db.release_if_idle(idle_seconds)
+
+    def allowed(self, path: Path | str) -> Path:
+        """The path resolved, if it lies inside the configured roots; else OutsideRoots."""
+        return inside(Path(path), self.settings.roots)
+
+    def resolve_id(self, given: str) -> str:
+        """A full asset id, from the id or a unique prefix of at least 6 characters."""
+        matches = assets.resolve_prefixes(self.db, [given])[given]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"no asset {given!r} in the library; use search to find asset ids")
+        raise InvalidArgument(f"{given!r} matches several assets; give more characters of the id")
+
+
+
+def excerpt(text: str | None) -> str | None:
+    """The first PROMPT_EXCERPT characters of a prompt, for lists of hits."""
+    if text is None or len(text) <= PROMPT_EXCERPT:
+        return text
+    return text[:PROMPT_EXCERPT - 1].rstrip() + "…"

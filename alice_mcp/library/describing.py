@@ -1,0 +1,93 @@
+"""Use cases that describe assets: tags edited by the user, analyses by a provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from alice_mcp.errors import InvalidArgument, NotFound
+from alice_mcp.library.base import LibraryBase
+from alice_mcp.progress import Progress, ProgressListener
+from alice_mcp.results import AnalysisEstimate, AnalyzeReport, TagResult
+from alice_mcp.store import assets, locations, tags, upkeep
+from alice_mcp.store import query as q
+from alice_mcp.understanding.service import UnderstandingService, make_provider
+
+
+class Describing(LibraryBase):
+    """tag, analyze and estimate_analysis."""
+
+    async def tag(self, asset_ids: Sequence[str], add: Sequence[str] = (),
+                  remove: Sequence[str] = (), category: str = "custom") -> TagResult:
+        """Add and remove tags on many assets in one transaction (user tags, never overwritten)."""
+        if category not in tags.TAG_CATEGORIES:
+            raise InvalidArgument(f"unknown tag category {category!r}; use one of "
+                                  f"{', '.join(tags.TAG_CATEGORIES)}")
+        if not add and not remove:
+            raise InvalidArgument("nothing to do: give tags to add and/or remove")
+
+        def run() -> TagResult:
+            found = assets.resolve_prefixes(self.db, asset_ids)
+            ids = sorted({m[0] for m in found.values() if len(m) == 1})
+            unknown = [given for given, m in found.items() if len(m) != 1]
+            added, removed = tags.edit_tags(self.db, ids, add, remove, category) if ids else (0, 0)
+            if added >= upkeep.CHECK_AFTER_ROWS:
+                upkeep.order_tags_if_needed(self.db)
+            return TagResult(updated_assets=len(ids), added=added, removed=removed,
+                             unknown_ids=unknown)
+        result = await anyio.to_thread.run_sync(run)
+        self.search_cache.invalidate()
+        return result
+
+    async def analyze(self, asset_ids: Sequence[str] | None = None,
+                      paths: Sequence[Path | str] | None = None, *, provider: str | None = None,
+                      force: bool = False, query: str | None = None,
+                      listeners: Sequence[ProgressListener] = ()) -> AnalyzeReport:
+        """Describe and tag assets with a provider; the selection is the ids, paths and query
+        given, and without any of them every asset that this provider has not analyzed yet."""
+        chosen = make_provider(provider or self.settings.understanding.provider,
+                               self.settings.understanding)
+        ids = await self._analysis_selection(asset_ids, paths, query)
+        service = UnderstandingService(self.db, self.settings)
+        try:
+            report = await service.analyze(ids, chosen, force=force,
+                                           progress=Progress(listeners, noun="assets"))
+            await anyio.to_thread.run_sync(upkeep.order_tags_if_needed, self.db)
+        finally:
+            self.search_cache.invalidate()
+        self.metrics.api_calls += report.requests
+        self.metrics.cost_usd += report.cost_usd
+        return report
+
+    async def estimate_analysis(self, asset_ids: Sequence[str] | None = None,
+                                paths: Sequence[Path | str] | None = None, *,
+                                provider: str | None = None, force: bool = False,
+                                query: str | None = None) -> AnalysisEstimate:
+        """What analyze would send and cost, without calling anything (no API key needed)."""
+        chosen = make_provider(provider or self.settings.understanding.provider,
+                               self.settings.understanding, require_key=False)
+        ids = await self._analysis_selection(asset_ids, paths, query)
+        return await UnderstandingService(self.db, self.settings).estimate(ids, chosen,
+                                                                           force=force)
+
+    async def _analysis_selection(self, asset_ids: Sequence[str] | None,
+                                  paths: Sequence[Path | str] | None,
+                                  query: str | None) -> list[str] | None:
+        if asset_ids is None and paths is None and not query:
+            return None
+        ids = await anyio.to_thread.run_sync(
+            lambda: [self.resolve_id(a) for a in asset_ids or []]
+            + self._ids_of_paths(paths or []))
+        if query:
+            ids += await anyio.to_thread.run_sync(q.matching_ids, self.db, q.parse(query))
+        return ids
+
+    def _ids_of_paths(self, paths: Sequence[Path | str]) -> list[str]:
+        resolved = [str(self.allowed(p)) for p in paths]
+        known = locations.assets_at(self.db, resolved)
+        missing = [p for p in resolved if p not in known]
+        if missing:
+            raise NotFound(f"not in the library: {', '.join(missing[:5])}; organize them first")
+        return [known[p] for p in resolved]

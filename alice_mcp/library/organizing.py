@@ -1,0 +1,103 @@
+"""Use cases that bring files in: organize an inbox, watch it, inspect files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from alice_mcp.errors import InvalidArgument, NotFound
+from alice_mcp.library.base import LibraryBase
+from alice_mcp.metadata import detect_path
+from alice_mcp.pipeline.organize import OrganizeRun
+from alice_mcp.pipeline.watch import WatchState, watch_folder
+from alice_mcp.progress import Progress, ProgressListener
+from alice_mcp.results import OrganizeReport
+
+log = structlog.get_logger(__name__)
+
+
+class Organizing(LibraryBase):
+    """organize, watch and inspect."""
+
+    async def organize(self, inbox: Path | str | None = None,
+                       organized: Path | str | None = None, *, move: bool = False,
+                       dry_run: bool = False, settle_seconds: float = 0.0,
+                       listeners: Sequence[ProgressListener] = ()) -> OrganizeReport:
+        """Index the inbox and place each new file in the organized tree (copy unless move)."""
+        inbox_dir, organized_dir = self._folders(inbox, organized)
+        run = OrganizeRun(self.db, self.settings, inbox_dir, organized_dir, move=move,
+                          dry_run=dry_run, settle_seconds=settle_seconds,
+                          progress=Progress([*listeners, self.metrics.track()]))
+        try:
+            async with self.monitoring():
+                report = await run.perform()
+        finally:
+            if not dry_run:
+                self.search_cache.invalidate()
+        if self.settings.performance.log_performance_metrics:
+            log.info("organize finished", seconds=report.seconds, organized=report.organized,
+                     duplicates=report.duplicates, errors=len(report.errors),
+                     **report.counters.model_dump())
+        return report
+
+    async def watch(self, state: WatchState | None = None, *, inbox: Path | None = None,
+                    organized: Path | None = None, move: bool = False,
+                    settle_seconds: float = 1.0,
+                    on_report: Callable[[OrganizeReport], None] | None = None) -> None:
+        """Organize the inbox now, then each time new files have settled, until cancelled."""
+        state = state if state is not None else WatchState()
+        folder, _ = self._folders(inbox, organized)
+
+        async def run() -> bool:
+            report = await self.organize(inbox, organized, move=move,
+                                         settle_seconds=settle_seconds)
+            state.record(report)
+            if on_report:
+                on_report(report)
+            if report.organized or report.errors:
+                log.info("watch: organized new files", organized=report.organized,
+                         duplicates=report.duplicates, errors=len(report.errors),
+                         deferred=report.deferred)
+            return bool(report.deferred)
+
+        async with self.monitoring():
+            await watch_folder(folder, run, settle_seconds=settle_seconds)
+
+    def _folders(self, inbox: Path | str | None,
+                 organized: Path | str | None) -> tuple[Path, Path]:
+        """The inbox and organized folders to use: given ones inside the roots, else settings."""
+        inbox_dir = self._folder(self.allowed(inbox) if inbox else self.settings.paths.inbox,
+                                 "inbox", must_exist=True)
+        organized_dir = self._folder(self.allowed(organized) if organized
+                                     else self.settings.paths.organized, "organized")
+        if inbox_dir == organized_dir or inbox_dir.is_relative_to(organized_dir):
+            raise InvalidArgument(f"the inbox {inbox_dir} lies inside the organized folder "
+                                  f"{organized_dir}; choose folders that do not overlap")
+        return inbox_dir, organized_dir
+
+    def _folder(self, path: Path | None, role: str, must_exist: bool = False) -> Path:
+        if path is None:
+            raise InvalidArgument(f"no {role} folder given; pass --{role} PATH or set "
+                                  f"paths.{role} in settings.yaml (see `alice profiles`)")
+        resolved = Path(path).expanduser().resolve()
+        if must_exist and not resolved.is_dir():
+            raise NotFound(f"the {role} folder {resolved} does not exist or is not a folder")
+        if resolved.exists() and not resolved.is_dir():
+            raise InvalidArgument(f"the {role} path {resolved} is a file, not a folder")
+        return resolved
+
+    async def inspect(self, paths: Sequence[Path], *,
+                      stealth: bool | None = None) -> list[dict[str, Any]]:
+        """What generated each file and with which parameters; errors are per file."""
+        look_in_pixels = self.settings.metadata.stealth if stealth is None else stealth
+
+        def one(path: Path) -> dict[str, Any]:
+            if not path.is_file():
+                return {"path": str(path), "error": "no such file"}
+            return {"path": str(path), **detect_path(path, stealth=look_in_pixels).to_dict()}
+        return [await anyio.to_thread.run_sync(one, Path(p)) for p in paths]
+

@@ -1,0 +1,86 @@
+"""Watch mode's file events: when a folder has changes worth a run, and when they have settled.
+
+A file changed in the last `settle_seconds` may still be being written, so a run defers it and
+the watcher runs again once it has settled. Bursts of events become one run. If the folder
+disappears, the watcher waits for it to come back. What a run does is the caller's:
+Library.watch() passes a function that organizes the inbox and says whether it deferred files.
+Cancelling the watcher cancels the current run, which stops cleanly between files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import structlog
+import watchfiles
+
+from alice_mcp.results import OrganizeReport
+
+log = structlog.get_logger(__name__)
+
+# a run of the caller's; True when it left files for later (they changed too recently)
+Run = Callable[[], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class WatchState:
+    """What the watcher has done so far (shown by tests and the final log line)."""
+
+    runs: int = 0
+    organized: int = 0
+    errors: int = 0
+    reports: deque[OrganizeReport] = field(default_factory=lambda: deque(maxlen=20))  # latest
+
+    def record(self, report: OrganizeReport) -> None:
+        """Count one run's outcome."""
+        self.runs += 1
+        self.organized += report.organized
+        self.errors += len(report.errors)
+        self.reports.append(report)
+
+    def log_summary(self) -> None:
+        log.info("stopped watching", runs=self.runs, organized=self.organized,
+                 errors=self.errors)
+
+
+async def watch_folder(folder: Path, run: Run, *, settle_seconds: float = 1.0,
+                       poll_seconds: float = 0.5) -> None:
+    """Call run() now, then whenever the folder's changes have settled, until cancelled."""
+    log.info("watching the inbox", inbox=str(folder), settle_seconds=settle_seconds)
+    while True:
+        await _wait_for(folder, poll_seconds)
+        identity = _identity(folder)
+        since = anyio.current_time() if await run() else None
+        async for changes in watchfiles.awatch(folder, debounce=int(poll_seconds * 1000),
+                                               step=50, rust_timeout=int(poll_seconds * 1000),
+                                               yield_on_timeout=True, recursive=True):
+            if _identity(folder) != identity:
+                log.warning("the inbox was removed or replaced; waiting for it", inbox=str(folder))
+                break
+            now = anyio.current_time()
+            if changes and since is None:
+                since = now
+            # run once the folder has been quiet a moment, or at the latest after a few settle
+            # periods of a steady stream of arrivals
+            if since is not None and (not changes or now - since > 5 * settle_seconds):
+                await anyio.sleep(settle_seconds)
+                since = anyio.current_time() if await run() else None
+
+
+async def _wait_for(folder: Path, poll_seconds: float) -> None:
+    while not folder.is_dir():
+        await anyio.sleep(poll_seconds)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's device and inode: a removed-and-recreated inbox is a different folder."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -1,0 +1,54 @@
+"""The files table: where each asset lies (inbox or organized), and what a rescan must remember."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alice_mcp.store.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """What the index remembers of an inbox path."""
+
+    size: int
+    mtime_ns: int
+    asset_id: str
+    placed: bool  # the asset has an organized location
+
+
+def locations_of(db: Database, asset_id: str) -> list[dict[str, Any]]:
+    """Every stored location of one asset, organized copies first."""
+    rows = db.fetchall("SELECT path, role, size, seen_at FROM files WHERE asset_id = ? "
+                       "ORDER BY role DESC, path", [asset_id])
+    return [{"path": p, "role": r, "size": s, "seen_at": w} for p, r, s, w in rows]
+
+
+def known_inbox_files(db: Database, inbox: Path) -> dict[str, KnownFile]:
+    """The stored inbox files under this folder, each with whether its asset is organized."""
+    prefix = str(inbox).rstrip(os.sep) + os.sep
+    rows = db.fetchall(
+        """SELECT f.path, f.size, f.mtime_ns, f.asset_id, o.asset_id IS NOT NULL
+           FROM files f LEFT JOIN (SELECT DISTINCT asset_id FROM files
+                                   WHERE role = 'organized') o USING (asset_id)
+           WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [prefix])
+    return {p: KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
+
+
+def organized_paths(db: Database, asset_ids: Sequence[str]) -> dict[str, str]:
+    """asset_id -> one organized location (the first by path), for those that have one."""
+    if not asset_ids:
+        return {}
+    return dict(db.fetchall(
+        """SELECT asset_id, min(path) FROM files WHERE role = 'organized'
+           AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""", [list(asset_ids)]))
+
+
+def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
+    """path -> asset_id for the given paths that are stored locations."""
+    return dict(db.fetchall("SELECT path, asset_id FROM files WHERE path IN "
+                            "(SELECT unnest(?::VARCHAR[]))", [list(paths)]))
