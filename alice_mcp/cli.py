@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", help="an image file inside the library's folders, instead of an id")
     p.add_argument("--max-distance", type=int, default=10)
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--by", choices=["pixels", "meaning"], default="pixels",
+                   help="pixels: perceptual hash; meaning: embeddings")
     p = sub.add_parser("duplicates", parents=[common], help="groups of identical-looking assets")
     p.add_argument("scope", nargs="*", help="search query limiting the comparison")
     p.add_argument("--max-distance", type=int, default=0)
@@ -96,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="analyze again even if cached")
     p.add_argument("--estimate", action="store_true", help="print how many assets and calls "
                    "and the estimated cost; call nothing")
+    p = sub.add_parser("embed", parents=[common], help="compute the embeddings of search by "
+                       "meaning (local models; resumable)")
+    p.add_argument("query", nargs="*", help="search query selecting assets (default: all)")
+    p = sub.add_parser("models", parents=[common], help="the local embedding models")
+    p.add_argument("action", choices=["status", "pull"], help="status: which are here; pull: "
+                   "download the missing ones once")
     p = sub.add_parser("mcp-server", parents=[common], help="serve the library over MCP "
                        "(Claude Desktop starts this)")
     p.add_argument("--transport", choices=["stdio", "http"])
@@ -121,6 +129,8 @@ def _search_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-stars", type=int, help="at least this many stars (1-5)")
     p.add_argument("--type", dest="media_type", choices=["image", "video"])
     p.add_argument("--sort", choices=list(SORTS))
+    p.add_argument("--semantic", metavar="TEXT", help="rank by meaning, e.g. 'a sad robot' "
+                   "(same as like:\"...\" in the query; needs `alice embed` first)")
 
 
 def _organize_args(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +246,7 @@ async def cmd_search(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         " ".join(opts.get("query") or []), tags_all=opts["tags_all"], tags_any=opts["tags_any"],
         tags_none=opts["tags_none"], source=opts.get("source"), model=opts.get("model"),
         after=opts.get("after"), before=opts.get("before"), min_stars=opts.get("min_stars"),
-        media_type=opts.get("media_type"), sort=opts.get("sort"))
+        media_type=opts.get("media_type"), sort=opts.get("sort"), semantic=opts.get("semantic"))
     with Library(loaded.settings, read_only=True) as library:
         page = await library.search(query, limit=opts["limit"], cursor=opts.get("cursor"))
     _show(opts, page, display.search_page)
@@ -261,7 +271,8 @@ async def cmd_tag(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 async def cmd_similar(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         result = await library.similar(opts.get("id"), opts.get("path"),
-                                       max_distance=opts["max_distance"], limit=opts["limit"])
+                                       max_distance=opts["max_distance"], limit=opts["limit"],
+                                       by=opts["by"])
     _show(opts, result, display.similar)
     return 0
 
@@ -308,6 +319,32 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     return 1 if report.errors or report.budget_stopped else 0
 
 
+async def cmd_embed(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    query = " ".join(opts.get("query") or []) or None
+    with Library(loaded.settings) as library, \
+            display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet")) as bar:
+        report = await library.embed(query, listeners=[bar] if bar else [])
+    _emit(opts, report, f"{report.text_embedded} text and {report.image_embedded} picture "
+          f"vectors made, {report.unchanged} unchanged ({report.seconds:.1f} s)"
+          + "".join(f"\n  {line}" for line in report.missing))
+    return 0
+
+
+async def cmd_models(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=opts["action"] == "status") as library:
+        if opts["action"] == "pull":
+            with display.progress_bar(enabled=not opts.get("json") and not opts.get("quiet"),
+                                      description="downloading") as bar:
+                found = await library.pull_models(bar)
+        else:
+            found = library.models_status()
+    if opts.get("json"):
+        print(json.dumps([m.model_dump() for m in found], indent=2))
+    else:
+        display.models(found)
+    return 0 if all(m.present for m in found) else 1
+
+
 async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     from alice_mcp.server import build_server  # the MCP SDK loads only for this command
 
@@ -337,6 +374,7 @@ COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, An
     "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
     "search": cmd_search, "stats": cmd_stats, "tag": cmd_tag, "similar": cmd_similar,
     "duplicates": cmd_duplicates, "show": cmd_show, "analyze": cmd_analyze,
+    "embed": cmd_embed, "models": cmd_models,
     "mcp-server": cmd_mcp_server,
 }
 

@@ -27,6 +27,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from alice_mcp.embeddings.settings import EmbeddingsSettings
 from alice_mcp.errors import SettingsError
 from alice_mcp.understanding.settings import Section, UnderstandingSettings
 
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

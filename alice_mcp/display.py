@@ -18,6 +18,8 @@ from alice_mcp.results import (
     AssetDetail,
     DuplicatesResult,
     LibraryStats,
+    MatchInfo,
+    ModelStatus,
     OrganizeReport,
     SearchPage,
     SimilarResult,
@@ -29,14 +31,15 @@ TREE_LIMIT = 200
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[ProgressListener | None]:
+def progress_bar(enabled: bool = True,
+                 description: str = "working") -> Iterator[ProgressListener | None]:
     """A progress bar on stderr when it is a terminal; yields the listener to feed it, or None."""
     if not (enabled and err.is_terminal):
         yield None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("organizing", total=None)
+        task = bar.add_task(description, total=None)
 
         async def listener(done: int, total: int, message: str) -> None:
             bar.update(task, completed=done, total=total or None)
@@ -107,14 +110,35 @@ def inspections(found: list[dict[str, Any]]) -> None:
 
 
 def search_page(page: SearchPage) -> None:
-    table = Table("asset", "source", "stars", "size", "prompt", "path")
+    meaning = any(hit.match for hit in page.results)
+    table = Table("asset", "source", "stars", "size", "prompt", "path",
+                  *(["why"] if meaning else []))
     for hit in page.results:
         size = f"{hit.width}x{hit.height}" if hit.width else ""
         table.add_row(hit.asset_id[:12], hit.source, "*" * (hit.stars or 0), size,
-                      (hit.prompt or "")[:60], hit.path or "")
+                      (hit.prompt or "")[:60], hit.path or "",
+                      *([_why(hit.match)] if meaning else []))
     out.print(table)
     more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
     out.print(f"{len(page.results)} of {page.total} matches{more}")
+
+
+def _why(match: MatchInfo | None) -> str:
+    if match is None:
+        return ""
+    parts = (["words"] if match.keyword else []) + [
+        f"{name} {value:.2f}" for name, value in (("meaning", match.text),
+                                                  ("picture", match.picture)) if value is not None]
+    return ", ".join(parts)
+
+
+def models(found: list[ModelStatus]) -> None:
+    for status in found:
+        state = "here" if status.present else "missing"
+        out.print(f"{status.space:6} {status.model:24} {state:8} {status.vectors} vectors  "
+                  f"{status.folder}")
+        if status.how_to_get:
+            out.print(f"       {status.how_to_get}")
 
 
 def stats(found: LibraryStats) -> None:
@@ -139,9 +163,11 @@ def stats(found: LibraryStats) -> None:
 
 
 def similar(result: SimilarResult) -> None:
-    table = Table("asset", "distance", "source", "prompt", "path")
+    table = Table("asset", "similarity" if result.by == "meaning" else "distance", "source",
+                  "prompt", "path")
     for hit in result.results:
-        table.add_row(hit.asset_id[:12], str(hit.distance), hit.source or "",
+        closeness = str(hit.distance) if hit.distance is not None else f"{hit.similarity:.3f}"
+        table.add_row(hit.asset_id[:12], closeness, hit.source or "",
                       (hit.prompt or "")[:50], hit.path or "")
     out.print(f"like {result.reference} (max distance {result.max_distance}):")
     out.print(table)

@@ -79,6 +79,18 @@ class OrganizeReport(_Result):
     cancelled: bool = False
 
 
+class MatchInfo(_Result):
+    """Why a hit of a search by meaning matched, and how well."""
+
+    keyword: bool = Field(False, description="its words match the query's words")
+    text: float | None = Field(None, description="cosine similarity of what the asset says "
+                               "to the query's meaning (-1..1)")
+    picture: float | None = Field(None, description="cosine similarity of the picture to the "
+                                  "query's description (-1..1)")
+    score: float = Field(description="the fused score: standard deviations above typical "
+                         "similarity, summed over spaces, plus 2 for a keyword match")
+
+
 class AssetSummary(_Result):
     """One search hit."""
 
@@ -93,6 +105,7 @@ class AssetSummary(_Result):
     height: int | None = None
     media_type: str = "image"
     created_at: datetime | None = None
+    match: MatchInfo | None = Field(None, description="for a search by meaning: why it matched")
 
 
 class SearchPage(_Result):
@@ -142,7 +155,10 @@ class TagResult(_Result):
 
 class SimilarHit(_Result):
     asset_id: str
-    distance: int = Field(description="Hamming distance between 64-bit pHashes (0 = same picture)")
+    distance: int | None = Field(None, description="by pixels: Hamming distance between "
+                                 "64-bit pHashes (0 = same picture)")
+    similarity: float | None = Field(None, description="by meaning: cosine similarity of the "
+                                     "embeddings (1 = same)")
     path: str | None
     source: str | None = None
     prompt: str | None = None
@@ -153,6 +169,7 @@ class SimilarResult(_Result):
 
     reference: str
     max_distance: int
+    by: str = Field("pixels", description="pixels (perceptual hash) or meaning (embeddings)")
     results: list[SimilarHit]
 
 
@@ -256,3 +273,28 @@ class LibraryStats(_Result):
     cost_usd_total: float = 0.0
     database: str
     process: ProcessFigures | None = None
+
+
+class EmbedReport(_Result):
+    """The outcome of an embed run."""
+
+    text_embedded: int = Field(0, description="assets given a text-meaning vector")
+    image_embedded: int = Field(0, description="assets given a picture vector")
+    unchanged: int = Field(0, description="already embedded by the same model from the same "
+                                          "text or picture")
+    models: dict[str, str] = Field(default_factory=dict, description="space -> model")
+    missing: list[str] = Field(default_factory=list, description="models not on this machine, "
+                               "with how to get them")
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+class ModelStatus(_Result):
+    """One configured embedding model: is it here, where, and how many vectors it made."""
+
+    space: str
+    model: str
+    present: bool
+    folder: str
+    vectors: int = 0
+    how_to_get: str | None = None

@@ -23,6 +23,7 @@ from alice_mcp.results import (
     AnalyzeReport,
     AssetDetail,
     DuplicatesResult,
+    EmbedReport,
     LibraryStats,
     OrganizeReport,
     SearchPage,
@@ -108,6 +109,8 @@ def build_server(settings: Settings) -> MCPServer:
                     tg.start_soon(_release_when_idle, library, settings.server.idle_release_seconds)
                     if settings.server.watch:
                         tg.start_soon(_watch_inbox, library, settings)
+                    if settings.embeddings.auto:
+                        tg.start_soon(library.embed_while_serving)
                     yield library
                     tg.cancel_scope.cancel()
             finally:
@@ -161,6 +164,10 @@ def build_server(settings: Settings) -> MCPServer:
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the "
                                             "previous page")] = None,
+        semantic: Annotated[str | None, Field(max_length=500, description=(
+            "a description to rank by meaning, e.g. 'a sad robot in the rain': finds assets "
+            "whose prompt, description or picture means that, fused with keyword hits, "
+            "within the other filters; each hit says why it matched"))] = None,
     ) -> SearchPage:
         """Find assets in the library. Combine the query language with the filter arguments;
         results are newest first unless sort says otherwise. Page with next_cursor (pass the
@@ -168,7 +175,7 @@ def build_server(settings: Settings) -> MCPServer:
         parsed = Query.from_filters(query, tags_all=tags_all or (), tags_any=tags_any or (),
                                     tags_none=tags_none or (), source=source, model=model,
                                     after=after, before=before, min_stars=min_stars,
-                                    media_type=media_type, sort=sort)
+                                    media_type=media_type, sort=sort, semantic=semantic)
         return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
 
     @_tool(server, "Tag assets", read_only=False, destructive=True)
@@ -213,10 +220,27 @@ def build_server(settings: Settings) -> MCPServer:
         max_distance: Annotated[int, Field(ge=0, le=32, description="bits of pHash that may "
                                            "differ: 0 same picture, ~10 similar")] = 10,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        by: Annotated[Literal["pixels", "meaning"], Field(description=(
+            "pixels: the same picture re-encoded or resized (perceptual hash); meaning: "
+            "pictures of the same kind of thing (embeddings, asset_id only)"))] = "pixels",
     ) -> SimilarResult:
-        """Assets that look like one asset (or an image file), nearest first, by Hamming
-        distance between 64-bit perceptual hashes."""
-        return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit)
+        """Assets that look like one asset (or an image file), nearest first: by pixels, the
+        Hamming distance between 64-bit perceptual hashes; by meaning, the similarity of
+        their embeddings (run embed first)."""
+        return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit,
+                                      by=by)
+
+    @_tool(server, "Embed for search by meaning", read_only=False, destructive=False)
+    async def embed(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=2000, description="search-language "
+                                           "query selecting assets; default: all")] = None,
+    ) -> EmbedReport:
+        """Compute the local embeddings that search by meaning (search's `semantic` argument,
+        find_similar by='meaning') uses, for assets that lack them. Runs on this machine with
+        local models, no network; unchanged assets cost nothing; reports progress; can be
+        cancelled and resumed. If a model is missing, the error says how to get it."""
+        return await lib(ctx).embed(query, listeners=[_progress(ctx)])
 
     @_tool(server, "Find duplicates", read_only=True)
     async def find_duplicates(

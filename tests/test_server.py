@@ -69,7 +69,7 @@ async def test_every_tool_declares_honest_annotations(server_settings: Settings)
     async with Client(build_server(server_settings)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"organize", "search", "tag", "analyze", "find_similar",
-                          "find_duplicates", "get_asset", "view", "stats"}
+                          "find_duplicates", "get_asset", "view", "stats", "embed"}
     read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats"}
     for name, tool in tools.items():
         ann = tool.annotations

@@ -13,7 +13,8 @@ from alice_mcp.config import MOVED, Settings
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = Path(alice_mcp.__file__).parent
-DECLARED_IN = {PACKAGE / "config.py", PACKAGE / "understanding" / "settings.py"}
+DECLARED_IN = {PACKAGE / "config.py", PACKAGE / "understanding" / "settings.py",
+               PACKAGE / "embeddings" / "settings.py"}
 
 
 def _leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alice_mcp.cache import BoundedCache
 from alice_mcp.config import Settings
+from alice_mcp.embeddings.stage import Embedder
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.metrics import Metrics, monitor
 from alice_mcp.results import SearchPage
@@ -32,6 +33,7 @@ class LibraryBase:
             max_bytes=perf.max_memory_cache_mb * 1024 * 1024,
             sizeof=lambda page: len(page.model_dump_json()) + 256)
         self.metrics = Metrics(caches=[self.search_cache])
+        self.embedder = Embedder(self.db, settings.embeddings)
         self._monitoring = 0
 
     def close(self) -> None:

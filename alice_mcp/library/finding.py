@@ -8,7 +8,8 @@ from pathlib import Path
 import anyio
 
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
-from alice_mcp.library.base import LibraryBase, excerpt
+from alice_mcp.library.base import excerpt
+from alice_mcp.library.meaning import Meaning
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
 from alice_mcp.results import (
@@ -32,8 +33,8 @@ from alice_mcp.store import query as q
 from alice_mcp.store import similar as lookalikes
 
 
-class Finding(LibraryBase):
-    """search, stats, get_asset, preview, similar and duplicates."""
+class Finding(Meaning):
+    """search, stats, get_asset, preview, similar and duplicates (by pixels or by meaning)."""
 
     async def search(self, query: str | q.Query | None = None, *, limit: int = 20,
                      cursor: str | None = None) -> SearchPage:
@@ -43,7 +44,8 @@ class Finding(LibraryBase):
         key = (parsed.key(), limit, offset)
         page = self.search_cache.get(key)
         if page is None:
-            page = await anyio.to_thread.run_sync(self._search, parsed, limit, offset)
+            run = self._search_by_meaning if parsed.semantic else self._search
+            page = await anyio.to_thread.run_sync(run, parsed, limit, offset)
             self.search_cache.put(key, page)
         return page
 
@@ -114,11 +116,26 @@ class Finding(LibraryBase):
         return await anyio.to_thread.run_sync(run)
 
     async def similar(self, asset_id: str | None = None, path: Path | str | None = None, *,
-                      max_distance: int = 10, limit: int = 20) -> SimilarResult:
-        """Assets whose perceptual hash is within max_distance bits of the reference."""
+                      max_distance: int = 10, limit: int = 20,
+                      by: str = "pixels") -> SimilarResult:
+        """Look-alikes of an asset (or an image file): by pixels, assets whose perceptual hash
+        is within max_distance bits; by meaning, the nearest embeddings (asset ids only)."""
         def run() -> SimilarResult:
             if (asset_id is None) == (path is None):
                 raise InvalidArgument("give exactly one of asset_id or path")
+            if by not in ("pixels", "meaning"):
+                raise InvalidArgument(f"by={by!r}: use 'pixels' or 'meaning'")
+            if by == "meaning":
+                if asset_id is None:
+                    raise InvalidArgument("by='meaning' needs an asset_id (an indexed asset)")
+                reference = self.resolve_id(asset_id)
+                found = self._similar_by_meaning(reference, limit)
+                facts = lookalikes.hit_facts(self.db, [h.asset_id for h in found])
+                for hit in found:
+                    hit.source, prompt, hit.path = facts.get(hit.asset_id, (None, None, None))
+                    hit.prompt = excerpt(prompt)
+                return SimilarResult(reference=reference, max_distance=max_distance, by=by,
+                                     results=found)
             if asset_id is not None:
                 reference = self.resolve_id(asset_id)
                 phash = assets.phash_of(self.db, reference)

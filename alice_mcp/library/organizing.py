@@ -10,7 +10,7 @@ import anyio
 import structlog
 
 from alice_mcp.errors import InvalidArgument, NotFound
-from alice_mcp.library.base import LibraryBase
+from alice_mcp.library.meaning import Meaning
 from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.watch import WatchState, watch_folder
@@ -20,7 +20,7 @@ from alice_mcp.results import OrganizeReport
 log = structlog.get_logger(__name__)
 
 
-class Organizing(LibraryBase):
+class Organizing(Meaning):
     """organize, watch and inspect."""
 
     async def organize(self, inbox: Path | str | None = None,
@@ -56,6 +56,8 @@ class Organizing(LibraryBase):
             report = await self.organize(inbox, organized, move=move,
                                          settle_seconds=settle_seconds)
             state.record(report)
+            if report.organized and self.settings.embeddings.auto:
+                await self.embed_new()
             if on_report:
                 on_report(report)
             if report.organized or report.errors:

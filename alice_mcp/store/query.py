@@ -12,7 +12,7 @@ import json
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,7 @@ SORTS = {
 SORT_COLUMNS = {"newest": "a.created_at", "oldest": "a.created_at",
                 "stars": "a.stars, a.quality", "quality": "a.quality", "indexed": "a.indexed_at"}
 FIELDS = ("tag", "source", "model", "family", "project", "type", "stars", "w", "h", "seed",
-          "sampler", "after", "before", "sort", "id")
+          "sampler", "after", "before", "sort", "id", "like")
 # A free word matches the prompt, description or model (as one text, as before) or any tag.
 # Tags are matched in their own table (a semi-join) rather than aggregated per asset, which
 # made every text search group the whole tags table.
@@ -45,6 +45,7 @@ RANGES = {"stars": (1, 5, "stars go from 1 to 5"),
           "h": (0, 1_000_000, "heights go from 0 to 1000000 pixels")}
 SEED_RANGE = (-(2**63), 2**63 - 1)  # the seed column is a BIGINT
 MEDIA_TYPES = ("image", "video")
+MAX_MEANING = 500  # characters of a description searched by meaning
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class Query:
     after: datetime | None = None
     before: datetime | None = None
     sort: str = "newest"
+    semantic: str | None = None  # like:"..." or ~"...": ranked by meaning (embeddings/)
 
     def key(self) -> tuple[Any, ...]:
         """A hashable identity, for the search cache and for cursors."""
@@ -82,7 +84,8 @@ class Query:
                      source: str | None = None, model: str | None = None,
                      after: str | None = None, before: str | None = None,
                      min_stars: int | None = None, media_type: str | None = None,
-                     sort: str | None = None, now: datetime | None = None) -> Query:
+                     sort: str | None = None, semantic: str | None = None,
+                     now: datetime | None = None) -> Query:
         """The query language text and structured filters folded into one Query: what the
         search tool's arguments and the CLI's flags both build, so both faces mean the same."""
         query = parse(text, now)
@@ -95,7 +98,13 @@ class Query:
                 _apply(query, name, value, False, now or datetime.now(UTC))
         if min_stars is not None:
             query.stars.append(_in_range("stars", (">=", min_stars)))
+        if semantic and semantic.strip():
+            _add_meaning(query, semantic)
         return query
+
+    def without_meaning(self) -> Query:
+        """The same query without its description to rank by meaning: what narrows."""
+        return replace(self, semantic=None)
 
 
 def parse(text: str | None, now: datetime | None = None) -> Query:
@@ -109,6 +118,9 @@ def parse(text: str | None, now: datetime | None = None) -> Query:
         raise InvalidQuery(f"unbalanced quotes in query {text!r}: {exc}") from None
     now = now or datetime.now(UTC)
     for token in tokens:
+        if token.startswith("~") and len(token) > 1:
+            _add_meaning(query, token[1:])
+            continue
         negated = token.startswith("-") and len(token) > 1
         body = token[1:] if negated else token
         name, sep, value = body.partition(":")
@@ -158,10 +170,18 @@ def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> Non
             q.after = parse_when(value, now)
         case "before":
             q.before = parse_when(value, now)
+        case "like":
+            _add_meaning(q, value)
         case "sort":
             if value.lower() not in SORTS:
                 raise InvalidQuery(f"sort:{value} is not known; use one of {', '.join(SORTS)}")
             q.sort = value.lower()
+
+
+def _add_meaning(q: Query, text: str) -> None:
+    """A description to rank by meaning; several join into one."""
+    text = " ".join(text.split())[:MAX_MEANING]
+    q.semantic = f"{q.semantic} {text}" if q.semantic else text
 
 
 def _comparison(name: str, value: str) -> tuple[str, int]:

@@ -46,11 +46,9 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     if found is not None and found > SCHEMA_VERSION:
         raise StoreError(f"the database was written by a newer alice-mcp (schema {found}); "
                          "upgrade alice-mcp to open it")
+    conn.execute(schema_sql())  # every statement is IF NOT EXISTS: older files gain new tables
     if found is None:
-        conn.execute(schema_sql())
         conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-    # tables and indexes added after migration 1; idempotent, so older files get them on open
-    conn.execute("CREATE TABLE IF NOT EXISTS upkeep (task VARCHAR PRIMARY KEY, "
-                 "rows BIGINT NOT NULL, done_at TIMESTAMPTZ NOT NULL)")
+    # indexes added after migration 1; idempotent, so older files get them on open
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")

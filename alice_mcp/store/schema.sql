@@ -100,3 +100,16 @@ CREATE TABLE IF NOT EXISTS upkeep (
     rows     BIGINT NOT NULL,
     done_at  TIMESTAMPTZ NOT NULL
 );
+
+-- Embeddings (alice_mcp/embeddings/): one vector per asset and space (text | image), unit
+-- length, with the model that made it and a fingerprint of what it was made from (the text
+-- embedded, or the thumbnail): an asset is re-embedded only when either changes.
+CREATE TABLE IF NOT EXISTS embeddings (
+    asset_id  VARCHAR NOT NULL,
+    space     VARCHAR NOT NULL,
+    model     VARCHAR NOT NULL,
+    basis     VARCHAR NOT NULL,
+    vector    FLOAT[] NOT NULL,
+    made_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (asset_id, space)
+);

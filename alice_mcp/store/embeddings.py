@@ -1,0 +1,101 @@
+"""The embeddings table: one unit vector per asset and space, what it was made from, and the
+texts and thumbnails the embed stage reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+
+from alice_mcp.store.db import Database
+
+SPACES = ("text", "image")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What is stored for one asset in one space: the model and the basis fingerprint."""
+
+    model: str
+    basis: str
+
+
+def stored(db: Database, space: str) -> dict[str, Stored]:
+    """asset_id -> (model, basis) of every vector of a space."""
+    return {a: Stored(m, b) for a, m, b in db.fetchall(
+        "SELECT asset_id, model, basis FROM embeddings WHERE space = ?", [space])}
+
+
+def write(db: Database, space: str, model: str, rows: Sequence[tuple[str, str, np.ndarray]]) -> int:
+    """Store (asset_id, basis, vector) rows of one space and model, replacing older vectors."""
+    if not rows:
+        return 0
+    ids = np.array([r[0] for r in rows], dtype=object)
+    bases = np.array([r[1] for r in rows], dtype=object)
+    vectors = np.empty(len(rows), dtype=object)
+    vectors[:] = [np.asarray(r[2], dtype=np.float32) for r in rows]
+    now = datetime.now(UTC)
+    with db.transaction() as cur:
+        cur.register("alice_vectors", {"asset_id": ids, "basis": bases, "vector": vectors})
+        cur.execute("""INSERT INTO embeddings SELECT asset_id, ?, ?, basis, vector, ?
+                       FROM alice_vectors ON CONFLICT (asset_id, space) DO UPDATE SET
+                       model = excluded.model, basis = excluded.basis,
+                       vector = excluded.vector, made_at = excluded.made_at""", [space, model, now])
+        cur.unregister("alice_vectors")
+    return len(rows)
+
+
+def vectors(db: Database, space: str, model: str) -> tuple[list[str], np.ndarray]:
+    """Every vector of a space made by a model: (asset ids, an n x dim float32 matrix)."""
+    try:
+        found = db.fetchall("SELECT asset_id, vector FROM embeddings WHERE space = ? "
+                            "AND model = ? ORDER BY asset_id", [space, model])
+    except duckdb.CatalogException:  # a read-only library written before embeddings existed
+        return [], np.zeros((0, 0), dtype=np.float32)
+    if not found:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    return [a for a, _ in found], np.asarray([v for _, v in found], dtype=np.float32)
+
+
+def vector_of(db: Database, asset_id: str, space: str, model: str) -> np.ndarray | None:
+    """One stored vector, if the asset has one from this model."""
+    rows = db.fetchall("SELECT vector FROM embeddings WHERE asset_id = ? AND space = ? "
+                       "AND model = ?", [asset_id, space, model])
+    return np.asarray(rows[0][0], dtype=np.float32) if rows else None
+
+
+def texts(db: Database, asset_ids: Sequence[str] | None = None) -> dict[str, str]:
+    """What the text space embeds of each asset: its prompt (never the negative prompt), the
+    analysis description, and its tags."""
+    among = "" if asset_ids is None else "WHERE a.asset_id IN (SELECT unnest(?::VARCHAR[]))"
+    rows = db.fetchall(
+        f"""SELECT a.asset_id, a.prompt, a.description,
+                   (SELECT string_agg(DISTINCT t.tag, ', ' ORDER BY t.tag) FROM tags t
+                    WHERE t.asset_id = a.asset_id)
+            FROM assets a {among}""", [] if asset_ids is None else [list(asset_ids)])
+    return {a: "\n".join(p for p in (prompt, description, tags) if p)
+            for a, prompt, description, tags in rows}
+
+
+def thumbnails(db: Database, asset_ids: Sequence[str]) -> dict[str, bytes]:
+    """The stored thumbnails of these assets (what the image space embeds)."""
+    return {a: bytes(d) for a, d in db.fetchall(
+        "SELECT asset_id, data FROM thumbnails WHERE asset_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(asset_ids)])}
+
+
+def thumbnail_ids(db: Database) -> list[str]:
+    """Every asset with a thumbnail, in id order."""
+    return [a for (a,) in db.fetchall("SELECT asset_id FROM thumbnails ORDER BY asset_id")]
+
+
+def counts(db: Database) -> dict[tuple[str, str], int]:
+    """(space, model) -> vectors stored."""
+    try:
+        return {(s, m): n for s, m, n in db.fetchall(
+            "SELECT space, model, count(*) FROM embeddings GROUP BY space, model")}
+    except duckdb.CatalogException:
+        return {}
