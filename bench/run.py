@@ -18,12 +18,12 @@ from pathlib import Path
 
 from alice_mcp.config import load_settings
 from alice_mcp.logs import configure_logging
-from bench import corpus, detection, indexing, mcp_search, memory, rescan, search, store
+from bench import corpus, detection, indexing, mcp_search, memory, rescan, search, semantic, store
 from bench.report import Row, document, load_average, table
 from bench.sizes import PRESETS, Sizes, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
-FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan")
+FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan", "semantic")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,9 +74,14 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
         store.PER_ROW_SAMPLE = sizes.per_row_sample
         _section(rows, "batched vs per-row inserts", lambda: store.insert_rows(
             sizes.insert_sizes, sizes.insert_repeats, store.scratch_dir(workdir)))
-    if {"search", "mcp", "store"} & set(only):
+    if "semantic" in only:
+        _section(rows, "embedding throughput", lambda: semantic.throughput(
+            workdir, sizes.search_calls // 4 or 1, sizes.embed_items))
+    if {"search", "mcp", "store", "semantic"} & set(only):
         wanted = set(sizes.search_sizes) if "search" in only else set()
-        for size in sorted(wanted | {sizes.mcp_size}):
+        wanted |= set(sizes.semantic_sizes) if "semantic" in only else set()
+        mcp = {sizes.mcp_size} if {"mcp", "store"} & set(only) else set()
+        for size in sorted(wanted | mcp):
             path, took, ordered = search.build(workdir, size)
             _say(f"synthetic library of {size:,} assets built in {took:.1f} s, "
                  f"tags put in tag order in {ordered:.1f} s")
@@ -89,6 +94,9 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
             if "store" in only and size == sizes.mcp_size:
                 _section(rows, "tag update", lambda p=path, n=size: [store.tag_update(
                     p, n, sizes.tag_repeats, sizes.tag_assets)])
+            if "semantic" in only and size in sizes.semantic_sizes:
+                _section(rows, f"search by meaning on {size:,}", lambda p=path, n=size:
+                         semantic.latency(p, n, sizes.search_calls, workdir))
             path.unlink(missing_ok=True)
     if {"memory", "rescan"} & set(only):
         files = corpus.corpus(f"organize-{sizes.organize_files}", sizes.organize_files,

@@ -28,6 +28,8 @@ class Sizes:
     organize_pool: int
     profiles: tuple[str, ...]
     rescan_repeats: int
+    semantic_sizes: tuple[int, ...] = ()
+    embed_items: int = 256
 
 
 FULL = Sizes(
@@ -36,6 +38,7 @@ FULL = Sizes(
     tag_assets=500, tag_repeats=15, search_sizes=(100_000, 1_000_000), search_calls=40,
     mcp_size=100_000, mcp_calls=50, organize_files=10_000, organize_pool=6,
     profiles=("memory_constrained", "default", "fast", "large_collection"), rescan_repeats=5,
+    semantic_sizes=(100_000, 1_000_000), embed_items=256,
 )
 QUICK = Sizes(
     name="quick", detect_files=12, detect_repeats=3, index_files=128, index_pool=2,
@@ -43,6 +46,7 @@ QUICK = Sizes(
     tag_assets=500, tag_repeats=5, search_sizes=(100_000,), search_calls=12,
     mcp_size=100_000, mcp_calls=15, organize_files=800, organize_pool=2,
     profiles=("memory_constrained", "default"), rescan_repeats=3,
+    semantic_sizes=(100_000,), embed_items=128,
 )
 TINY = Sizes(
     name="tiny", detect_files=2, detect_repeats=1, index_files=16, index_pool=1,
@@ -50,6 +54,7 @@ TINY = Sizes(
     tag_assets=50, tag_repeats=1, search_sizes=(2_000,), search_calls=3, mcp_size=2_000,
     mcp_calls=3, organize_files=24, organize_pool=1,
     profiles=("memory_constrained", "default"), rescan_repeats=1,
+    semantic_sizes=(2_000,), embed_items=32,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 

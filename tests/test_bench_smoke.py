@@ -17,7 +17,8 @@ ROW_PREFIXES = (
     "search by text", "search, combined filters", "find_similar", "MCP `search` tool call",
     "peak RSS, `alice` organizing 24 files, profile memory_constrained",
     "peak RSS, `alice` organizing 24 files, profile default", "organize end to end",
-    "rescan of an unchanged library",
+    "rescan of an unchanged library", "text embedding, all-MiniLM-L6-v2",
+    "picture embedding, tiny-clip", "search by meaning (like:", "search by meaning, 2,000 assets, cached",
 )
 
 

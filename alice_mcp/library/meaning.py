@@ -30,6 +30,7 @@ from alice_mcp.store.tags import normalise_tag
 log = structlog.get_logger(__name__)
 RANKED = 100  # hits taken from each ranked list before fusion
 AUTO_EVERY_SECONDS = 30.0
+STOP_WORDS = frozenset(["the", "and", "with", "for", "from", "into", "onto", "over", "under", "near", "that", "this", "its", "are", "was", "were", "has", "have", "had", "not", "but", "all", "any"])
 
 
 class Meaning(LibraryBase):
@@ -94,10 +95,7 @@ class Meaning(LibraryBase):
         (embeddings/hybrid.py says how)."""
         text = parsed.semantic or ""
         narrowed = parsed.without_meaning()
-        keyword_query = _with_words(narrowed, [normalise_tag(w) for w in text.split()])
-        keyword_ids = [a for a, _ in self.db.fetchall(*q.page_sql(keyword_query, RANKED, 0))]
         among = set(q.matching_ids(self.db, narrowed)) if q.build_where(narrowed).where else None
-        lists: dict[str, list[tuple[str, float, float]]] = {}
         usable = [s for s in vectors.SPACES if self.embedder.present(s)]
         if not usable:
             raise embedding_models.ModelMissing(
@@ -105,11 +103,13 @@ class Meaning(LibraryBase):
                     embedding_models.missing_message(self.settings.embeddings.models_dir,
                                                      self.embedder.model_name(s), s)
                     for s in vectors.SPACES))
+        lists: dict[str, list[tuple[str, float, float]]] = {}
         for space, name in (("text", "text"), ("image", "picture")):
             if space in usable and len(self.embedder.index(space)):
                 vector = self.embedder.query_vector(space, text)
                 lists[name] = [(n.asset_id, n.score, n.standing) for n in
                                self.embedder.index(space).nearest(vector, RANKED, among)]
+        keyword_ids = self._keyword_hits(narrowed, text, lists)
         fused = fuse(keyword_ids, lists)
         page = fused[offset:offset + limit]
         rows = assets.summaries(self.db, [h.asset_id for h in page])
@@ -126,6 +126,22 @@ class Meaning(LibraryBase):
                           next_cursor=q.encode_cursor(offset + len(page), parsed) if more
                           else None)
 
+    def _keyword_hits(self, narrowed: q.Query, text: str,
+                      lists: dict[str, list[tuple[str, float, float]]]) -> list[str]:
+        """Assets holding every significant word of the description. With a text space, only
+        its nearest assets are checked (a prompt with all the words is near in meaning too, and
+        a free-word scan of a big library costs hundreds of milliseconds); without one, the
+        keyword search finds them."""
+        words = significant_words(text)
+        if not words:
+            return []
+        if "text" not in lists:
+            wider = _with_words(narrowed, words)
+            return [a for a, _ in self.db.fetchall(*q.page_sql(wider, RANKED, 0))]
+        near = list(dict.fromkeys(a for ranked in lists.values() for a, _, _ in ranked))
+        said = vectors.texts(self.db, near)
+        return [a for a in near if all(w in normalise_tag(said.get(a, "")) for w in words)]
+
     def _similar_by_meaning(self, reference: str, limit: int) -> list[SimilarHit]:
         """Assets nearest in meaning to one asset: by picture when it has one, else by text."""
         for space in ("image", "text"):
@@ -140,6 +156,12 @@ class Meaning(LibraryBase):
             self.embedder.model("image")  # raises ModelMissing with both ways to get it
         raise InvalidArgument(f"{reference} has no embedding yet; run `alice embed` (or the "
                               "embed tool) first")
+
+
+def significant_words(text: str) -> list[str]:
+    """The words of a description worth matching literally (no short or common words)."""
+    words = [w.strip(".,;:!?\"'()") for w in normalise_tag(text).split()]
+    return list(dict.fromkeys(w for w in words if len(w) > 2 and w not in STOP_WORDS))[:6]
 
 
 def _with_words(query: q.Query, words: list[str]) -> q.Query:

@@ -69,15 +69,26 @@ def vector_of(db: Database, asset_id: str, space: str, model: str) -> np.ndarray
 
 def texts(db: Database, asset_ids: Sequence[str] | None = None) -> dict[str, str]:
     """What the text space embeds of each asset: its prompt (never the negative prompt), the
-    analysis description, and its tags."""
-    among = "" if asset_ids is None else "WHERE a.asset_id IN (SELECT unnest(?::VARCHAR[]))"
-    rows = db.fetchall(
-        f"""SELECT a.asset_id, a.prompt, a.description,
-                   (SELECT string_agg(DISTINCT t.tag, ', ' ORDER BY t.tag) FROM tags t
-                    WHERE t.asset_id = a.asset_id)
-            FROM assets a {among}""", [] if asset_ids is None else [list(asset_ids)])
-    return {a: "\n".join(p for p in (prompt, description, tags) if p)
-            for a, prompt, description, tags in rows}
+    analysis description, and its tags, sorted."""
+    if asset_ids is None:
+        rows = db.fetchall(
+            """SELECT a.asset_id, a.prompt, a.description, t.tags FROM assets a LEFT JOIN
+               (SELECT asset_id, string_agg(DISTINCT tag, ', ' ORDER BY tag) AS tags
+                FROM tags GROUP BY asset_id) t USING (asset_id)""")
+        return {a: _said(p, d, t) for a, p, d, t in rows}
+    ids = list(dict.fromkeys(asset_ids))
+    labels: dict[str, set[str]] = {}
+    for a, tag in db.fetchall("SELECT asset_id, tag FROM tags WHERE asset_id IN "
+                              "(SELECT unnest(?::VARCHAR[]))", [ids]):
+        labels.setdefault(a, set()).add(tag)
+    return {a: _said(prompt, description, ", ".join(sorted(labels.get(a, ()))))
+            for a, prompt, description in db.fetchall(
+                "SELECT asset_id, prompt, description FROM assets WHERE asset_id IN "
+                "(SELECT unnest(?::VARCHAR[]))", [ids])}
+
+
+def _said(prompt: str | None, description: str | None, tags: str | None) -> str:
+    return "\n".join(p for p in (prompt, description, tags) if p)
 
 
 def thumbnails(db: Database, asset_ids: Sequence[str]) -> dict[str, bytes]:
