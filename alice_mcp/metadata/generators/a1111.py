@@ -21,12 +21,16 @@ from alice_mcp.metadata.generators import (
     to_int,
     to_text,
 )
-from alice_mcp.metadata.models import GenerationInfo
+from alice_mcp.metadata.models import RAW_VALUE_CAP, GenerationInfo
 
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
+CIVITAI_MARKERS = (("Civitai resources:", "civitai_resources"), ("Civitai metadata:", "civitai_metadata"))
+# parameters held by typed fields (lower case); every other key goes to `extra`
+TYPED_KEYS = frozenset({"steps", "sampler", "schedule type", "cfg scale", "seed", "model", "size"})
+_DECODER = json.JSONDecoder()
 READS = frozenset({"parameters", "comment", USER_COMMENT})  # the fields `parse` looks at
 
 
@@ -45,13 +49,17 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.add_raw("parameters", text)
     info.prompt = prompt or None
     info.negative_prompt = negative or None
-    _apply_params(info, params)
+    low = _apply_params(info, params)
     if "<" in prompt:  # no tag without one: most prompts skip the regex
         for m in LORA_IN_PROMPT.finditer(prompt):
             add_unique(info.loras, m.group(1).strip())
-    for name in _lora_hash_names(params.get("Lora hashes")):
+    for name in _lora_hash_names(low.get("lora hashes")):
         add_unique(info.loras, name)
-    info.source, info.source_name = _flavour(params)
+    info.source, info.source_name = _flavour(low)
+    if "Civitai " in stripped and _civitai(stripped, info):
+        info.engine = "comfyui" if info.source == "comfyui" else "a1111"
+        info.source, info.source_name = "civitai", "Civitai (on-site generator)"
+        info.evidence.append("civitai:resources")
     info.model_family = model_family(info.model, info.width, info.height)
     return info
 
@@ -107,17 +115,26 @@ def unquote(value: str) -> str:
     return value
 
 
-def _apply_params(info: GenerationInfo, params: dict[str, str]) -> None:
-    """Copy the known parameters into the typed fields."""
-    info.steps = to_int(params.get("Steps"))
-    info.sampler = to_text(params.get("Sampler"))
-    info.scheduler = to_text(params.get("Schedule type"))
-    info.cfg = to_float(params.get("CFG scale"))
-    info.seed = to_int(params.get("Seed"))
-    info.model = clean_model_name(params.get("Model"))
-    size = parse_size(params.get("Size"))
+def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str]:
+    """Copy the known parameters into the typed fields; keep the others in `extra`.
+
+    Keys are matched case-insensitively: other savers write `CFG Scale`, `Clip Skip`.
+    Returns the parameters keyed by lower-case name.
+    """
+    low = {key.lower(): value for key, value in params.items()}
+    info.steps = to_int(low.get("steps"))
+    info.sampler = to_text(low.get("sampler"))
+    info.scheduler = to_text(low.get("schedule type"))
+    info.cfg = to_float(low.get("cfg scale"))
+    info.seed = to_int(low.get("seed"))
+    info.model = clean_model_name(low.get("model"))
+    size = parse_size(low.get("size"))
     if size:
         info.width, info.height = size
+    for key, value in params.items():
+        if key.lower() not in TYPED_KEYS:
+            info.add_extra(key, value)
+    return low
 
 
 def _lora_hash_names(value: str | None) -> list[str]:
@@ -133,9 +150,9 @@ def _lora_hash_names(value: str | None) -> list[str]:
 
 
 def _flavour(params: dict[str, str]) -> tuple[str, str]:
-    """Tell A1111 from its forks by the Version/App fields."""
-    version = params.get("Version", "")
-    app = params.get("App", "")
+    """Tell A1111 from its forks by the Version/App fields (`params` keyed in lower case)."""
+    version = params.get("version", "").strip()
+    app = params.get("app", "")
     if "SD.Next" in app or "sdnext" in app.lower():
         return "sdnext", "SD.Next"
     lower = version.lower()
@@ -143,6 +160,47 @@ def _flavour(params: dict[str, str]) -> tuple[str, str]:
         return "fooocus", "Fooocus"
     if version[:1] == "f" and version[1:2].isdecimal():  # `^f\d`: Forge's f2.0.1...
         return "forge", "Stable Diffusion WebUI Forge"
+    if lower == "classic" or lower.startswith("classic-"):
+        return "forge", "Stable Diffusion WebUI Forge (Classic)"
+    if lower == "neo" or lower.startswith(("neo-", "neo ")):
+        return "forge", "Stable Diffusion WebUI Forge (Neo)"
     if lower.startswith("comfyui"):
         return "comfyui", "ComfyUI"
     return "a1111", "AUTOMATIC1111"
+
+
+def _civitai(text: str, info: GenerationInfo) -> bool:
+    """Civitai's on-site generator: `Civitai resources: [...]` / `Civitai metadata: {...}`.
+
+    The JSON values are not quoted, so the infotext split cuts them at the first comma;
+    they are decoded here from the text itself (bounded: one JSON value each).
+    """
+    found = False
+    for marker, key in CIVITAI_MARKERS:
+        at = text.rfind(marker)
+        if at < 0:
+            continue
+        found = True
+        start = at + len(marker)
+        while start < len(text) and text[start] == " ":
+            start += 1
+        try:
+            value, _ = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            info.errors.append(f"civitai: {marker.rstrip(':')} is not valid JSON")
+            continue
+        info.extra[key] = json.dumps(value, ensure_ascii=False)[:RAW_VALUE_CAP]
+        if key == "civitai_resources" and info.model is None:
+            info.model = _civitai_checkpoint(value)
+    return found
+
+
+def _civitai_checkpoint(resources: object) -> str | None:
+    """The checkpoint's name in a `Civitai resources` list."""
+    for item in resources if isinstance(resources, list) else []:
+        if isinstance(item, dict) and item.get("type") == "checkpoint":
+            name = to_text(item.get("modelName"))
+            version = to_text(item.get("modelVersionName"))
+            if name:
+                return f"{name} {version}" if version else name
+    return None
