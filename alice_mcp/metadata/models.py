@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 RAW_VALUE_CAP = 64 * 1024
 MAX_EXTRA = 200  # extra parameters kept per file
+
+
+def _json(value: object) -> str:
+    """Compact JSON of a parsed value (str() when it is not JSON-able)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)[:RAW_VALUE_CAP]
 
 
 @dataclass(slots=True)
@@ -48,7 +57,8 @@ class GenerationInfo:
     def add_extra(self, key: str, value: object) -> None:
         """Keep a parameter the typed fields do not hold (capped like raw text)."""
         if key not in self.extra and len(self.extra) < MAX_EXTRA:
-            self.extra[key] = str(value)[:RAW_VALUE_CAP]
+            text = value if isinstance(value, str) else _json(value)
+            self.extra[key] = text[:RAW_VALUE_CAP]
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (datetimes as ISO strings, lists copied)."""

@@ -52,5 +52,6 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     # tables and indexes added after migration 1; idempotent, so older files get them on open
     conn.execute("CREATE TABLE IF NOT EXISTS upkeep (task VARCHAR PRIMARY KEY, "
                  "rows BIGINT NOT NULL, done_at TIMESTAMPTZ NOT NULL)")
+    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS engine VARCHAR")
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")

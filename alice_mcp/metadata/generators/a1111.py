@@ -27,7 +27,7 @@ from alice_mcp.metadata.models import RAW_VALUE_CAP, GenerationInfo
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
-CIVITAI_MARKERS = (("Civitai resources:", "civitai_resources"), ("Civitai metadata:", "civitai_metadata"))
+CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
 # parameters held by typed fields (lower case); every other key goes to `extra`
 TYPED_KEYS = frozenset({"steps", "sampler", "schedule type", "cfg scale", "seed", "model", "size"})
 _DECODER = json.JSONDecoder()
@@ -176,7 +176,8 @@ def _civitai(text: str, info: GenerationInfo) -> bool:
     they are decoded here from the text itself (bounded: one JSON value each).
     """
     found = False
-    for marker, key in CIVITAI_MARKERS:
+    for marker in CIVITAI_MARKERS:
+        key = marker.rstrip(":")
         at = text.rfind(marker)
         if at < 0:
             continue
@@ -190,8 +191,11 @@ def _civitai(text: str, info: GenerationInfo) -> bool:
             info.errors.append(f"civitai: {marker.rstrip(':')} is not valid JSON")
             continue
         info.extra[key] = json.dumps(value, ensure_ascii=False)[:RAW_VALUE_CAP]
-        if key == "civitai_resources" and info.model is None:
-            info.model = _civitai_checkpoint(value)
+        if key == "Civitai resources":
+            info.model = info.model or _civitai_checkpoint(value)
+            for item in value if isinstance(value, list) else []:
+                if isinstance(item, dict) and item.get("type") in ("lora", "lycoris"):
+                    add_unique(info.loras, to_text(item.get("modelName")))
     return found
 
 

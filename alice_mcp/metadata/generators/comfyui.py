@@ -16,7 +16,7 @@ from typing import Any
 from alice_mcp.metadata.base import EXIF_STRINGS, USER_COMMENT
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
-from alice_mcp.metadata.generators.comfyui_graph import Graph, extract
+from alice_mcp.metadata.generators.comfyui_graph import NO_SAMPLER, Graph, extract
 from alice_mcp.metadata.models import GenerationInfo
 
 KEYS = ("prompt", "workflow")
@@ -125,6 +125,8 @@ def _civitai_extra(value: Any, info: GenerationInfo) -> None:
         return
     info.source, info.source_name, info.engine = "civitai", "Civitai", "comfyui"
     info.evidence.append("civitai:extraMetadata")
+    if NO_SAMPLER in info.errors:  # an upscale-only graph: the parameters are here instead
+        info.errors.remove(NO_SAMPLER)
     for attr, key, convert in CIVITAI_FIELDS:
         value = convert(data.get(key))
         if value is not None:

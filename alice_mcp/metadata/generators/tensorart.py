@@ -20,7 +20,8 @@ from alice_mcp.metadata.models import GenerationInfo
 READS = frozenset({"generation_data", "prompt"})  # the fields `parse` looks at
 EMS_ID = re.compile(r"EMS-\d{1,20}-EMS")
 MAX_IDS = 20
-TYPED = {"prompt", "negativePrompt", "seed", "steps", "cfgScale", "width", "height", "baseModel"}
+TYPED = {"prompt", "negativePrompt", "seed", "steps", "cfgScale", "width", "height", "baseModel",
+         "sampler"}  # fmt: skip
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
@@ -69,6 +70,7 @@ def _apply(info: GenerationInfo, data: dict[str, Any]) -> None:
     info.seed = to_int(data.get("seed"))
     info.steps = to_int(data.get("steps"))
     info.cfg = to_float(data.get("cfgScale"))
+    info.sampler = to_text(data.get("sampler"))
     info.width, info.height = to_int(data.get("width")), to_int(data.get("height"))
     base = data.get("baseModel")
     if isinstance(base, dict):
