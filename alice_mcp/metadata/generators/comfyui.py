@@ -121,7 +121,8 @@ def _civitai_extra(value: Any, info: GenerationInfo) -> None:
     """Civitai ran this graph (an upscale or hires pass): its original parameters win."""
     data = load_json(value, "civitai extraMetadata", info) if isinstance(value, str) else value
     if not isinstance(data, dict):
-        info.errors.append("civitai: extraMetadata is not an object")
+        if data is not None:  # (a JSON failure is noted already)
+            info.errors.append("civitai: extraMetadata is not an object")
         return
     info.source, info.source_name, info.engine = "civitai", "Civitai", "comfyui"
     info.evidence.append("civitai:extraMetadata")

@@ -66,6 +66,8 @@ def _read(text: dict[str, str], where: str) -> GenerationInfo:
     data = load_json(comment, "novelai comment", info) if comment else None
     if isinstance(data, dict):
         _apply(info, data)
+    elif data is not None:
+        info.errors.append("novelai: Comment is not an object")
     return info
 
 
