@@ -21,7 +21,7 @@ from alice_mcp.metadata.generators import (
     to_int,
     to_text,
 )
-from alice_mcp.metadata.models import RAW_VALUE_CAP, GenerationInfo
+from alice_mcp.metadata.models import MAX_EXTRA, RAW_VALUE_CAP, GenerationInfo
 
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -121,7 +121,13 @@ def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str
     Keys are matched case-insensitively: other savers write `CFG Scale`, `Clip Skip`.
     Returns the parameters keyed by lower-case name.
     """
-    low = {key.lower(): value for key, value in params.items()}
+    low: dict[str, str] = {}
+    extra = info.extra
+    for key, value in params.items():  # one pass: this runs for every A1111-style file
+        lower = key.lower()
+        low[lower] = value
+        if lower not in TYPED_KEYS and len(extra) < MAX_EXTRA:
+            extra.setdefault(key, value[:RAW_VALUE_CAP])
     info.steps = to_int(low.get("steps"))
     info.sampler = to_text(low.get("sampler"))
     info.scheduler = to_text(low.get("schedule type"))
@@ -131,9 +137,6 @@ def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str
     size = parse_size(low.get("size"))
     if size:
         info.width, info.height = size
-    for key, value in params.items():
-        if key.lower() not in TYPED_KEYS:
-            info.add_extra(key, value)
     return low
 
 

@@ -20,10 +20,12 @@ from alice_mcp.metadata.generators.comfyui_graph import NO_SAMPLER, Graph, extra
 from alice_mcp.metadata.models import GenerationInfo
 
 KEYS = ("prompt", "workflow")
-# EXIF strings "prompt:{...}" (core), "Prompt: {...}" (save-image-extended): any case
+EXIF_PREFIXES = tuple((key, f"{key}:") for key in KEYS)  # EXIF strings "prompt:{...}" (core)
+# and "Prompt: {...}" (save-image-extended): any case, spaces around the colon
 EXIF_PREFIX = re.compile(r"^\s{0,8}(prompt|workflow)\s{0,8}:\s{0,8}(?=[{\[])", re.IGNORECASE)
 READS = frozenset({*KEYS, "comment", "extraMetadata", EXIF_STRINGS, USER_COMMENT})
 MAX_COMMENT_SCAN = 64  # characters at the start of a comment that must show a graph key
+GRAPH_KEY_FIRST = re.compile(r'\{\s*"(?:prompt|workflow)"\s*:')  # not SwarmUI's nested "prompt"
 BARE_GRAPH_SCAN = 512  # characters at the start of a UserComment that must show a node
 EXTRA_METADATA = "extraMetadata"  # Civitai's original parameters beside an upscale graph
 
@@ -144,9 +146,14 @@ def _find(meta: ContainerMeta, info: GenerationInfo) -> dict[str, tuple[Any, str
         if key in meta.text:
             found[key] = (meta.text[key], meta.text_source.get(key, meta.format))
     for tag, value in meta.exif.items():
-        m = EXIF_PREFIX.match(value[:40])
-        if m is not None and m.group(1).lower() not in found:
-            found[m.group(1).lower()] = (value[m.end() :], f"{meta.format}:exif:{tag}")
+        for key, prefix in EXIF_PREFIXES:  # core ComfyUI: exact `prompt:` (the common case)
+            if key not in found and value.startswith(prefix):
+                found[key] = (value[len(prefix) :], f"{meta.format}:exif:{tag}")
+                break
+        else:
+            m = EXIF_PREFIX.match(value[:40]) if value[:1] in "pPwW \t" else None
+            if m is not None and m.group(1).lower() not in found:
+                found[m.group(1).lower()] = (value[m.end() :], f"{meta.format}:exif:{tag}")
     if len(found) < 2 and "comment" in meta.text:
         where = f"{meta.text_source.get('comment', meta.format)}:comment"
         _from_json_comment(meta.text["comment"], where, "comfyui comment", found, info)
@@ -164,7 +171,7 @@ def _from_json_comment(
     head = comment[:MAX_COMMENT_SCAN].lstrip()
     if not head.startswith("{"):
         return
-    keyed = any(f'"{k}"' in head for k in KEYS)
+    keyed = GRAPH_KEY_FIRST.match(head) is not None
     if not keyed and '"class_type"' not in comment[:BARE_GRAPH_SCAN]:
         return
     data = load_json(comment, what, info)

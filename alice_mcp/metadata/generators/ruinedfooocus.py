@@ -24,6 +24,7 @@ from alice_mcp.metadata.models import GenerationInfo
 
 READS = frozenset({"parameters", USER_COMMENT})  # the fields `parse` looks at
 MARKERS = ("RuinedFooocus", '"base_model_name"', '\\"base_model_name\\"')
+_JSON_STARTS = ("{", '"')
 TYPED = {"Prompt", "Negative", "steps", "cfg", "width", "height", "seed", "sampler_name",
          "scheduler", "base_model_name", "loras"}  # fmt: skip
 
@@ -52,16 +53,18 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
 
 def _find(meta: ContainerMeta) -> tuple[str | None, str]:
     """JSON text carrying a RuinedFooocus marker, from `parameters` or the UserComment."""
-    for text, where in (
-        (meta.text.get("parameters"), f"{meta.text_source.get('parameters', 'png')}:parameters"),
-        (meta.exif_user_comment, f"{meta.format}:exif:UserComment"),
-    ):
-        if text is None:
-            continue
-        head = text[:8].lstrip()
-        if head[:1] in ('{', '"') and any(m in text for m in MARKERS):
-            return text, where
+    text = meta.text.get("parameters")
+    if text is not None and _marked(text):
+        return text, f"{meta.text_source.get('parameters', 'png')}:parameters"
+    text = meta.exif_user_comment
+    if text is not None and _marked(text):
+        return text, f"{meta.format}:exif:UserComment"
     return None, ""
+
+
+def _marked(text: str) -> bool:
+    """JSON (or JSON encoded as a JSON string) naming RuinedFooocus or its model key."""
+    return text[:8].lstrip()[:1] in _JSON_STARTS and any(m in text for m in MARKERS)
 
 
 def _apply(info: GenerationInfo, data: dict[str, Any]) -> None:
