@@ -28,8 +28,14 @@ PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
 CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
-# parameters held by typed fields (lower case); every other key goes to `extra`
-TYPED_KEYS = frozenset({"steps", "sampler", "schedule type", "cfg scale", "seed", "model", "size"})
+# parameters held by typed fields, as A1111 spells them; every other key goes to `extra`
+TYPED_KEYS = frozenset({"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Model", "Size"})
+# lower case -> A1111's spelling, for the keys alice reads (typed ones and the fork markers)
+SPELLINGS = {key.lower(): key for key in (*TYPED_KEYS, "Version", "App", "Lora hashes")}
+# keys A1111 and its forks write on most files that no typed field holds (kept in `extra`)
+COMMON_EXTRA = frozenset({"Model hash", "Version", "Lora hashes", "Clip skip", "VAE hash", "VAE",
+                          "Denoising strength", "Hires upscale", "Hires steps", "Hires upscaler",
+                          "ADetailer model", "TI hashes", "Emphasis"})  # fmt: skip
 _DECODER = json.JSONDecoder()
 READS = frozenset({"parameters", "comment", USER_COMMENT})  # the fields `parse` looks at
 
@@ -49,13 +55,13 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.add_raw("parameters", text)
     info.prompt = prompt or None
     info.negative_prompt = negative or None
-    low = _apply_params(info, params)
+    params = _apply_params(info, params)
     if "<" in prompt:  # no tag without one: most prompts skip the regex
         for m in LORA_IN_PROMPT.finditer(prompt):
             add_unique(info.loras, m.group(1).strip())
-    for name in _lora_hash_names(low.get("lora hashes")):
+    for name in _lora_hash_names(params.get("Lora hashes")):
         add_unique(info.loras, name)
-    info.source, info.source_name = _flavour(low)
+    info.source, info.source_name = _flavour(params)
     if "Civitai " in stripped and _civitai(stripped, info):
         info.engine = "comfyui" if info.source == "comfyui" else "a1111"
         info.source, info.source_name = "civitai", "Civitai (on-site generator)"
@@ -118,26 +124,35 @@ def unquote(value: str) -> str:
 def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str]:
     """Copy the known parameters into the typed fields; keep the others in `extra`.
 
-    Keys are matched case-insensitively: other savers write `CFG Scale`, `Clip Skip`.
-    Returns the parameters keyed by lower-case name.
+    Keys are matched case-insensitively (other savers write `CFG Scale`, `Clip Skip`):
+    returns the parameters with the keys alice reads under A1111's own spelling.
     """
-    low: dict[str, str] = {}
     extra = info.extra
-    for key, value in params.items():  # one pass: this runs for every A1111-style file
-        lower = key.lower()
-        low[lower] = value
-        if lower not in TYPED_KEYS and len(extra) < MAX_EXTRA:
+    respelled: dict[str, str] = {}
+    for key, value in params.items():  # one pass, set lookups only: runs for every file
+        if key in TYPED_KEYS:
+            continue
+        if key in COMMON_EXTRA:  # spelled as A1111 does: nothing to look up
+            if len(extra) < MAX_EXTRA:
+                extra.setdefault(key, value[:RAW_VALUE_CAP])
+            continue
+        canonical = SPELLINGS.get(key.lower())
+        if canonical is not None and canonical not in params:
+            respelled[canonical] = value
+        if canonical not in TYPED_KEYS and len(extra) < MAX_EXTRA:
             extra.setdefault(key, value[:RAW_VALUE_CAP])
-    info.steps = to_int(low.get("steps"))
-    info.sampler = to_text(low.get("sampler"))
-    info.scheduler = to_text(low.get("schedule type"))
-    info.cfg = to_float(low.get("cfg scale"))
-    info.seed = to_int(low.get("seed"))
-    info.model = clean_model_name(low.get("model"))
-    size = parse_size(low.get("size"))
+    if respelled:
+        params = {**params, **respelled}
+    info.steps = to_int(params.get("Steps"))
+    info.sampler = to_text(params.get("Sampler"))
+    info.scheduler = to_text(params.get("Schedule type"))
+    info.cfg = to_float(params.get("CFG scale"))
+    info.seed = to_int(params.get("Seed"))
+    info.model = clean_model_name(params.get("Model"))
+    size = parse_size(params.get("Size"))
     if size:
         info.width, info.height = size
-    return low
+    return params
 
 
 def _lora_hash_names(value: str | None) -> list[str]:
@@ -153,9 +168,9 @@ def _lora_hash_names(value: str | None) -> list[str]:
 
 
 def _flavour(params: dict[str, str]) -> tuple[str, str]:
-    """Tell A1111 from its forks by the Version/App fields (`params` keyed in lower case)."""
-    version = params.get("version", "").strip()
-    app = params.get("app", "")
+    """Tell A1111 from its forks by the Version/App fields."""
+    version = params.get("Version", "").strip()
+    app = params.get("App", "")
     if "SD.Next" in app or "sdnext" in app.lower():
         return "sdnext", "SD.Next"
     lower = version.lower()

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from alice_mcp.metadata.base import EXIF_STRINGS, USER_COMMENT
+from alice_mcp.metadata.base import EXIF_STRINGS, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
 from alice_mcp.metadata.generators.comfyui_graph import NO_SAMPLER, Graph, extract
@@ -23,7 +23,7 @@ KEYS = ("prompt", "workflow")
 EXIF_PREFIXES = tuple((key, f"{key}:") for key in KEYS)  # EXIF strings "prompt:{...}" (core)
 # and "Prompt: {...}" (save-image-extended): any case, spaces around the colon
 EXIF_PREFIX = re.compile(r"^\s{0,8}(prompt|workflow)\s{0,8}:\s{0,8}(?=[{\[])", re.IGNORECASE)
-READS = frozenset({*KEYS, "comment", "extraMetadata", EXIF_STRINGS, USER_COMMENT})
+READS = frozenset({*KEYS, "comment", "extraMetadata", EXIF_STRINGS, USER_COMMENT_JSON})
 MAX_COMMENT_SCAN = 64  # characters at the start of a comment that must show a graph key
 GRAPH_KEY_FIRST = re.compile(r'\{\s*"(?:prompt|workflow)"\s*:')  # not SwarmUI's nested "prompt"
 BARE_GRAPH_SCAN = 512  # characters at the start of a UserComment that must show a node
@@ -73,6 +73,8 @@ _WEIGHT_FILE = re.compile(r"\.(safetensors|ckpt|pt|pth|gguf|sft|bin)$", re.IGNOR
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Read ComfyUI `prompt`/`workflow` JSON from text chunks, EXIF strings or video tags."""
+    if not _may_hold_graph(meta):
+        return None  # e.g. an A1111 JPEG: infotext in the UserComment, no EXIF strings
     info = GenerationInfo(source="comfyui", source_name="ComfyUI", confidence=0.6)
     found = _find(meta, info)
     if not found:
@@ -106,10 +108,37 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     if graph:
         info.confidence = 0.95
         extract(graph, info)
+        if info.model is not None and info.model.startswith("EMS-"):
+            tensorart_ids(info, prompt_value if isinstance(prompt_value, str) else "")
     extra = data_extra(prompt_data, meta)
     if extra is not None:
         _civitai_extra(extra, info)
     return info
+
+
+def _may_hold_graph(meta: ContainerMeta) -> bool:
+    """Cheap look before any work: a graph key, an EXIF string, or a JSON-looking comment."""
+    if meta.exif or "prompt" in meta.text or "workflow" in meta.text:
+        return True
+    for comment in (meta.text.get("comment"), meta.exif_user_comment):
+        if comment and comment[:16].lstrip()[:1] == "{" and _graph_comment(comment):
+            return True
+    return False
+
+
+def _graph_comment(comment: str) -> bool:
+    """A comment whose JSON starts with a graph key, or a bare graph (a node near the start)."""
+    head = comment[:MAX_COMMENT_SCAN].lstrip()
+    return GRAPH_KEY_FIRST.match(head) is not None or '"class_type"' in comment[:BARE_GRAPH_SCAN]
+
+
+def tensorart_ids(info: GenerationInfo, graph_text: str) -> None:
+    """A graph whose checkpoint is a TensorArt id (`EMS-<n>-EMS`): TensorArt ran it."""
+    from alice_mcp.metadata.generators.tensorart import ems_ids
+
+    info.source, info.source_name, info.engine = "tensorart", "TensorArt", "comfyui"
+    info.evidence.append("tensorart:EMS-id")
+    info.extra["model_ids"] = ", ".join(ems_ids(graph_text) or [info.model or ""])
 
 
 def data_extra(prompt_data: Any, meta: ContainerMeta) -> Any:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from alice_mcp.metadata.base import USER_COMMENT
+from alice_mcp.metadata.base import USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
 from alice_mcp.metadata.models import GenerationInfo
 
-READS = frozenset({"Software", USER_COMMENT})  # the fields `parse` looks at
+READS = frozenset({"Software", USER_COMMENT_JSON})  # the fields `parse` looks at
 FIELDS = ("Description", "Comment", "Source")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alice_mcp.metadata.base import USER_COMMENT
+from alice_mcp.metadata.base import USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import (
@@ -22,8 +22,8 @@ from alice_mcp.metadata.generators import (
 )
 from alice_mcp.metadata.models import GenerationInfo
 
-READS = frozenset({"parameters", USER_COMMENT})  # the fields `parse` looks at
-MARKERS = ("RuinedFooocus", '"base_model_name"', '\\"base_model_name\\"')
+READS = frozenset({"parameters", USER_COMMENT_JSON})  # the fields `parse` looks at
+MARKERS = ("RuinedFooocus", "base_model_name")  # (the key, quoted or escaped-quoted)
 _JSON_STARTS = ("{", '"')
 TYPED = {"Prompt", "Negative", "steps", "cfg", "width", "height", "seed", "sampler_name",
          "scheduler", "base_model_name", "loras"}  # fmt: skip
@@ -64,7 +64,7 @@ def _find(meta: ContainerMeta) -> tuple[str | None, str]:
 
 def _marked(text: str) -> bool:
     """JSON (or JSON encoded as a JSON string) naming RuinedFooocus or its model key."""
-    return text[:8].lstrip()[:1] in _JSON_STARTS and any(m in text for m in MARKERS)
+    return text[:8].lstrip()[:1] in _JSON_STARTS and (MARKERS[0] in text or MARKERS[1] in text)
 
 
 def _apply(info: GenerationInfo, data: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@
 cfgScale, width, height, clipSkip and baseModel {modelFileName, hash}. The graph names
 models by TensorArt's internal ids (`EMS-<n>-EMS`); the ids are kept in `extra`, the
 model is the file name where `generation_data` gives one, else the id. A graph whose
-loaders name `EMS-` ids is TensorArt's even without `generation_data`.
+checkpoint is an `EMS-` id is TensorArt's even without `generation_data`: the ComfyUI parser
+names it (`comfyui.tensorart_ids`), so ComfyUI files pay no extra scan here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from alice_mcp.metadata.families import model_family
 from alice_mcp.metadata.generators import clean_model_name, load_json, to_float, to_int, to_text
 from alice_mcp.metadata.models import GenerationInfo
 
-READS = frozenset({"generation_data", "prompt"})  # the fields `parse` looks at
+READS = frozenset({"generation_data"})  # the fields `parse` looks at
 EMS_ID = re.compile(r"EMS-\d{1,20}-EMS")
 MAX_IDS = 20
 TYPED = {"prompt", "negativePrompt", "seed", "steps", "cfgScale", "width", "height", "baseModel",
@@ -27,32 +28,28 @@ TYPED = {"prompt", "negativePrompt", "seed", "steps", "cfgScale", "width", "heig
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Read `generation_data`, and the EMS model ids of the graph."""
     data_text = meta.text.get("generation_data")
-    graph_text = meta.text.get("prompt", "")
-    has_ids = "EMS-" in graph_text
-    if data_text is None and not has_ids:
+    if data_text is None:
         return None
     info = GenerationInfo(source="tensorart", source_name="TensorArt", engine="comfyui",
                           confidence=0.9)  # fmt: skip
-    ids = _ems_ids(graph_text) if has_ids else []
+    info.evidence.append(f"{meta.text_source.get('generation_data', meta.format)}:generation_data")
+    ids = ems_ids(meta.text.get("prompt", ""))
     if ids:
-        info.evidence.append(f"{meta.text_source.get('prompt', meta.format)}:prompt:EMS-id")
         info.extra["model_ids"] = ", ".join(ids)
-    if data_text is not None:
-        info.evidence.append(f"{meta.text_source.get('generation_data', meta.format)}:generation_data")
-        info.add_raw("generation_data", data_text)
-        data = load_json(data_text.rstrip("\x00"), "tensorart generation_data", info)
-        if isinstance(data, dict):
-            info.confidence = 0.95
-            _apply(info, data)
-        elif data is not None:
-            info.errors.append("tensorart: generation_data is not an object")
+    info.add_raw("generation_data", data_text)
+    data = load_json(data_text.rstrip("\x00"), "tensorart generation_data", info)
+    if isinstance(data, dict):
+        info.confidence = 0.95
+        _apply(info, data)
+    elif data is not None:
+        info.errors.append("tensorart: generation_data is not an object")
     if info.model is None and ids:
         info.model = ids[0]
     info.model_family = model_family(info.model, info.width, info.height)
     return info
 
 
-def _ems_ids(text: str) -> list[str]:
+def ems_ids(text: str) -> list[str]:
     """The distinct `EMS-<n>-EMS` ids of a graph, in order, at most MAX_IDS."""
     ids: list[str] = []
     for m in EMS_ID.finditer(text):
