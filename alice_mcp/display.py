@@ -96,17 +96,24 @@ def profiles(loaded: LoadedSettings, known: list[str]) -> None:
     out.print(table)
 
 
+RAW_SHOWN = 500  # characters of each raw field `alice inspect` prints for an unknown file
+
+
 def inspections(found: list[dict[str, Any]]) -> None:
     for item in found:
         out.print(f"[bold]{item['path']}[/bold]")
         if "error" in item:
             out.print(f"  [red]{item['error']}[/red]")
             continue
-        for key in ("source_name", "confidence", "model", "model_family", "prompt",
+        for key in ("source_name", "engine", "confidence", "model", "model_family", "prompt",
                     "negative_prompt", "seed", "steps", "sampler", "cfg", "width", "height",
-                    "evidence", "errors"):
-            if item.get(key) not in (None, [], ""):
-                out.print(f"  {key}: {item[key]}")
+                    "extra", "evidence", "reason", "errors"):
+            if item.get(key) not in (None, [], {}, ""):
+                out.print(f"  {key}: {item[key]}", markup=False)
+        if item.get("source") == "unknown":  # nothing silent: show what was read, raw
+            for key, value in (item.get("raw") or {}).items():
+                text = value if len(value) <= RAW_SHOWN else value[:RAW_SHOWN] + " ..."
+                out.print(f"  raw {key}: {text}", markup=False)
 
 
 def search_page(page: SearchPage) -> None:

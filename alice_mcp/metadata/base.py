@@ -10,8 +10,10 @@ MAX_TEXT = 16 * 1024 * 1024  # decompressed text bound (zTXt, compressed iTXt, s
 MAX_CHUNKS = 200_000  # guards against pathological files made of tiny chunks
 # Source names besides text keys, for parser dispatch (a NUL never occurs in a text key).
 USER_COMMENT = "\x00exif:UserComment"
+USER_COMMENT_JSON = "\x00exif:UserComment:json"  # a UserComment that looks like JSON
 EXIF_STRINGS = "\x00exif"
 XMP = "\x00xmp"
+_JSON_STARTS = ("{", '"')  # what JSON (or JSON encoded as a JSON string) starts with
 
 
 @dataclass(slots=True)
@@ -46,10 +48,14 @@ class ContainerMeta:
         return True
 
     def sources(self) -> frozenset[str]:
-        """Names of the fields that hold something: text keys, USER_COMMENT, EXIF_STRINGS, XMP."""
+        """Names of the fields that hold something: text keys, USER_COMMENT (+ USER_COMMENT_JSON),
+        EXIF_STRINGS, XMP."""
         present = [*self.text]
-        if self.exif_user_comment:
+        comment = self.exif_user_comment
+        if comment:
             present.append(USER_COMMENT)
+            if comment[:16].lstrip()[:1] in _JSON_STARTS:  # JSON readers skip infotext
+                present.append(USER_COMMENT_JSON)
         if self.exif:
             present.append(EXIF_STRINGS)
         if self.xmp:

@@ -22,13 +22,18 @@ from alice_mcp.metadata.generators import (
     comfyui,
     drawthings,
     easydiffusion,
+    engine_of,
     filename,
     fooocus,
+    hfspace,
     invokeai,
     invokeai_legacy,
     midjourney,
     novelai,
+    ruinedfooocus,
+    stabilitymatrix,
     swarmui,
+    tensorart,
 )
 from alice_mcp.metadata.generators.midjourney import parse_time
 from alice_mcp.metadata.models import GenerationInfo
@@ -39,15 +44,22 @@ Parser = Callable[[ContainerMeta, str], GenerationInfo | None]
 # (name, parser, the fields it reads: skipped when none holds anything; None: always run)
 Step = tuple[str, Parser, frozenset[str] | None]
 
-# Embedded evidence, most specific first. ComfyUI goes before A1111 because ComfyUI save
-# nodes may also write an A1111 `parameters` chunk; that one then only fills gaps. The
-# JSON-in-`parameters` tools (SwarmUI, Fooocus) go before A1111, which declines JSON.
+# Embedded evidence, most specific first. The front-ends and services that run ComfyUI
+# (SwarmUI, Stability Matrix, TensorArt) go before it: they wrote the file, their own
+# parameters win and the graph only fills gaps (and stays as evidence). ComfyUI goes
+# before A1111 because ComfyUI save nodes may also write an A1111 `parameters` chunk;
+# that one then only fills gaps. The JSON-in-`parameters` tools (SwarmUI, RuinedFooocus,
+# Spaces, Fooocus) go before A1111, which declines JSON.
 EMBEDDED: list[Step] = [
+    ("swarmui", swarmui.parse, swarmui.READS),
+    ("stabilitymatrix", stabilitymatrix.parse, stabilitymatrix.READS),
+    ("tensorart", tensorart.parse, tensorart.READS),
     ("comfyui", comfyui.parse, comfyui.READS),
     ("invokeai", invokeai.parse, invokeai.READS),
     ("invokeai_legacy", invokeai_legacy.parse, invokeai_legacy.READS),
     ("novelai", novelai.parse, novelai.READS),
-    ("swarmui", swarmui.parse, swarmui.READS),
+    ("ruinedfooocus", ruinedfooocus.parse, ruinedfooocus.READS),
+    ("hfspace", hfspace.parse, hfspace.READS),
     ("fooocus", fooocus.parse, fooocus.READS),
     ("easydiffusion", easydiffusion.parse, easydiffusion.READS),
     ("drawthings", drawthings.parse, drawthings.READS),
@@ -58,7 +70,9 @@ PROVENANCE: list[Step] = [("c2pa", c2pa_manifest.parse, None)]
 FALLBACK: list[Step] = [("filename", filename.parse, None)]
 IPTC_CONFIDENCE = 0.8
 OPEN_BUFFER = 4096  # given, so open() need not ask the OS whether the file is a terminal
-_MERGE_SKIP = {"source", "source_name", "confidence", "evidence", "raw", "errors", "loras"}
+_MERGE_SKIP = {"source", "source_name", "engine", "confidence", "evidence", "extra", "raw",
+               "errors", "loras"}  # fmt: skip
+_EXIF_GRAPH = ("prompt:", "workflow:", "prompt: ", "workflow: ")  # EXIF strings ComfyUI read
 
 
 def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationInfo:
@@ -95,8 +109,23 @@ def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
             _merge(info, named)  # e.g. a DALL·E file name adds the prompt and date
     info = _apply_flags(info, meta)
     _fill_from_container(info, meta)
+    if info.engine is None:
+        info.engine = engine_of(info.source)
+    if info.source == "unknown":
+        info.reason = _unread_reason(meta)
     info.errors[:0] = errors
     return info
+
+
+def _unread_reason(meta: ContainerMeta) -> str | None:
+    """Why a file that carries text metadata is still `unknown` (its fields are kept raw)."""
+    fields = [f"text:{key}" for key in meta.text]
+    if meta.exif_user_comment and meta.exif_user_comment.strip():
+        fields.append("exif:UserComment")
+    if not fields:
+        return None
+    shown = ", ".join(fields[:12]) + (", ..." if len(fields) > 12 else "")
+    return f"metadata read but no known generator wrote it: {shown} (kept raw)"
 
 
 @lru_cache(maxsize=256)
@@ -133,6 +162,8 @@ def _merge(into: GenerationInfo, other: GenerationInfo) -> None:
     for f in fields(GenerationInfo):
         if f.name not in _MERGE_SKIP and getattr(into, f.name) is None:
             setattr(into, f.name, getattr(other, f.name))
+    for key, value in other.extra.items():
+        into.extra.setdefault(key, value)
     for lora in other.loras:
         if lora not in into.loras:
             into.loras.append(lora)
@@ -179,7 +210,7 @@ def _fill_from_container(info: GenerationInfo, meta: ContainerMeta) -> None:
     if comment and comment[: 64 * 1024] not in info.raw.values():
         info.add_raw("exif:UserComment", comment)
     for key, value in meta.exif.items():
-        if value and not value.startswith(("prompt:", "workflow:")):
+        if value and not value[:10].lower().startswith(_EXIF_GRAPH):
             info.add_raw(f"exif:{key}", value)
 
 

@@ -39,9 +39,25 @@ from alice_mcp.samples.images import (
 from alice_mcp.samples.inbox import Writer, _fake_uuid, _inbox_writers, make_sample_inbox
 from alice_mcp.samples.provenance import (
     ai_manifest,
+    edit_manifest,
     sign_bytes,
+    sign_edit,
     test_signing_material,
+    write_c2pa_history,
     write_c2pa_image,
+)
+from alice_mcp.samples.services import (
+    civitai_infotext,
+    novelai_fields,
+    write_civitai,
+    write_comfyui_exif,
+    write_hfspace_png,
+    write_novelai_webp,
+    write_ruinedfooocus_png,
+    write_stability_matrix_png,
+    write_swarmui_comfy_png,
+    write_tensorart_png,
+    write_unknown_png,
 )
 from alice_mcp.samples.stealth import (
     embed_stealth,
@@ -89,4 +105,8 @@ __all__ = [
     "write_invokeai_sdmeta_png", "write_midjourney_png", "write_novelai_png", "write_plain_jpeg",
     "write_plain_png", "write_png_text", "write_stealth_a1111_png", "write_stealth_novelai_png",
     "write_swarmui_jpeg", "write_swarmui_png", "write_video",
+    "civitai_infotext", "edit_manifest", "novelai_fields", "sign_edit", "write_c2pa_history",
+    "write_civitai", "write_comfyui_exif", "write_hfspace_png", "write_novelai_webp",
+    "write_ruinedfooocus_png", "write_stability_matrix_png", "write_swarmui_comfy_png",
+    "write_tensorart_png", "write_unknown_png",
 ]  # fmt: skip

@@ -100,6 +100,58 @@ def sign_bytes(data: bytes, mime: str, manifest: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def edit_manifest(tool: str, actions: tuple[str, ...] = ("c2pa.converted",)) -> dict[str, Any]:
+    """A manifest of an edit: `c2pa.opened` on the parent ingredient, then `actions`."""
+    opened = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}}
+    return {
+        "claim_generator_info": [{"name": tool, "version": "1.0"}],
+        "title": "edited",
+        "assertions": [{"label": "c2pa.actions",
+                        "data": {"actions": [opened, *({"action": a} for a in actions)]}}],
+    }  # fmt: skip
+
+
+def sign_edit(data: bytes, mime: str, manifest: dict[str, Any]) -> bytes:
+    """Sign `data` again with `manifest`, the signed `data` itself as its parent ingredient.
+
+    This is how an edit keeps history: the earlier manifest (e.g. Gemini's AI creation)
+    becomes an ingredient's manifest and the new one is active.
+    """
+    import c2pa
+
+    chain, key = test_signing_material()
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None))
+    context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    out = io.BytesIO()
+    with signer, c2pa.Builder(manifest, context=context) as builder:
+        parent = {"title": "parent", "relationship": "parentOf", "label": "parent"}
+        builder.add_ingredient(parent, mime, io.BytesIO(data))
+        builder.sign(signer, mime, io.BytesIO(data), out)
+    return out.getvalue()
+
+
+def write_c2pa_history(
+    path: Path,
+    tool: str = "Google C2PA Core Generator Library",
+    agent: str | None = "Gemini",
+    *,
+    fmt: str = "PNG",
+    when: str | None = None,
+    edits: int = 1,
+) -> Path:
+    """An AI image (C2PA `c2pa.created`, trainedAlgorithmicMedia) edited `edits` times after:
+    the AI step sits in the earliest ingredient's manifest, the active one only converts."""
+    buf = io.BytesIO()
+    sample_image((64, 64), seed_of(tool, agent, fmt, edits)).save(buf, fmt)
+    data = sign_bytes(buf.getvalue(), MIME[fmt], ai_manifest(tool, agent, when=when))
+    for _ in range(edits):
+        data = sign_edit(data, MIME[fmt], edit_manifest(tool))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def write_c2pa_image(
     path: Path,
     tool: str = "ChatGPT",

@@ -1,6 +1,6 @@
 """The search language -> a Query object -> parameterised SQL. No user text is ever put in SQL.
 
-    cyberpunk "neon city" tag:portrait -tag:blurry source:midjourney model:flux*
+    cyberpunk "neon city" tag:portrait -tag:blurry source:midjourney engine:comfyui model:flux*
     stars:>=4 after:2025-01-01 before:7d type:video project:x w:>=1024 seed:123 sort:stars
 """
 
@@ -29,8 +29,8 @@ SORTS = {
 }
 SORT_COLUMNS = {"newest": "a.created_at", "oldest": "a.created_at",
                 "stars": "a.stars, a.quality", "quality": "a.quality", "indexed": "a.indexed_at"}
-FIELDS = ("tag", "source", "model", "family", "project", "type", "stars", "w", "h", "seed",
-          "sampler", "after", "before", "sort", "id", "like")
+FIELDS = ("tag", "source", "engine", "model", "family", "project", "type", "stars", "w", "h",
+          "seed", "sampler", "after", "before", "sort", "id", "like")
 # A free word matches the prompt, description or model (as one text, as before) or any tag.
 # Tags are matched in their own table (a semi-join) rather than aggregated per asset, which
 # made every text search group the whole tags table.
@@ -58,6 +58,7 @@ class Query:
     tags_any: list[str] = field(default_factory=list)
     tags_none: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     families: list[str] = field(default_factory=list)
     projects: list[str] = field(default_factory=list)
@@ -143,6 +144,8 @@ def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> Non
             (q.tags_none if negated else q.tags_all).append(normalise_tag(value))
         case "source":
             q.sources.append(value.lower())
+        case "engine":
+            q.engines.append(value.lower())
         case "model":
             q.models.append(value.lower())
         case "family":
@@ -248,6 +251,7 @@ def build_where(q: Query) -> Sql:
     for tag in q.tags_none:
         sql.add("a.asset_id NOT IN (SELECT asset_id FROM tags WHERE tag = ?)", tag)
     _any_of(sql, "lower(a.source)", q.sources)
+    _any_of(sql, "lower(a.engine)", q.engines)
     _any_of(sql, "lower(a.model_family)", q.families)
     _any_of(sql, "a.project", q.projects)
     _any_of(sql, "lower(a.sampler)", q.samplers)

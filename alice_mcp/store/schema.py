@@ -49,6 +49,7 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(schema_sql())  # every statement is IF NOT EXISTS: older files gain new tables
     if found is None:
         conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-    # indexes added after migration 1; idempotent, so older files get them on open
+    # columns and indexes added after migration 1; idempotent, so older files get them on open
+    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS engine VARCHAR")
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")

@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS assets (
     description     VARCHAR,
     project         VARCHAR,
     errors          VARCHAR,
-    indexed_at      TIMESTAMPTZ NOT NULL
+    indexed_at      TIMESTAMPTZ NOT NULL,
+    engine          VARCHAR              -- what a source runs on (swarmui -> comfyui); last, as
+                                         -- older libraries get it by ALTER TABLE on open
 );
 
 CREATE TABLE IF NOT EXISTS files (

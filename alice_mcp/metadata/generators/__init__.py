@@ -16,6 +16,20 @@ from alice_mcp.metadata.models import GenerationInfo
 MAX_JSON_CHARS = 8 * 1024 * 1024
 _MODEL_EXT = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d{1,6})\s*[x×]\s*(\d{1,6})\s*$")
+# The engine (generator family) of each source that is a fork, service or front-end of
+# another; any other known source is its own engine. `detect` fills `engine` from here.
+ENGINES = {
+    "forge": "a1111",
+    "sdnext": "a1111",
+    "swarmui": "comfyui",
+    "stability-matrix": "comfyui",
+    "tensorart": "comfyui",
+    "civitai": "a1111",
+    "ruinedfooocus": "fooocus",
+    "hf-space": "diffusers",
+    "invokeai_legacy": "invokeai",
+}
+NOT_ENGINES = frozenset({"unknown", "ai"})
 _NUMBER = (int, float)  # a tuple: `int | float` would build a union object on every call
 
 
@@ -33,6 +47,13 @@ def load_json(text: str, what: str, info: GenerationInfo) -> Any | None:
     except ValueError as exc:
         info.errors.append(f"{what}: invalid JSON ({exc})")
     return None
+
+
+def engine_of(source: str) -> str | None:
+    """The engine a source runs on: its parent for forks and services, else itself."""
+    if source in NOT_ENGINES:
+        return None
+    return ENGINES.get(source, source)
 
 
 def to_int(value: Any) -> int | None:

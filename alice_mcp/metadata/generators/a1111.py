@@ -21,12 +21,22 @@ from alice_mcp.metadata.generators import (
     to_int,
     to_text,
 )
-from alice_mcp.metadata.models import GenerationInfo
+from alice_mcp.metadata.models import MAX_EXTRA, RAW_VALUE_CAP, GenerationInfo
 
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
+CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
+# parameters held by typed fields, as A1111 spells them; every other key goes to `extra`
+TYPED_KEYS = frozenset({"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Model", "Size"})
+# lower case -> A1111's spelling, for the keys alice reads (typed ones and the fork markers)
+SPELLINGS = {key.lower(): key for key in (*TYPED_KEYS, "Version", "App", "Lora hashes")}
+# keys A1111 and its forks write on most files that no typed field holds (kept in `extra`)
+COMMON_EXTRA = frozenset({"Model hash", "Version", "Lora hashes", "Clip skip", "VAE hash", "VAE",
+                          "Denoising strength", "Hires upscale", "Hires steps", "Hires upscaler",
+                          "ADetailer model", "TI hashes", "Emphasis"})  # fmt: skip
+_DECODER = json.JSONDecoder()
 READS = frozenset({"parameters", "comment", USER_COMMENT})  # the fields `parse` looks at
 
 
@@ -45,13 +55,17 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.add_raw("parameters", text)
     info.prompt = prompt or None
     info.negative_prompt = negative or None
-    _apply_params(info, params)
+    params = _apply_params(info, params)
     if "<" in prompt:  # no tag without one: most prompts skip the regex
         for m in LORA_IN_PROMPT.finditer(prompt):
             add_unique(info.loras, m.group(1).strip())
     for name in _lora_hash_names(params.get("Lora hashes")):
         add_unique(info.loras, name)
     info.source, info.source_name = _flavour(params)
+    if "Civitai " in stripped and _civitai(stripped, info):
+        info.engine = "comfyui" if info.source == "comfyui" else "a1111"
+        info.source, info.source_name = "civitai", "Civitai (on-site generator)"
+        info.evidence.append("civitai:resources")
     info.model_family = model_family(info.model, info.width, info.height)
     return info
 
@@ -107,8 +121,28 @@ def unquote(value: str) -> str:
     return value
 
 
-def _apply_params(info: GenerationInfo, params: dict[str, str]) -> None:
-    """Copy the known parameters into the typed fields."""
+def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str]:
+    """Copy the known parameters into the typed fields; keep the others in `extra`.
+
+    Keys are matched case-insensitively (other savers write `CFG Scale`, `Clip Skip`):
+    returns the parameters with the keys alice reads under A1111's own spelling.
+    """
+    extra = info.extra
+    respelled: dict[str, str] = {}
+    for key, value in params.items():  # one pass, set lookups only: runs for every file
+        if key in TYPED_KEYS:
+            continue
+        if key in COMMON_EXTRA:  # spelled as A1111 does: nothing to look up
+            if len(extra) < MAX_EXTRA:
+                extra.setdefault(key, value[:RAW_VALUE_CAP])
+            continue
+        canonical = SPELLINGS.get(key.lower())
+        if canonical is not None and canonical not in params:
+            respelled[canonical] = value
+        if canonical not in TYPED_KEYS and len(extra) < MAX_EXTRA:
+            extra.setdefault(key, value[:RAW_VALUE_CAP])
+    if respelled:
+        params = {**params, **respelled}
     info.steps = to_int(params.get("Steps"))
     info.sampler = to_text(params.get("Sampler"))
     info.scheduler = to_text(params.get("Schedule type"))
@@ -118,6 +152,7 @@ def _apply_params(info: GenerationInfo, params: dict[str, str]) -> None:
     size = parse_size(params.get("Size"))
     if size:
         info.width, info.height = size
+    return params
 
 
 def _lora_hash_names(value: str | None) -> list[str]:
@@ -134,7 +169,7 @@ def _lora_hash_names(value: str | None) -> list[str]:
 
 def _flavour(params: dict[str, str]) -> tuple[str, str]:
     """Tell A1111 from its forks by the Version/App fields."""
-    version = params.get("Version", "")
+    version = params.get("Version", "").strip()
     app = params.get("App", "")
     if "SD.Next" in app or "sdnext" in app.lower():
         return "sdnext", "SD.Next"
@@ -143,6 +178,51 @@ def _flavour(params: dict[str, str]) -> tuple[str, str]:
         return "fooocus", "Fooocus"
     if version[:1] == "f" and version[1:2].isdecimal():  # `^f\d`: Forge's f2.0.1...
         return "forge", "Stable Diffusion WebUI Forge"
+    if lower == "classic" or lower.startswith("classic-"):
+        return "forge", "Stable Diffusion WebUI Forge (Classic)"
+    if lower == "neo" or lower.startswith(("neo-", "neo ")):
+        return "forge", "Stable Diffusion WebUI Forge (Neo)"
     if lower.startswith("comfyui"):
         return "comfyui", "ComfyUI"
     return "a1111", "AUTOMATIC1111"
+
+
+def _civitai(text: str, info: GenerationInfo) -> bool:
+    """Civitai's on-site generator: `Civitai resources: [...]` / `Civitai metadata: {...}`.
+
+    The JSON values are not quoted, so the infotext split cuts them at the first comma;
+    they are decoded here from the text itself (bounded: one JSON value each).
+    """
+    found = False
+    for marker in CIVITAI_MARKERS:
+        key = marker.rstrip(":")
+        at = text.rfind(marker)
+        if at < 0:
+            continue
+        found = True
+        start = at + len(marker)
+        while start < len(text) and text[start] == " ":
+            start += 1
+        try:
+            value, _ = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            info.errors.append(f"civitai: {marker.rstrip(':')} is not valid JSON")
+            continue
+        info.extra[key] = json.dumps(value, ensure_ascii=False)[:RAW_VALUE_CAP]
+        if key == "Civitai resources":
+            info.model = info.model or _civitai_checkpoint(value)
+            for item in value if isinstance(value, list) else []:
+                if isinstance(item, dict) and item.get("type") in ("lora", "lycoris"):
+                    add_unique(info.loras, to_text(item.get("modelName")))
+    return found
+
+
+def _civitai_checkpoint(resources: object) -> str | None:
+    """The checkpoint's name in a `Civitai resources` list."""
+    for item in resources if isinstance(resources, list) else []:
+        if isinstance(item, dict) and item.get("type") == "checkpoint":
+            name = to_text(item.get("modelName"))
+            version = to_text(item.get("modelVersionName"))
+            if name:
+                return f"{name} {version}" if version else name
+    return None

@@ -5,6 +5,12 @@ The active manifest names the tool in `claim_generator` / `claim_generator_info`
 `c2pa.created` (or any action) with IPTC DigitalSourceType `trainedAlgorithmicMedia`
 (`compositeWithTrainedAlgorithmicMedia` for edits) says the content is AI-generated.
 Confidence sits between embedded generation parameters and a file-name guess.
+
+History: an edit (Gemini's watermark and conversion, an editor's crop) signs a new active
+manifest that names the earlier file as an ingredient; the AI step sits in that earlier
+manifest. The ingredient chain is walked (bounded) when the active manifest has no AI
+action. The manifests come from the official C2PA library (`provenance.py`), which reads
+these chains reliably; the walk over its JSON is ours.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from alice_mcp.metadata.models import GenerationInfo
 from alice_mcp.metadata.provenance import active_manifest
 
 C2PA_CONFIDENCE = 0.8
+MAX_INGREDIENT_DEPTH = 16  # manifests walked back through ingredients
+MAX_INGREDIENTS = 64  # ingredients looked at in all
 AI_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 ACTION_LABELS = ("c2pa.actions", "c2pa.actions.v2")
 # (slug, display name, pattern over tool/agent/issuer names, names only a generator);
@@ -48,12 +56,19 @@ TOOLS: list[tuple[str, str, re.Pattern[str], bool]] = [
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
-    """Map the active manifest's tool names and AI flag to a source; None if neither."""
+    """Map the manifests' tool names and AI flag to a source; None if neither."""
     manifest = active_manifest(meta.c2pa_manifest)
     if manifest is None:
         return None
     names = tool_names(manifest)
     ai_type, when, agent = _ai_action(manifest)
+    origin = manifest
+    if ai_type is None:
+        earlier = _ai_ingredient(meta.c2pa_manifest or {}, manifest)
+        if earlier is not None:
+            origin = earlier
+            ai_type, when, agent = _ai_action(earlier)
+            names += [n for n in tool_names(earlier) if n not in names]
     slug, display = _match(names + ([agent] if agent else []), ai=ai_type is not None)
     if slug is None and ai_type is None:
         return None  # a camera or an editor signed it: provenance, not generation
@@ -64,13 +79,51 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
         info.source, info.source_name = slug, display
         info.model_family = slug if slug not in ("google", "bing", "stability") else None
     if ai_type:
-        info.evidence.append(f"{meta.format}:c2pa:digitalSourceType:{ai_type}")
+        step = "ingredient:" if origin is not manifest else ""
+        info.evidence.append(f"{meta.format}:c2pa:{step}digitalSourceType:{ai_type}")
     if agent and (not names or agent.lower() not in names[0].lower()):
         info.model = agent
-    info.created_at = _time(when) or _time(_dict(manifest.get("signature_info")).get("time"))
+    info.created_at = _time(when) or _time(_dict(origin.get("signature_info")).get("time"))
     state = (meta.c2pa_manifest or {}).get("validation_state")
     info.add_raw("c2pa", summary(manifest, state))
+    if origin is not manifest:
+        info.add_raw("c2pa:ingredient", summary(origin, None))
     return info
+
+
+def _ai_ingredient(store: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The nearest earlier manifest (through ingredients) with an AI action; bounded walk."""
+    manifests = _dict(store.get("manifests"))
+    seen: set[str] = set()
+    level = [manifest]
+    looked = 0
+    for _ in range(MAX_INGREDIENT_DEPTH):
+        following: list[dict[str, Any]] = []
+        for current in level:
+            for ingredient in current.get("ingredients") or []:
+                looked += 1
+                if looked > MAX_INGREDIENTS:
+                    return None
+                label = _ingredient_label(ingredient)
+                earlier = manifests.get(label) if label and label not in seen else None
+                if not isinstance(earlier, dict):
+                    continue
+                seen.add(label)
+                if _ai_action(earlier)[0] is not None:
+                    return earlier
+                following.append(earlier)
+        if not following:
+            return None
+        level = following
+    return None
+
+
+def _ingredient_label(ingredient: Any) -> str | None:
+    """The manifest label an ingredient points at (`active_manifest`; `manifest` in v1 JSON)."""
+    if not isinstance(ingredient, dict):
+        return None
+    label = ingredient.get("active_manifest") or ingredient.get("manifest")
+    return label if isinstance(label, str) else None
 
 
 def tool_names(manifest: dict[str, Any]) -> list[str]:

@@ -13,16 +13,21 @@ import json
 import re
 from typing import Any
 
-from alice_mcp.metadata.base import EXIF_STRINGS
+from alice_mcp.metadata.base import EXIF_STRINGS, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta
-from alice_mcp.metadata.generators import load_json, to_int
-from alice_mcp.metadata.generators.comfyui_graph import Graph, extract
+from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
+from alice_mcp.metadata.generators.comfyui_graph import NO_SAMPLER, Graph, extract
 from alice_mcp.metadata.models import GenerationInfo
 
 KEYS = ("prompt", "workflow")
-EXIF_PREFIXES = tuple((key, f"{key}:") for key in KEYS)  # EXIF strings "prompt:{...}"
-READS = frozenset({*KEYS, "comment", EXIF_STRINGS})  # the fields `parse` looks at
+EXIF_PREFIXES = tuple((key, f"{key}:") for key in KEYS)  # EXIF strings "prompt:{...}" (core)
+# and "Prompt: {...}" (save-image-extended): any case, spaces around the colon
+EXIF_PREFIX = re.compile(r"^\s{0,8}(prompt|workflow)\s{0,8}:\s{0,8}(?=[{\[])", re.IGNORECASE)
+READS = frozenset({*KEYS, "comment", "extraMetadata", EXIF_STRINGS, USER_COMMENT_JSON})
 MAX_COMMENT_SCAN = 64  # characters at the start of a comment that must show a graph key
+GRAPH_KEY_FIRST = re.compile(r'\{\s*"(?:prompt|workflow)"\s*:')  # not SwarmUI's nested "prompt"
+BARE_GRAPH_SCAN = 512  # characters at the start of a UserComment that must show a node
+EXTRA_METADATA = "extraMetadata"  # Civitai's original parameters beside an upscale graph
 
 # Widget order of common UI nodes, to turn a `workflow` into named inputs.
 WIDGETS: dict[str, list[str]] = {
@@ -56,17 +61,27 @@ WIDGETS: dict[str, list[str]] = {
         "StringConcatenate": "string_a string_b delimiter",
     }.items()
 }
+CIVITAI_FIELDS = (
+    ("prompt", "prompt", to_text), ("negative_prompt", "negativePrompt", to_text),
+    ("seed", "seed", to_int), ("steps", "steps", to_int), ("cfg", "cfgScale", to_float),
+    ("sampler", "sampler", to_text), ("model", "baseModel", to_text),
+    ("width", "width", to_int), ("height", "height", to_int),
+)  # fmt: skip
+CIVITAI_KEYS = frozenset(key for _, key, _ in CIVITAI_FIELDS)
 _WEIGHT_FILE = re.compile(r"\.(safetensors|ckpt|pt|pth|gguf|sft|bin)$", re.IGNORECASE)
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Read ComfyUI `prompt`/`workflow` JSON from text chunks, EXIF strings or video tags."""
+    if not _may_hold_graph(meta):
+        return None  # e.g. an A1111 JPEG: infotext in the UserComment, no EXIF strings
     info = GenerationInfo(source="comfyui", source_name="ComfyUI", confidence=0.6)
     found = _find(meta, info)
     if not found:
         if not info.errors:
             return None
-        info.evidence.append(f"{meta.text_source.get('comment', meta.format)}:comment")
+        where = "comment" if "comment" in meta.text else "exif:UserComment"
+        info.evidence.append(f"{meta.text_source.get('comment', meta.format)}:{where}")
         return info  # a comment shaped like ComfyUI's {"prompt": ...}, but broken
     prompt_value = found["prompt"][0] if "prompt" in found else None
     workflow_value = found["workflow"][0] if "workflow" in found else None
@@ -77,8 +92,9 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
         info.evidence.append(f"{where}:{key}")
         info.add_raw(key, value if isinstance(value, str) else _dump(value))
     graph: Graph | None = None
+    prompt_data: Any = None
     if prompt_value is not None:
-        data = _load(prompt_value, "comfyui prompt", info)
+        data = prompt_data = _load(prompt_value, "comfyui prompt", info)
         graph = api_graph(data)
         if data is not None and graph is None:
             if workflow_value is None:
@@ -92,29 +108,110 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     if graph:
         info.confidence = 0.95
         extract(graph, info)
+        if info.model is not None and info.model.startswith("EMS-"):
+            tensorart_ids(info, prompt_value if isinstance(prompt_value, str) else "")
+    extra = data_extra(prompt_data, meta)
+    if extra is not None:
+        _civitai_extra(extra, info)
     return info
 
 
+def _may_hold_graph(meta: ContainerMeta) -> bool:
+    """Cheap look before any work: a graph key, an EXIF string, or a JSON-looking comment."""
+    if meta.exif or "prompt" in meta.text or "workflow" in meta.text:
+        return True
+    for comment in (meta.text.get("comment"), meta.exif_user_comment):
+        if comment and comment[:16].lstrip()[:1] == "{" and _graph_comment(comment):
+            return True
+    return False
+
+
+def _graph_comment(comment: str) -> bool:
+    """A comment whose JSON starts with a graph key, or a bare graph (a node near the start)."""
+    head = comment[:MAX_COMMENT_SCAN].lstrip()
+    return GRAPH_KEY_FIRST.match(head) is not None or '"class_type"' in comment[:BARE_GRAPH_SCAN]
+
+
+def tensorart_ids(info: GenerationInfo, graph_text: str) -> None:
+    """A graph whose checkpoint is a TensorArt id (`EMS-<n>-EMS`): TensorArt ran it."""
+    from alice_mcp.metadata.generators.tensorart import ems_ids
+
+    info.source, info.source_name, info.engine = "tensorart", "TensorArt", "comfyui"
+    info.evidence.append("tensorart:EMS-id")
+    info.extra["model_ids"] = ", ".join(ems_ids(graph_text) or [info.model or ""])
+
+
+def data_extra(prompt_data: Any, meta: ContainerMeta) -> Any:
+    """Civitai's `extraMetadata`: inside the graph (JPEG) or a text chunk of its own (PNG)."""
+    if isinstance(prompt_data, dict) and EXTRA_METADATA in prompt_data:
+        return prompt_data[EXTRA_METADATA]
+    return meta.text.get(EXTRA_METADATA)
+
+
+def _civitai_extra(value: Any, info: GenerationInfo) -> None:
+    """Civitai ran this graph (an upscale or hires pass): its original parameters win."""
+    data = load_json(value, "civitai extraMetadata", info) if isinstance(value, str) else value
+    if not isinstance(data, dict):
+        if data is not None:  # (a JSON failure is noted already)
+            info.errors.append("civitai: extraMetadata is not an object")
+        return
+    info.source, info.source_name, info.engine = "civitai", "Civitai", "comfyui"
+    info.evidence.append("civitai:extraMetadata")
+    if NO_SAMPLER in info.errors:  # an upscale-only graph: the parameters are here instead
+        info.errors.remove(NO_SAMPLER)
+    for attr, key, convert in CIVITAI_FIELDS:
+        value = convert(data.get(key))
+        if value is not None:
+            setattr(info, attr, value)
+    for key, item in data.items():
+        if key not in CIVITAI_KEYS and item not in (None, "", [], {}):
+            info.add_extra(key, _dump(item) if isinstance(item, dict | list) else item)
+
+
 def _find(meta: ContainerMeta, info: GenerationInfo) -> dict[str, tuple[Any, str]]:
-    """Locate prompt/workflow values: text keys, `prompt:` EXIF strings, or a JSON comment."""
+    """Locate prompt/workflow values: text keys, EXIF strings, a JSON comment or UserComment."""
     found: dict[str, tuple[Any, str]] = {}
     for key in KEYS:
         if key in meta.text:
             found[key] = (meta.text[key], meta.text_source.get(key, meta.format))
     for tag, value in meta.exif.items():
-        for key, prefix in EXIF_PREFIXES:
+        for key, prefix in EXIF_PREFIXES:  # core ComfyUI: exact `prompt:` (the common case)
             if key not in found and value.startswith(prefix):
                 found[key] = (value[len(prefix) :], f"{meta.format}:exif:{tag}")
-    comment = meta.text.get("comment", "")
-    head = comment[:MAX_COMMENT_SCAN].lstrip()
-    if len(found) < 2 and head.startswith("{") and any(f'"{k}"' in head for k in KEYS):
-        data = load_json(comment, "comfyui comment", info)
+                break
+        else:
+            m = EXIF_PREFIX.match(value[:40]) if value[:1] in "pPwW \t" else None
+            if m is not None and m.group(1).lower() not in found:
+                found[m.group(1).lower()] = (value[m.end() :], f"{meta.format}:exif:{tag}")
+    if len(found) < 2 and "comment" in meta.text:
         where = f"{meta.text_source.get('comment', meta.format)}:comment"
-        if isinstance(data, dict):
-            for key in KEYS:
-                if key not in found and data.get(key) is not None:
-                    found[key] = (data[key], where)
+        _from_json_comment(meta.text["comment"], where, "comfyui comment", found, info)
+    if len(found) < 2 and meta.exif_user_comment:
+        where = f"{meta.format}:exif:UserComment"
+        _from_json_comment(meta.exif_user_comment, where, "comfyui UserComment", found, info)
     return found
+
+
+def _from_json_comment(
+    comment: str, where: str, what: str, found: dict[str, tuple[Any, str]], info: GenerationInfo
+) -> None:
+    """`{"prompt": {...}, "workflow": {...}}` in a comment (saver nodes), or a bare API graph
+    (Civitai's upscale files); anything else is left to other parsers."""
+    head = comment[:MAX_COMMENT_SCAN].lstrip()
+    if not head.startswith("{"):
+        return
+    keyed = GRAPH_KEY_FIRST.match(head) is not None
+    if not keyed and '"class_type"' not in comment[:BARE_GRAPH_SCAN]:
+        return
+    data = load_json(comment, what, info)
+    if not isinstance(data, dict):
+        return
+    if keyed:
+        for key in KEYS:
+            if key not in found and isinstance(data.get(key), dict | list | str):
+                found[key] = (data[key], where)
+    elif "prompt" not in found:
+        found["prompt"] = (data, where)
 
 
 def _load(value: Any, what: str, info: GenerationInfo) -> Any:

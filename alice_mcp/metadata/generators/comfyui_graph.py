@@ -33,6 +33,7 @@ NOT_TEXT_LINKS = frozenset(_NOT_TEXT_LINKS.split())
 TEXT_KEYS = {"clip_l", "t5xxl", "llama", "value", "wildcard_text", "populated_text"}
 TEXT_PREFIXES = ("text", "string", "prompt")
 NOT_TEXT_KEYS = {"delimiter", "separator", "text_encoder", "clean_whitespace"}
+NO_SAMPLER = "comfyui: no sampler node found"
 _SEED_KEYS = ("seed", "noise_seed")
 _CONTAINER = (list, dict)  # a tuple: `list | dict` would build a union object on every call
 _NO_INPUTS: Mapping[str, Any] = MappingProxyType({})  # shared, so read-only
@@ -52,7 +53,7 @@ def extract(graph: Graph, info: GenerationInfo) -> None:
         info.width, info.height = _latent_size(graph, sampler)
         info.model = clean_model_name(_model_name(graph, sampler))
     else:
-        info.errors.append("comfyui: no sampler node found")
+        info.errors.append(NO_SAMPLER)
     if info.model is None:
         info.model = clean_model_name(_any_model(graph))
     for node in graph.values():

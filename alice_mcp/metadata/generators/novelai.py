@@ -1,38 +1,73 @@
-"""NovelAI PNG: `Software`=NovelAI, `Description`=prompt, `Comment`=JSON settings, `Source`=model."""
+"""NovelAI: `Software`=NovelAI, `Description`=prompt, `Comment`=JSON settings, `Source`=model.
+
+PNG: text chunks of those names. WebP: the same fields as one JSON object in the EXIF
+UserComment, `{"Software": "NovelAI", "Comment": "<the Comment JSON as a string>", ...}`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from alice_mcp.metadata.base import USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta
 from alice_mcp.metadata.generators import load_json, to_float, to_int, to_text
 from alice_mcp.metadata.models import GenerationInfo
 
-READS = frozenset({"Software"})  # the fields `parse` looks at
+READS = frozenset({"Software", USER_COMMENT_JSON})  # the fields `parse` looks at
+FIELDS = ("Description", "Comment", "Source")
 
 
 def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     """Recognise NovelAI by its Software text and read the Comment JSON."""
     if not meta.text.get("Software", "").strip().lower().startswith("novelai"):
-        return None
+        return _from_user_comment(meta)
     stealth = meta.text_source.get("Software", "").endswith(":stealth")
     where = f"{meta.format}:stealth" if stealth else meta.format
+    return _read(meta.text, where)
+
+
+def _from_user_comment(meta: ContainerMeta) -> GenerationInfo | None:
+    """NovelAI WebP: the PNG's text fields as one JSON object in the EXIF UserComment."""
+    comment = meta.exif_user_comment
+    if not comment or not comment[:8].lstrip().startswith("{") or "NovelAI" not in comment:
+        return None
+    probe = GenerationInfo()
+    data = load_json(comment, "novelai UserComment", probe)
+    if data is None:  # names NovelAI but is broken: say so rather than drop it
+        return GenerationInfo(source="novelai", source_name="NovelAI", confidence=0.3,
+                              evidence=[f"{meta.format}:exif:UserComment"], errors=probe.errors)  # fmt: skip
+    if not isinstance(data, dict):
+        return None
+    software = data.get("Software")
+    named = isinstance(software, str) and software.strip().lower().startswith("novelai")
+    if not named and not isinstance(data.get("Comment"), str):
+        return None
+    fields = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    info = _read(fields, f"{meta.format}:exif:UserComment")
+    info.errors[:0] = probe.errors
+    return info
+
+
+def _read(text: dict[str, str], where: str) -> GenerationInfo:
+    """NovelAI's fields (Description, Comment, Source) into a result."""
     info = GenerationInfo(
         source="novelai",
         source_name="NovelAI",
         confidence=0.95,
         evidence=[f"{where}:Software:NovelAI"],
     )
-    for key in ("Description", "Comment", "Source"):
-        if key in meta.text:
-            info.add_raw(key, meta.text[key])
-    info.prompt = to_text(meta.text.get("Description"))
-    info.model = to_text(meta.text.get("Source"))
+    for key in FIELDS:
+        if key in text:
+            info.add_raw(key, text[key])
+    info.prompt = to_text(text.get("Description"))
+    info.model = to_text(text.get("Source"))
     info.model_family = "novelai"
-    comment = meta.text.get("Comment")
+    comment = text.get("Comment")
     data = load_json(comment, "novelai comment", info) if comment else None
     if isinstance(data, dict):
         _apply(info, data)
+    elif data is not None:
+        info.errors.append("novelai: Comment is not an object")
     return info
 
 
