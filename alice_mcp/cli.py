@@ -300,11 +300,7 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         report = await library.analyze(query=query, provider=opts.get("provider"),
                                        force=bool(opts.get("force")),
                                        listeners=[bar] if bar else [])
-    _emit(opts, report, f"{report.analyzed} analyzed with {report.provider}, {report.cached} "
-          f"cached, {report.requests} requests, ${report.cost_usd:.4f}, "
-          f"{len(report.errors)} errors"
-          + (f"; budget reached: {report.budget_skipped} assets left for later"
-             if report.budget_stopped else ""))
+    _show(opts, report, display.analysis)
     return 1 if report.errors or report.budget_stopped else 0
 
 

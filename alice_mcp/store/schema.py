@@ -39,6 +39,14 @@ def table_columns() -> dict[str, tuple[tuple[str, str], ...]]:
     return tables
 
 
+def _table_sql(name: str) -> str:
+    """The CREATE TABLE IF NOT EXISTS statement of one table, as schema.sql declares it."""
+    match = re.search(rf"CREATE TABLE IF NOT EXISTS {name} \(.*?\n\);", schema_sql(), re.DOTALL)
+    if match is None:
+        raise StoreError(f"schema.sql declares no table {name!r}")
+    return match.group(0)
+
+
 def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the tables of a new library; refuse one written by a newer alice-mcp."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -52,5 +60,6 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     # tables and indexes added after migration 1; idempotent, so older files get them on open
     conn.execute("CREATE TABLE IF NOT EXISTS upkeep (task VARCHAR PRIMARY KEY, "
                  "rows BIGINT NOT NULL, done_at TIMESTAMPTZ NOT NULL)")
+    conn.execute(_table_sql("analysis_failures"))
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
