@@ -134,7 +134,7 @@ def read_reply(reply: Reply, count: int) -> list[Analysis | Exception]:
 
 def _validated(entry: dict[str, Any], index: int, raw: str) -> Analysis | Exception:
     try:
-        return to_analysis(ImageAnswer.model_validate(entry))
+        return to_analysis(ImageAnswer.model_validate({"image": image_label(index), **entry}))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors()[:3])

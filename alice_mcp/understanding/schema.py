@@ -119,8 +119,9 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(n) for n in node]
         if not isinstance(node, dict):
             return node
-        if "$ref" in node:
+        if "$ref" in node:  # a class docstring is for developers; a Field's is for the model
             target = walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            target.pop("description", None)
             return {**target, **({"description": node["description"]}
                                  if "description" in node else {})}
         if "anyOf" in node:
@@ -133,7 +134,7 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             out["additionalProperties"] = False
         return out
 
-    return walk({k: v for k, v in schema.items() if k != "$defs"})
+    return walk({k: v for k, v in schema.items() if k not in ("$defs", "description")})
 
 
 def _nullable(options: list[dict[str, Any]], description: str | None) -> dict[str, Any]:
