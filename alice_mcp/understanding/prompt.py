@@ -124,32 +124,38 @@ def read_reply(reply: Reply, count: int) -> list[Analysis | Exception]:
         if index is None:
             loose.append((position, entry))
         elif slots[index] is None:
-            slots[index] = _validated(entry, index, reply.raw)
+            slots[index] = _validated(entry, index, count, reply.raw)
     for position, entry in loose:  # entries without a known label: by position if it is free
         if position < count and slots[position] is None:
-            slots[position] = _validated(entry, position, reply.raw)
-    return [slot if slot is not None else _missing(i, reply, problem)
+            slots[position] = _validated(entry, position, count, reply.raw)
+    return [slot if slot is not None else _missing(i, count, reply, problem)
             for i, slot in enumerate(slots)]
 
 
-def _validated(entry: dict[str, Any], index: int, raw: str) -> Analysis | Exception:
+def _which(index: int, count: int) -> str:
+    """'Image 2: ' in a reason about one image of several; nothing for a lone image (a label
+    of one request means nothing once the failure is stored with its asset)."""
+    return f"{image_label(index)}: " if count > 1 else ""
+
+
+def _validated(entry: dict[str, Any], index: int, count: int, raw: str) -> Analysis | Exception:
     try:
         return to_analysis(ImageAnswer.model_validate({"image": image_label(index), **entry}))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors()[:3])
-        return MalformedAnswerError(f"{image_label(index)}: the answer does not fit the schema "
+        return MalformedAnswerError(f"{_which(index, count)}the answer does not fit the schema "
                                     f"({problems})", raw)
 
 
-def _missing(index: int, reply: Reply, problem: str | None) -> AnswerError:
-    label = image_label(index)
+def _missing(index: int, count: int, reply: Reply, problem: str | None) -> AnswerError:
+    label = _which(index, count)
     if reply.truncated:
-        return TruncatedAnswerError(f"{label}: the answer was cut off at the output token "
-                                    "limit before this image", reply.raw)
+        return TruncatedAnswerError(f"{label}the answer was cut off at the output token limit "
+                                    "before this image's entry was complete", reply.raw)
     if problem:
-        return MalformedAnswerError(f"{label}: {problem}", reply.raw)
-    return MalformedAnswerError(f"{label}: the answer has no entry for this image", reply.raw)
+        return MalformedAnswerError(f"{label}{problem}", reply.raw)
+    return MalformedAnswerError(f"{label}the answer has no entry for this image", reply.raw)
 
 
 _LABEL = re.compile(r"\d+")
