@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -164,6 +165,9 @@ def asset(detail: AssetDetail) -> None:
     if detail.tags:
         out.print("  tags: " + ", ".join(f"{t.tag} ({t.category}, {t.origin})"
                                          for t in detail.tags))
+    for failed in detail.failed_analyses:  # not sent again until forced
+        out.print(f"  analysis failed: {failed.provider} {failed.model} (prompt "
+                  f"{failed.prompt_version}): {escape(failed.reason)}")
     for loc in detail.locations:
         out.print(f"  {loc.role}: {loc.path}")
 
