@@ -104,6 +104,18 @@ def test_the_wire_schema_is_the_models_in_strict_form() -> None:
     assert BatchAnswer.model_json_schema()["properties"].keys() == schema["properties"].keys()
 
 
+def test_answer_categories_are_library_categories() -> None:
+    from alice_mcp.store.tags import TAG_CATEGORIES
+
+    assert set(ANSWER_CATEGORIES) <= set(TAG_CATEGORIES)
+
+
+def test_a_cut_through_entry_is_reported_as_cut_off() -> None:
+    data = {"images": [_entry(0), {"image": "Image 2", "description": "A red f"}]}
+    first, second = _read(data, 2, truncated=True)
+    assert isinstance(first, Analysis) and isinstance(second, TruncatedAnswerError)
+
+
 def test_optional_fields_become_a_type_list_with_null() -> None:
     from pydantic import BaseModel
 

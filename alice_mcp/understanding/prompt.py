@@ -57,7 +57,7 @@ def request_text(count: int, *, schema_in_text: bool = False) -> str:
 
 def max_output_tokens(count: int) -> int:
     """Room for `count` answers: a generous ceiling, not what is usually used."""
-    return 300 + 500 * count
+    return 300 + 700 * count  # an entry with six categories of scored tags is ~500 tokens
 
 
 class AnswerError(ProviderError):
@@ -124,10 +124,10 @@ def read_reply(reply: Reply, count: int) -> list[Analysis | Exception]:
         if index is None:
             loose.append((position, entry))
         elif slots[index] is None:
-            slots[index] = _validated(entry, index, count, reply.raw)
+            slots[index] = _validated(entry, index, count, reply)
     for position, entry in loose:  # entries without a known label: by position if it is free
         if position < count and slots[position] is None:
-            slots[position] = _validated(entry, position, count, reply.raw)
+            slots[position] = _validated(entry, position, count, reply)
     return [slot if slot is not None else _missing(i, count, reply, problem)
             for i, slot in enumerate(slots)]
 
@@ -138,14 +138,17 @@ def _which(index: int, count: int) -> str:
     return f"{image_label(index)}: " if count > 1 else ""
 
 
-def _validated(entry: dict[str, Any], index: int, count: int, raw: str) -> Analysis | Exception:
+def _validated(entry: dict[str, Any], index: int, count: int,
+               reply: Reply) -> Analysis | Exception:
     try:
         return to_analysis(ImageAnswer.model_validate({"image": image_label(index), **entry}))
     except ValidationError as exc:
+        if reply.truncated:  # the entry the cut went through
+            return _missing(index, count, reply, None)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors()[:3])
         return MalformedAnswerError(f"{_which(index, count)}the answer does not fit the schema "
-                                    f"({problems})", raw)
+                                    f"({problems})", reply.raw)
 
 
 def _missing(index: int, count: int, reply: Reply, problem: str | None) -> AnswerError:
