@@ -290,7 +290,7 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         _emit(opts, estimate, f"{estimate.assets} assets to analyze with {estimate.provider} "
               f"({estimate.model}) in {estimate.requests} requests, about "
               f"${estimate.estimated_usd:.4f} ({estimate.price_source}); {estimate.cached} "
-              f"cached; this month ${estimate.spent_this_month_usd:.4f} of "
+              f"cached; {estimate.failed_before} failed before; this month ${estimate.spent_this_month_usd:.4f} of "
               f"${estimate.budget_usd_per_month:.2f} spent"
               + ("" if estimate.within_budget else
                  f"; the budget stops the run after {estimate.affordable_assets} assets"))

@@ -274,3 +274,17 @@ def test_only_a_400_naming_the_schema_downgrades() -> None:
     refused.status, refused.detail = 400, "Invalid schema for response_format 'image_analyses'"
     assert provider.downgrade(refused) is True and not provider.native_schema
     assert provider.body(["x"])["response_format"] == {"type": "json_object"}
+
+
+async def test_a_library_from_before_failures_were_recorded_gets_the_table(tmp_path: Path) -> None:
+    import duckdb
+
+    settings = make_settings(tmp_path, "openai", "http://127.0.0.1:9/v1")
+    await organized(tmp_path, settings)
+    with duckdb.connect(str(tmp_path / "lib.duckdb")) as conn:
+        conn.execute("DROP TABLE analysis_failures")
+    with Library(settings, read_only=True) as lib:  # read-only: nothing failed, nothing breaks
+        estimate = await lib.estimate_analysis(provider="openai")
+        assert estimate.assets == ASSETS and estimate.failed_before == 0
+    with Library(settings) as lib:
+        assert lib.db.fetchall("SELECT count(*) FROM analysis_failures")[0][0] == 0
