@@ -301,7 +301,7 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         _emit(opts, estimate, f"{estimate.assets} assets to analyze with {estimate.provider} "
               f"({estimate.model}) in {estimate.requests} requests, about "
               f"${estimate.estimated_usd:.4f} ({estimate.price_source}); {estimate.cached} "
-              f"cached; this month ${estimate.spent_this_month_usd:.4f} of "
+              f"cached; {estimate.failed_before} failed before; this month ${estimate.spent_this_month_usd:.4f} of "
               f"${estimate.budget_usd_per_month:.2f} spent"
               + ("" if estimate.within_budget else
                  f"; the budget stops the run after {estimate.affordable_assets} assets"))
@@ -311,11 +311,7 @@ async def cmd_analyze(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         report = await library.analyze(query=query, provider=opts.get("provider"),
                                        force=bool(opts.get("force")),
                                        listeners=[bar] if bar else [])
-    _emit(opts, report, f"{report.analyzed} analyzed with {report.provider}, {report.cached} "
-          f"cached, {report.requests} requests, ${report.cost_usd:.4f}, "
-          f"{len(report.errors)} errors"
-          + (f"; budget reached: {report.budget_skipped} assets left for later"
-             if report.budget_stopped else ""))
+    _show(opts, report, display.analysis)
     return 1 if report.errors or report.budget_stopped else 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -15,6 +16,7 @@ from rich.tree import Tree
 from alice_mcp.config import LoadedSettings
 from alice_mcp.progress import ProgressListener
 from alice_mcp.results import (
+    AnalyzeReport,
     AssetDetail,
     DuplicatesResult,
     LibraryStats,
@@ -196,8 +198,28 @@ def asset(detail: AssetDetail) -> None:
     if detail.tags:
         out.print("  tags: " + ", ".join(f"{t.tag} ({t.category}, {t.origin})"
                                          for t in detail.tags))
+    for failed in detail.failed_analyses:  # not sent again until forced
+        out.print(f"  analysis failed: {failed.provider} {failed.model} (prompt "
+                  f"{failed.prompt_version}): {escape(failed.reason)}")
     for loc in detail.locations:
         out.print(f"  {loc.role}: {loc.path}")
+
+
+def analysis(report: AnalyzeReport) -> None:
+    """What an analyze run did and cost, then each asset that failed and why."""
+    line = (f"{report.analyzed} analyzed with {report.provider} ({report.model}): "
+            f"{report.sent} sent in {report.requests} requests, ${report.cost_usd:.4f}; "
+            f"{report.cached} cached; {report.failed} failed, {len(report.errors)} errors")
+    if report.failed_before:
+        line += (f"; {report.failed_before} failed before (not sent again; --force retries "
+                 "them)")
+    if report.budget_stopped:
+        line += f"; budget reached: {report.budget_skipped} assets left for later"
+    print(line)
+    for problem in report.errors:
+        print(f"  error {problem.path[:16]}: {problem.reason}")
+    if report.cancelled:
+        print("Cancelled: run again to finish the rest.")
 
 
 def watch_line(report: OrganizeReport) -> None:

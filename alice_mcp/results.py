@@ -208,6 +208,18 @@ class AnalysisInfo(_Result):
     created_at: datetime | None = None
 
 
+class AnalysisFailureInfo(_Result):
+    """An analysis whose answer did not fit: not sent again for this provider, model and prompt
+    version unless forced."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    reason: str
+    raw_answer: str | None = Field(None, description="the answer's first 500 characters")
+    failed_at: datetime | None = None
+
+
 class AssetDetail(_Result):
     """Every stored field of one asset, with its tags, analyses and locations."""
 
@@ -215,6 +227,7 @@ class AssetDetail(_Result):
     fields: dict
     tags: list[TagInfo]
     analyses: list[AnalysisInfo]
+    failed_analyses: list[AnalysisFailureInfo] = Field(default_factory=list)
     locations: list[Location]
 
 
@@ -224,8 +237,15 @@ class AnalyzeReport(_Result):
     provider: str
     model: str
     analyzed: int = 0
+    sent: int = Field(0, description="assets whose image was sent to the provider in this run")
     cached: int = Field(0, description="already analyzed by this provider/model/prompt version")
-    requests: int = Field(0, description="provider calls made (batches)")
+    failed: int = Field(0, description="assets whose answer did not fit (cut off, off-schema, "
+                        "refused) even when retried alone; recorded, not sent again unless "
+                        "forced or the model or prompt version changes")
+    failed_before: int = Field(0, description="assets a previous run recorded as failed with "
+                               "this provider/model/prompt version: not sent (force to retry)")
+    requests: int = Field(0, description="provider calls made (batches, and retries of "
+                          "images alone)")
     cost_usd: float = Field(0.0, description="what the calls cost, from the usage the API "
                                              "reported")
     estimated_usd: float = Field(0.0, description="what the calls made were estimated to cost")
@@ -247,6 +267,8 @@ class AnalysisEstimate(_Result):
     model: str
     assets: int = Field(description="assets that would be sent (not cached)")
     cached: int = Field(0, description="already analyzed by this provider/model/prompt version")
+    failed_before: int = Field(0, description="recorded as failed by a previous run: not sent "
+                               "unless forced")
     without_image: int = Field(0, description="asked for but without a thumbnail to send")
     requests: int = Field(description="provider calls (batches)")
     estimated_usd: float = Field(description="estimated cost of all the calls (a ceiling)")

@@ -191,7 +191,9 @@ def build_server(settings: Settings) -> MCPServer:
         lower-cased. The user's tags are never overwritten by analyze."""
         return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
 
-    @_tool(server, "Analyze assets", read_only=False, open_world=True)  # remote providers
+    # not idempotent: with a remote provider a call may spend money (a forced call spends it
+    # again); open world: remote providers are reached over the network
+    @_tool(server, "Analyze assets", read_only=False, idempotent=False, open_world=True)
     async def analyze(
         ctx: Context,
         asset_ids: Annotated[list[AssetId] | None, Field(max_length=10_000)] = None,
@@ -205,9 +207,12 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> AnalyzeReport:
         """Describe and tag assets (colours, subjects, styles, moods, technical facts) with the
         understanding provider. Without asset_ids, paths or query: every asset not yet analyzed
-        by that provider. Results are cached per asset, provider, model and prompt version;
-        remote providers stop before exceeding the configured budgets (budget_stopped);
-        reports progress; can be cancelled. Tags removed by the user are never put back."""
+        by that provider. Results are cached per asset, provider, model and prompt version, and
+        so are answers that did not fit (failed): neither is sent again unless force. Remote
+        providers may cost money and stop before exceeding the configured budgets
+        (budget_stopped); the result says how many assets were sent, cached and failed, the
+        requests made and their cost_usd. Reports progress; can be cancelled. Tags removed by
+        the user are never put back."""
         return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
                                       query=query, listeners=[_progress(ctx)])
 

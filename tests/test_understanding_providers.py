@@ -163,26 +163,38 @@ async def test_timeouts_are_retried_then_reported(tmp_path: Path, kind: str) -> 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_malformed_items_are_rejected_per_image(tmp_path: Path, kind: str) -> None:
-    with fake_api(kind, script=["partial", "bad_answer", "bad_body"], delay=0) as api:
+async def test_malformed_answers_are_retried_alone_and_a_bad_body_is_not_recorded(
+        tmp_path: Path, kind: str) -> None:
+    with fake_api(kind, script=["partial", "ok", "bad_answer", "ok", "ok", "ok", "ok",
+                                "bad_body"], delay=0) as api:
         settings = make_settings(tmp_path, kind, api.base_url,
                                  **{"performance.understanding_batch_size": 4,
                                     "performance.max_concurrent_api_calls": 1})
         await organized_library(tmp_path, settings)
         with Library(settings) as lib:
+            ids = [a for (a,) in lib.db.fetchall("SELECT asset_id FROM assets ORDER BY 1")]
+            service = UnderstandingService(lib.db, settings)
             provider = make_provider(kind, settings.understanding, retry=FAST)
-            report = await UnderstandingService(lib.db, settings).analyze(None, provider)
-            analyzed = lib.db.fetchall("SELECT count(*) FROM analyses WHERE provider = ?",
-                                       [kind])[0][0]
-    # batch 1: one malformed entry; batch 2: the answer is not JSON; batch 3: the HTTP body
-    # is not JSON (no retry: it is not transient)
-    assert api.requests == 3
-    assert report.analyzed == analyzed == 3
-    assert len(report.errors) == 1 + 4 + 4
-    reasons = [e.reason for e in report.errors]
-    assert sum("image 1: malformed answer" in r for r in reasons) == 1
-    assert sum("not valid JSON" in r for r in reasons) == 4
-    assert sum("not JSON" in r and "base_url" in r for r in reasons) == 4
+            # one malformed entry: that image alone is asked again
+            first = await service.analyze(ids[:4], provider)
+            assert first.analyzed == 4 and first.requests == 2 and first.errors == []
+            assert [s.images for s in api.seen] == [4, 1]
+            # an answer that is not JSON at all (or, from a forced tool, not the schema):
+            # every image alone again
+            second = await service.analyze(ids[4:8], make_provider(
+                kind, settings.understanding, retry=FAST))
+            assert second.analyzed == 4 and second.requests == 5 and second.failed == 0
+            # an HTTP body that is not JSON is the gateway's fault, not the model's: an error,
+            # no retry, nothing recorded, so the next run sends it again
+            third = await service.analyze(ids[8:9], make_provider(
+                kind, settings.understanding, retry=FAST))
+            assert third.analyzed == 0 and third.failed == 0 and len(third.errors) == 1
+            assert "not JSON" in third.errors[0].reason and "base_url" in third.errors[0].reason
+            assert lib.db.fetchall("SELECT count(*) FROM analysis_failures")[0][0] == 0
+            again = await service.analyze(ids[8:9], make_provider(
+                kind, settings.understanding, retry=FAST))
+            assert again.analyzed == 1 and again.requests == 1
+    assert api.problems == []
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "google"])

@@ -19,10 +19,22 @@ from alice_mcp.understanding.http import RetryPolicy, redact, retry_after_second
 from alice_mcp.understanding.local import analyze_item, parameter_tags, pixel_tags
 from alice_mcp.understanding.ollama import ollama_base_url
 from alice_mcp.understanding.prompt import (
+    RAW_EXCERPT,
+    AnswerError,
     MalformedAnswerError,
-    category_of,
-    parse_answer,
+    RefusedError,
+    Reply,
+    TruncatedAnswerError,
+    read_reply,
     request_text,
+)
+from alice_mcp.understanding.schema import (
+    ANSWER_CATEGORIES,
+    BatchAnswer,
+    ImageAnswer,
+    answer_schema,
+    openapi_schema,
+    strict_schema,
 )
 
 
@@ -56,51 +68,164 @@ def test_redaction_hides_the_key_and_long_pieces_of_it() -> None:
 
 
 def _entry(i: int, **changes: object) -> dict:
-    return {"index": i, "description": f"image {i}", "tags": {"subject": ["cat"]},
-            "reconstructed_prompt": "a cat", **changes}
+    tags = {c: [] for c in ANSWER_CATEGORIES}
+    tags["subject"] = [{"tag": "cat", "confidence": 0.9}]
+    return {"image": f"Image {i + 1}", "description": f"image {i}", "caption": "a cat",
+            "tags": tags, **changes}
 
 
-def test_the_parser_keys_entries_by_index_and_rejects_per_image() -> None:
-    text = json.dumps({"images": [_entry(2), _entry(0, tags={"Colours": ["Deep Red", "deep red"],
-                                                              "weird": ["x"]}),
-                                  _entry(1, description="")]})
-    out = parse_answer(text, 4)
+def _read(data: object, count: int, **flags: object) -> list:
+    raw = data if isinstance(data, str) else json.dumps(data)
+    return read_reply(Reply(data, raw, **flags), count)
+
+
+def test_the_wire_schema_is_the_models_in_strict_form() -> None:
+    schema = answer_schema()
+    entry = schema["properties"]["images"]["items"]
+    assert schema["required"] == ["images"] and schema["additionalProperties"] is False
+    assert entry["required"] == list(ImageAnswer.model_fields) == \
+        ["image", "description", "caption", "tags"]
+    tags = entry["properties"]["tags"]
+    assert tags["required"] == list(ANSWER_CATEGORIES) and tags["additionalProperties"] is False
+    tag = tags["properties"]["subject"]["items"]
+    assert tag["required"] == ["tag", "confidence"] and tag["properties"]["confidence"] == {
+        "type": "number", "description": "how sure you are that the tag applies, 0 to 1"}
+    def keys(node: object) -> set[str]:
+        if isinstance(node, list):
+            return set().union(*map(keys, node))
+        if not isinstance(node, dict):
+            return set()
+        inner = [v for k, v in node.items() if k != "properties"] + \
+            list((node.get("properties") or {}).values())
+        return set(node) | set().union(*map(keys, inner))
+
+    assert keys(schema) <= {"type", "properties", "required", "additionalProperties", "items",
+                            "description"}
+    assert BatchAnswer.model_json_schema()["properties"].keys() == schema["properties"].keys()
+
+
+def test_answer_categories_are_library_categories() -> None:
+    from alice_mcp.store.tags import TAG_CATEGORIES
+
+    assert set(ANSWER_CATEGORIES) <= set(TAG_CATEGORIES)
+
+
+def test_a_cut_through_entry_is_reported_as_cut_off() -> None:
+    data = {"images": [_entry(0), {"image": "Image 2", "description": "A red f"}]}
+    first, second = _read(data, 2, truncated=True)
+    assert isinstance(first, Analysis) and isinstance(second, TruncatedAnswerError)
+
+
+def test_optional_fields_become_a_type_list_with_null() -> None:
+    from pydantic import BaseModel
+
+    class Inner(BaseModel):
+        note: str | None = None
+
+    class Outer(BaseModel):
+        inner: Inner
+        count: int | None = None
+
+    schema = strict_schema(Outer.model_json_schema())
+    assert schema["properties"]["count"] == {"type": ["integer", "null"]}
+    assert schema["properties"]["inner"]["properties"]["note"] == {"type": ["string", "null"]}
+    assert schema["properties"]["inner"]["required"] == ["note"]
+    assert schema["required"] == ["inner", "count"]
+
+
+def test_gemini_openapi_subset_has_upper_case_types_and_property_order() -> None:
+    schema = openapi_schema()
+    assert schema["type"] == "OBJECT" and "additionalProperties" not in json.dumps(schema)
+    entry = schema["properties"]["images"]["items"]
+    assert entry["propertyOrdering"] == ["image", "description", "caption", "tags"]
+    assert entry["properties"]["tags"]["properties"]["mood"]["items"]["properties"][
+        "confidence"]["type"] == "NUMBER"
+    nullable = openapi_schema({"type": ["string", "null"]})
+    assert nullable == {"type": "STRING", "nullable": True}
+
+
+@pytest.mark.parametrize("entry", [
+    _entry(0),
+    _entry(0, description="", caption=""),  # empty strings fit the schema
+    _entry(0, tags={c: [] for c in ANSWER_CATEGORIES}),
+    _entry(0, tags={**{c: [] for c in ANSWER_CATEGORIES},
+                    "style": [{"tag": "x" * 200, "confidence": 3.5}] +
+                    [{"tag": f"t{i}", "confidence": -1} for i in range(40)]}),
+])
+def test_every_answer_that_fits_the_wire_schema_parses(entry: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate({"images": [entry]}, answer_schema())
+    (only,) = _read({"images": [entry]}, 1)
+    assert isinstance(only, Analysis)
+    assert all(0 <= t.confidence <= 1 for t in only.tags) and len(only.tags) <= 12
+
+
+def test_entries_are_matched_by_label_and_rejected_per_image() -> None:
+    data = {"images": [_entry(2), _entry(0, tags={**{c: [] for c in ANSWER_CATEGORIES},
+                                                   "color": [{"tag": "Deep Red",
+                                                              "confidence": 0.5},
+                                                             {"tag": "deep red",
+                                                              "confidence": 0.9}]}),
+                       _entry(1, description=7)]}
+    out = _read(data, 4)
     assert isinstance(out[0], Analysis) and isinstance(out[2], Analysis)
-    assert [(t.tag, t.category) for t in out[0].tags] == [("deep red", "color"), ("x", "custom")]
-    assert isinstance(out[1], MalformedAnswerError) and "image 1" in str(out[1])
+    assert [(t.tag, t.category, t.confidence) for t in out[0].tags] == [
+        ("deep red", "color", 0.5)]
+    assert out[0].caption == "a cat" and out[0].description == "image 0"
+    assert isinstance(out[1], MalformedAnswerError) and "Image 2" in str(out[1])
     assert isinstance(out[3], MalformedAnswerError) and "no entry" in str(out[3])
+    assert out[3].raw == json.dumps(data)[:RAW_EXCERPT]
 
 
 @pytest.mark.parametrize("text", [
     "```json\n" + json.dumps({"images": [_entry(0)]}) + "\n```",
     "Here you go: " + json.dumps({"images": [_entry(0)]}) + " Enjoy!",
     json.dumps(_entry(0)),  # a lone object for a lone image
-    json.dumps({"images": [{k: v for k, v in _entry(0).items() if k != "index"}]}),
+    json.dumps({"images": [{k: v for k, v in _entry(0).items() if k != "image"}]}),
+    json.dumps({"images": [_entry(0, image="image 1:")]}),
 ])
-def test_the_parser_tolerates_fences_prose_and_a_missing_index(text: str) -> None:
-    (only,) = parse_answer(text, 1)
+def test_the_parser_tolerates_fences_prose_and_loose_labels(text: str) -> None:
+    (only,) = _read(text, 1)
     assert isinstance(only, Analysis) and only.description == "image 0"
 
 
-@pytest.mark.parametrize("text", [None, "", "not json", '{"images": "nope"}', "[1, 2",
-                                  json.dumps({"images": [_entry(0, index=True)]})])
-def test_unusable_answers_fail_every_image(text: str | None) -> None:
-    out = parse_answer(text, 2)
+@pytest.mark.parametrize("text", ["", "not json", '{"images": "nope"}', "[1, 2",
+                                  '{"result": "a fox"}'])
+def test_unusable_answers_fail_every_image_with_the_raw_answer(text: str) -> None:
+    out = _read(text, 2)
     assert all(isinstance(o, MalformedAnswerError) for o in out)
+    assert all(o.raw == text for o in out)
 
 
-def test_duplicate_and_out_of_range_indices_are_ignored() -> None:
-    text = json.dumps({"images": [_entry(0), _entry(0, description="second"), _entry(5),
-                                  "junk"]})
-    first, second = parse_answer(text, 2)
+def test_a_cut_off_answer_keeps_the_whole_entries() -> None:
+    whole = json.dumps({"images": [_entry(0), _entry(1), _entry(2)]})
+    cut = whole[:whole.index('"Image 3"') + 20]
+    out = _read(cut, 3, truncated=True)
+    assert [type(o) for o in out] == [Analysis, Analysis, TruncatedAnswerError]
+    assert "cut off at the output token limit" in str(out[2])
+    assert out[2].raw == cut
+    long = _read("x" * 2000, 1)[0]
+    assert long.raw == "x" * RAW_EXCERPT
+
+
+def test_a_refusal_is_an_error_for_every_image() -> None:
+    out = read_reply(Reply(None, "I can't help", refusal="I can't help"), 2)
+    assert all(isinstance(o, RefusedError) and "refused: I can't help" in str(o) for o in out)
+    assert all(isinstance(o, AnswerError) for o in out)
+
+
+def test_duplicate_and_out_of_range_labels_are_ignored() -> None:
+    data = {"images": [_entry(0), _entry(0, description="second"), _entry(5), "junk"]}
+    first, second = _read(data, 2)
     assert isinstance(first, Analysis) and first.description == "image 0"
     assert isinstance(second, MalformedAnswerError)
 
 
-def test_categories_map_onto_the_librarys() -> None:
-    assert [category_of(k) for k in ("Subjects", "colours", "color", "LIGHTING", "vibes")] == \
-        ["subject", "color", "color", "lighting", "custom"]
-    assert "indices 0 to 2" in request_text(3) and "index 0" in request_text(1)
+def test_the_request_text_names_the_labels_and_spells_out_the_schema_only_when_asked() -> None:
+    assert "Image 1 to Image 3" in request_text(3) and "(Image 1)" in request_text(1)
+    assert "JSON Schema" not in request_text(2)
+    assert json.dumps(answer_schema()) in request_text(2, schema_in_text=True)
 
 
 def test_prices_by_longest_prefix_fallback_and_overrides() -> None:

@@ -13,6 +13,7 @@ from alice_mcp.library.meaning import Meaning
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
 from alice_mcp.results import (
+    AnalysisFailureInfo,
     AnalysisInfo,
     AssetDetail,
     AssetSummary,
@@ -94,6 +95,8 @@ class Finding(Meaning):
                 asset_id=full, fields=json.loads(json.dumps(row, default=str)),
                 tags=[TagInfo(**t) for t in tags.tags_of(self.db, full)],
                 analyses=[AnalysisInfo(**a) for a in analyses.analyses_of(self.db, full)],
+                failed_analyses=[AnalysisFailureInfo(**f)
+                                 for f in analyses.failures_of(self.db, full)],
                 locations=[Location(**loc) for loc in locations.locations_of(self.db, full)])
         return await anyio.to_thread.run_sync(run)
 

@@ -1,5 +1,6 @@
 """The analyses table: one provider's answer per asset, model and prompt version (the cache that
-never pays twice), and what an analysis needs to read about the assets it describes."""
+never pays twice); analysis_failures: the answers that did not fit, kept so a failed asset is
+not paid for twice either; and what an analysis needs to read about the assets it describes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,41 @@ def write_analysis(db: Database, asset_id: str, provider: str, model: str, promp
         if description:
             cur.execute("UPDATE assets SET description = ? WHERE asset_id = ?",
                         [description, asset_id])
+        cur.execute("""DELETE FROM analysis_failures WHERE asset_id = ? AND provider = ?
+                       AND model = ? AND prompt_version = ?""",
+                    [asset_id, provider, model, prompt_version])
+
+
+def record_failure(db: Database, asset_id: str, provider: str, model: str, prompt_version: str,
+                   reason: str, raw_answer: str) -> None:
+    """Remember that this provider, model and prompt version could not describe the asset."""
+    with db.transaction() as cur:
+        cur.execute("""INSERT INTO analysis_failures VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT DO UPDATE SET reason = excluded.reason,
+                       raw_answer = excluded.raw_answer, failed_at = excluded.failed_at""",
+                    [asset_id, provider, model, prompt_version, reason, raw_answer or None,
+                     datetime.now(UTC)])
+
+
+def failed_ids(db: Database, provider: str, model: str, prompt_version: str) -> set[str]:
+    """Assets whose answer from this provider, model and prompt version did not fit."""
+    if not db.fetchall("SELECT 1 FROM duckdb_tables() WHERE table_name = 'analysis_failures'"):
+        return set()  # a library not yet opened for writing by this version
+    return {a for (a,) in db.fetchall(
+        """SELECT asset_id FROM analysis_failures
+           WHERE provider = ? AND model = ? AND prompt_version = ?""",
+        [provider, model, prompt_version])}
+
+
+def failures_of(db: Database, asset_id: str) -> list[dict[str, Any]]:
+    """Every recorded failed analysis of one asset, oldest first."""
+    if not db.fetchall("SELECT 1 FROM duckdb_tables() WHERE table_name = 'analysis_failures'"):
+        return []
+    rows = db.fetchall("""SELECT provider, model, prompt_version, reason, raw_answer, failed_at
+                          FROM analysis_failures WHERE asset_id = ? ORDER BY failed_at""",
+                       [asset_id])
+    return [{"provider": p, "model": m, "prompt_version": v, "reason": r, "raw_answer": a,
+             "failed_at": t} for p, m, v, r, a, t in rows]
 
 
 def analyses_of(db: Database, asset_id: str) -> list[dict[str, Any]]:

@@ -73,6 +73,19 @@ CREATE TABLE IF NOT EXISTS analyses (
     PRIMARY KEY (asset_id, provider, model, prompt_version)
 );
 
+-- An answer that did not fit (cut off, off-schema, refused) after its retry: the asset is not
+-- sent again for this provider, model and prompt version until a forced run.
+CREATE TABLE IF NOT EXISTS analysis_failures (
+    asset_id        VARCHAR NOT NULL,
+    provider        VARCHAR NOT NULL,
+    model           VARCHAR NOT NULL,
+    prompt_version  VARCHAR NOT NULL,
+    reason          VARCHAR NOT NULL,
+    raw_answer      VARCHAR,                 -- the answer's first 500 characters
+    failed_at       TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (asset_id, provider, model, prompt_version)
+);
+
 -- A placement is journaled (committed) before any byte moves; its row is deleted in the same
 -- transaction that records the placed file. A row still here after a crash is finished or
 -- rolled back by the next run.

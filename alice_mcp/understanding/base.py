@@ -35,8 +35,9 @@ class Analysis(BaseModel):
     """A provider's answer for one asset."""
 
     description: str | None = None
+    caption: str | None = None
     tags: list[TagGuess] = Field(default_factory=list)
-    reconstructed_prompt: str | None = None
+    reconstructed_prompt: str | None = None  # the offline provider's guess; remote ones: None
 
 
 @dataclass(slots=True)

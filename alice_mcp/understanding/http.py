@@ -42,7 +42,12 @@ class ProviderConfigError(ProviderError):
 
 
 class ProviderRequestError(ProviderError):
-    """The API refused this one request (another 4xx); other batches may still succeed."""
+    """The API refused this one request (another 4xx); other batches may still succeed.
+    `status` and `detail` (the API's own message, key redacted) let a provider tell a request
+    it can send differently (e.g. a server that does not know json_schema)."""
+
+    status: int = 400
+    detail: str = ""
 
 
 class ProviderRateLimitError(ProviderError):
@@ -210,7 +215,9 @@ class JsonClient:
                                           "or lower performance.max_concurrent_api_calls")
         if code in RETRY_STATUSES:
             return ProviderUnavailableError(f"{where}; the service is failing, try again later")
-        return ProviderRequestError(f"{where}; this batch was not analyzed")
+        refused = ProviderRequestError(f"{where}; this batch was not analyzed")
+        refused.status, refused.detail = code, detail
+        return refused
 
 
 def _origin(url: str) -> str:

@@ -10,12 +10,14 @@ the ledger records what the API reports as used, priced with this table.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 from alice_mcp.understanding.base import Usage
 from alice_mcp.understanding.prompt import INSTRUCTIONS, image_label, request_text
+from alice_mcp.understanding.schema import answer_schema
 
-TOKENS_OUT_PER_IMAGE = 300  # description + tags + prompt in JSON; a ceiling, not the mean
+TOKENS_OUT_PER_IMAGE = 400  # description, caption, tags with confidences in JSON; a ceiling
 CHARS_PER_TOKEN = 3.5
 
 
@@ -96,8 +98,10 @@ def price_for(provider: str, model: str, input_override: float | None = None,
 
 
 def fixed_tokens() -> int:
-    """Input tokens of the instructions of one request, whatever its images."""
-    return round((len(INSTRUCTIONS) + len(request_text(2))) / CHARS_PER_TOKEN)
+    """Input tokens of the instructions and the answer schema of one request, whatever its
+    images (the schema is sent with every request, natively or in the text)."""
+    schema = json.dumps(answer_schema())
+    return round((len(INSTRUCTIONS) + len(request_text(2)) + len(schema)) / CHARS_PER_TOKEN)
 
 
 def estimate(price: Price, images: int) -> Usage:

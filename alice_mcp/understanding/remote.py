@@ -1,7 +1,10 @@
 """What every remote provider shares: thumbnails as base64 JPEG, one request per batch, parse, cost.
 
-A subclass only knows its API's wire format: the URL, the headers, the request body, where
-the answer text is in the response and how the response reports usage.
+A subclass only knows its API's wire format: the URL, the headers, the request body (with the
+answer schema sent the API's own way), where the answer is in the response (as a Reply: the
+answer, its raw text, cut off or refused) and how the response reports usage. A server that
+rejects the native schema (HTTP 400 naming it) may be asked again in plain JSON mode with the
+schema in the instructions: `downgrade` decides, once per run.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from pydantic import SecretStr
 
 from alice_mcp.understanding import pricing
 from alice_mcp.understanding.base import Analysis, Item, UnderstandingError, Usage
-from alice_mcp.understanding.http import JsonClient, ProviderAnswerError, RetryPolicy
-from alice_mcp.understanding.prompt import PROMPT_VERSION, parse_answer
+from alice_mcp.understanding.http import (
+    JsonClient,
+    ProviderAnswerError,
+    ProviderRequestError,
+    RetryPolicy,
+)
+from alice_mcp.understanding.prompt import PROMPT_VERSION, Reply, read_reply
 from alice_mcp.understanding.settings import UnderstandingSettings
 
 JPEG = "image/jpeg"
@@ -84,9 +92,15 @@ class RemoteProvider:
         """The request for these base64 JPEG images (indices 0..n-1)."""
         raise NotImplementedError
 
-    def answer_text(self, data: dict[str, Any]) -> str:
-        """The model's text in a successful response; ProviderAnswerError if there is none."""
+    def reply(self, data: dict[str, Any]) -> Reply:
+        """The answer in a successful response; ProviderAnswerError if the response is not in
+        the API's documented shape."""
         raise NotImplementedError
+
+    def downgrade(self, error: ProviderRequestError) -> bool:
+        """Whether a refused request should be sent again without the native schema (the
+        server is too old for it); the subclass switches its mode and logs it once."""
+        return False
 
     def tokens(self, data: dict[str, Any]) -> tuple[int, int]:
         """(input, output) tokens the response reports as used."""
@@ -111,10 +125,15 @@ class RemoteProvider:
         if not slots:
             return answers, Usage()
         images = [jpeg_base64(items[i].thumbnail or b"") for i in slots]
-        data = await self.http.post(self.url(), self.body(images), self.headers())
+        try:
+            data = await self.http.post(self.url(), self.body(images), self.headers())
+        except ProviderRequestError as exc:
+            if not self.downgrade(exc):
+                raise
+            data = await self.http.post(self.url(), self.body(images), self.headers())
         usage = self._usage(data)
         try:
-            parsed = parse_answer(self.answer_text(data), len(images))
+            parsed = read_reply(self.reply(data), len(images))
         except ProviderAnswerError as exc:
             parsed = [exc] * len(images)
         for slot, answer in zip(slots, parsed, strict=True):

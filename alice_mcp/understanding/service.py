@@ -4,6 +4,9 @@
   call; at most max_concurrent_api_calls calls are in flight (an anyio Semaphore).
 - The cache is the analyses table, keyed by (asset, provider, model, prompt_version): a cached
   asset is never sent again unless force is given.
+- An answer that does not fit (cut off, off-schema, refused) keeps the images it did describe;
+  the others are retried once alone; what still fails is recorded per image
+  (analysis_failures) and, like a cached one, not sent again unless forced.
 - Before each call its cost is estimated and reserved against the budget (see budget.py); a call
   that would not fit is not made, and the run reports budget_stopped.
 - Each call's reported usage is one row of the costs table.
@@ -28,6 +31,7 @@ from alice_mcp.store.tags import normalise_tag
 from alice_mcp.understanding.base import Analysis, Item, Provider, UnderstandingError, Usage
 from alice_mcp.understanding.budget import Budget, spent_this_month
 from alice_mcp.understanding.http import ProviderError
+from alice_mcp.understanding.prompt import AnswerError
 from alice_mcp.understanding.providers import make_provider
 from alice_mcp.understanding.user_edits import removed_tags
 
@@ -37,12 +41,27 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class Plan:
-    """What a run will do: the assets to send, in batches, and what is cached or unsendable."""
+    """What a run will do: the assets to send, in batches, and what is cached, failed before
+    or unsendable."""
 
     todo: list[str]
     cached: int
+    failed_before: int = 0
     unsendable: list[str] = field(default_factory=list)
     month_spent: float = 0.0
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the batches of one run share."""
+
+    provider: Provider
+    report: AnalyzeReport
+    progress: Progress
+    budget: Budget
+    limiter: anyio.Semaphore
+    fatal: list[ProviderError] = field(default_factory=list)
+    scope: anyio.CancelScope | None = None
 
 
 def estimated_call(provider: Provider, images: int) -> Usage:
@@ -85,7 +104,7 @@ class UnderstandingService:
         price = getattr(provider, "price", None)
         return AnalysisEstimate(
             provider=provider.name, model=provider.model, assets=len(plan.todo),
-            cached=plan.cached, without_image=len(plan.unsendable),
+            cached=plan.cached, failed_before=plan.failed_before, without_image=len(plan.unsendable),
             requests=math.ceil(len(plan.todo) / size), estimated_usd=round(total, 6),
             price_source=price.source if price is not None else "free",
             budget_usd_per_run=self.understanding.budget_usd_per_run,
@@ -98,59 +117,91 @@ class UnderstandingService:
         """Analyze the assets (None: all not yet analyzed by this provider/model/prompt)."""
         progress = progress or Progress(noun="assets")
         report = AnalyzeReport(provider=provider.name, model=provider.model)
-        fatal: list[ProviderError] = []
+        run = _Run(provider, report, progress, self._budget(0.0),
+                   anyio.Semaphore(self.perf.max_concurrent_api_calls))
         try:
             plan = await anyio.to_thread.run_sync(self._plan, asset_ids, provider, force)
-            report.cached = plan.cached
+            report.cached, report.failed_before = plan.cached, plan.failed_before
             report.errors.extend(FileProblem(path=a, reason=f"no thumbnail (a video or an "
                                              f"undecodable file): nothing to send to "
                                              f"{provider.name}") for a in plan.unsendable)
-            budget = self._budget(plan.month_spent)
+            run.budget = self._budget(plan.month_spent)
             size = self.batch_size(provider)
             batches = [plan.todo[i:i + size] for i in range(0, len(plan.todo), size)]
             await progress.start(len(plan.todo), len(batches))
-            limiter = anyio.Semaphore(self.perf.max_concurrent_api_calls)
             async with anyio.create_task_group() as tg:
+                run.scope = tg.cancel_scope
                 for batch in batches:
-                    tg.start_soon(self._run_batch, batch, provider, limiter, report, progress,
-                                  budget, fatal, tg.cancel_scope)
+                    tg.start_soon(self._run_batch, batch, run)
         except anyio.get_cancelled_exc_class():
             report.cancelled = True
             raise
         finally:
             await _close(provider)
-        if fatal:
-            raise fatal[0]
-        report.budget_left_usd = round(budget.left, 6)
+        if run.fatal:
+            raise run.fatal[0]
+        report.budget_left_usd = round(run.budget.left, 6)
         return report
 
-    async def _run_batch(self, ids: list[str], provider: Provider, limiter: anyio.Semaphore,
-                         report: AnalyzeReport, progress: Progress, budget: Budget,
-                         fatal: list[ProviderError], scope: anyio.CancelScope) -> None:
-        async with limiter:
-            estimate = estimated_call(provider, len(ids)).usd
-            if fatal or not await budget.reserve(estimate):
-                if not fatal:
+    async def _run_batch(self, ids: list[str], run: _Run) -> None:
+        """One call for the batch; the images whose answer did not fit are retried once
+        alone; what still does not fit is recorded so it is not paid for again."""
+        items = await anyio.to_thread.run_sync(self._items, ids)
+        answers: list[Analysis | Exception | None] | None = await self._call(items, run)
+        if answers is None:
+            await run.progress.advance(len(items))
+            return
+        run.report.sent += sum(1 for item in items if item.thumbnail)
+        misfits = [i for i, a in enumerate(answers) if isinstance(a, AnswerError)]
+        if len(items) > 1 and misfits:
+            log.info("retrying images alone", provider=run.provider.name, images=len(misfits),
+                     reason=str(answers[misfits[0]]))
+            async with anyio.create_task_group() as tg:
+                for i in misfits:
+                    tg.start_soon(self._retry_alone, items[i], answers, i, run)
+        with anyio.CancelScope(shield=True):
+            for item, answer in zip(items, answers, strict=True):
+                if isinstance(answer, AnswerError):
+                    await anyio.to_thread.run_sync(self._record_failure, item.asset_id,
+                                                   run.provider, answer)
+                    run.report.failed += 1
+                if isinstance(answer, Exception):
+                    run.report.errors.append(FileProblem(path=item.asset_id, reason=str(answer)))
+        await run.progress.advance(len(items))
+
+    async def _retry_alone(self, item: Item, answers: list[Analysis | Exception | None],
+                           index: int, run: _Run) -> None:
+        again = await self._call([item], run)
+        answers[index] = again[0] if again is not None else None  # None: not sent (budget)
+
+    async def _call(self, items: list[Item], run: _Run) -> list[Analysis | Exception] | None:
+        """One provider call within the concurrency and budget limits: each answer that fits is
+        stored at once and the call's usage goes to the ledger (one row per call). None when
+        the call was not made (budget, or a fatal error elsewhere)."""
+        provider, report = run.provider, run.report
+        async with run.limiter:
+            estimate = estimated_call(provider, len(items)).usd
+            if run.fatal or not await run.budget.reserve(estimate):
+                if not run.fatal:
                     report.budget_stopped = True
-                    report.budget_skipped += len(ids)
-                await progress.advance(len(ids))
-                return
+                    report.budget_skipped += len(items)
+                return None
             report.estimated_usd += estimate
-            items = await anyio.to_thread.run_sync(self._items, ids)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             try:
                 answers, usage = await provider.analyze(items)
             except ProviderError as exc:
-                budget.settle(estimate, 0.0)
+                run.budget.settle(estimate, 0.0)
                 if exc.fatal:
-                    fatal.append(exc)
-                    scope.cancel()
-                    return
+                    run.fatal.append(exc)
+                    if run.scope is not None:
+                        run.scope.cancel()
+                    return None
                 log.warning("provider call failed", provider=provider.name, error=str(exc))
                 answers, usage = [exc] * len(items), Usage()
             else:
-                budget.settle(estimate, usage.usd)
+                run.budget.settle(estimate, usage.usd)
             finally:
                 self._in_flight -= 1
         report.requests += 1
@@ -158,14 +209,12 @@ class UnderstandingService:
         share = usage.usd / len(items) if items else 0.0
         with anyio.CancelScope(shield=True):
             for item, answer in zip(items, answers, strict=True):
-                if isinstance(answer, Exception):
-                    report.errors.append(FileProblem(path=item.asset_id, reason=str(answer)))
-                    continue
-                await anyio.to_thread.run_sync(self._store, item.asset_id, provider, answer,
-                                               share)
-                report.analyzed += 1
+                if not isinstance(answer, Exception):
+                    await anyio.to_thread.run_sync(self._store, item.asset_id, provider, answer,
+                                                   share)
+                    report.analyzed += 1
             await anyio.to_thread.run_sync(self._record_cost, provider, usage)
-        await progress.advance(len(items))
+        return list(answers)
 
     def _budget(self, month_spent: float) -> Budget:
         conf = self.understanding
@@ -174,15 +223,17 @@ class UnderstandingService:
     def _plan(self, asset_ids: Sequence[str] | None, provider: Provider, force: bool) -> Plan:
         """The assets to analyze, oldest id first; cached ones and ones without image left out."""
         candidates = assets.asset_ids(self.db, asset_ids)
-        done = set() if force else analyses.analysed_ids(self.db, provider.name, provider.model,
-                                                         provider.prompt_version)
-        todo = [a for a in candidates if a not in done]
+        key = (provider.name, provider.model, provider.prompt_version)
+        done = set() if force else analyses.analysed_ids(self.db, *key)
+        failed = set() if force else analyses.failed_ids(self.db, *key) - done
+        todo = [a for a in candidates if a not in done and a not in failed]
         unsendable: list[str] = []
         if getattr(provider, "needs_images", False) and todo:
             with_image = assets.with_thumbnail(self.db, todo)
             unsendable = [a for a in todo if a not in with_image] if asset_ids is not None else []
             todo = [a for a in todo if a in with_image]
         return Plan(todo=todo, cached=len(done.intersection(candidates)),
+                    failed_before=len(failed.intersection(candidates)),
                     unsendable=unsendable, month_spent=spent_this_month(self.db))
 
     def _items(self, ids: list[str]) -> list[Item]:
@@ -195,6 +246,10 @@ class UnderstandingService:
         analyses.write_analysis(self.db, asset_id, provider.name, provider.model,
                              provider.prompt_version, answer.model_dump(), tags,
                              answer.description, cost)
+
+    def _record_failure(self, asset_id: str, provider: Provider, error: AnswerError) -> None:
+        analyses.record_failure(self.db, asset_id, provider.name, provider.model,
+                                provider.prompt_version, error.reason, error.raw)
 
     def _record_cost(self, provider: Provider, usage: Usage) -> None:
         if usage.usd or usage.tokens_in or usage.tokens_out:
