@@ -453,3 +453,38 @@ async def test_unknown_arguments_are_refused_and_nothing_runs(server_settings: S
     assert stats["assets"] == 0 and stats["files"] == 0  # organize never ran, not even a scan
     assert sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*")) == before
     assert not organized.exists()
+
+
+async def test_fifty_concurrent_searches_answer_correctly(server_settings: Settings) -> None:
+    """50 searches at once over one session (reader threads, their own cursors, the lookup
+    threads shared) give each the same answer as alone, while a writer retags beside them."""
+    client = await _organized_client(server_settings)
+    try:
+        queries = [{"source": s} for s in ("a1111", "comfyui", "novelai", "midjourney")] + \
+                  [{"limit": n} for n in (1, 5, 23)] + [{"query": "tag:nothing-like-this"}]
+        alone = {}
+        for args in queries:
+            page = (await client.call_tool("search", args)).structured_content
+            alone[json.dumps(args)] = [r["asset_id"] for r in page["results"]], page["total"]
+        assert len({v for v in map(str, alone.values())}) == len(queries)
+        answers: list[tuple[str, object]] = []
+
+        async def one(i: int) -> None:
+            args = queries[i % len(queries)]
+            result = await client.call_tool("search", args)
+            assert not result.is_error, result.content
+            page = result.structured_content
+            answers.append((json.dumps(args), ([r["asset_id"] for r in page["results"]],
+                                               page["total"])))
+
+        some = alone[json.dumps({"limit": 1})][0]
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+            tg.start_soon(client.call_tool, "tag", {"asset_ids": some, "add": ["busy"]})
+        assert len(answers) == 50
+        assert all(alone[key] == got for key, got in answers)
+        tagged = (await client.call_tool("search", {"query": "tag:busy"})).structured_content
+        assert tagged["total"] == 1  # the cache did not keep an answer from before the write
+    finally:
+        await client.__aexit__(None, None, None)
