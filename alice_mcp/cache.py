@@ -29,6 +29,7 @@ class BoundedCache(Generic[V]):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.generation = 0  # bumped by invalidate(): a value read before a write is not kept
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
@@ -39,10 +40,14 @@ class BoundedCache(Generic[V]):
                 self.hits += 1
             return value
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, generation: int | None = None) -> None:
+        """Keep value, unless generation (read before computing it) predates an invalidate():
+        a page computed while a write committed may hold the old answer."""
         if not self.enabled:
             return
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             try:
                 self._cache[key] = value
             except ValueError:  # a single value larger than the whole budget is not kept
@@ -53,6 +58,7 @@ class BoundedCache(Generic[V]):
     def invalidate(self) -> None:
         """Forget everything: called after any write that could change an answer."""
         with self._lock:
+            self.generation += 1
             self._cache.clear()
 
     @property

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 from pydantic import BaseModel
 
 from alice_mcp import __version__, display
@@ -23,6 +24,7 @@ from alice_mcp.logs import configure_logging
 from alice_mcp.pipeline.watch import WatchState
 from alice_mcp.store.query import SORTS, Query
 
+log = structlog.get_logger(__name__)
 # command-line flag -> settings key; flags win over every other source
 FLAG_KEYS = {
     "inbox": "paths.inbox",
@@ -34,6 +36,7 @@ FLAG_KEYS = {
     "host": "server.host",
     "port": "server.port",
     "watch": "server.watch",
+    "token_file": "server.token_file",
 }
 
 
@@ -111,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="HTTP port (default 8765)")
     p.add_argument("--watch", action="store_true", help="also organize new inbox files as "
                    "they arrive")
+    p.add_argument("--token-file", type=Path, help="file holding the bearer token HTTP "
+                   "clients must send (server.token_file)")
+    p.add_argument("--new-token", action="store_true", help="make a new bearer token, store it "
+                   "in the user config folder (readable by you only), print it and exit")
     return parser
 
 
@@ -342,15 +349,30 @@ async def cmd_models(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 
 async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
-    from alice_mcp.server import build_server  # the MCP SDK loads only for this command
+    from alice_mcp import exposure  # the MCP SDK loads only for this command
+    from alice_mcp.server import build_server
 
     conf = loaded.settings.server
+    if opts.get("new_token"):
+        token, path = exposure.new_token(conf.token_file)
+        print(token)
+        print(f"alice: stored in {path} (readable by you only); `alice mcp-server --transport "
+              "http` uses it from now on, and clients send the header "
+              "`Authorization: Bearer <token>`", file=sys.stderr)
+        return 0
     configure_logging(_log_level(opts, conf.log_level))
-    server = build_server(loaded.settings)
-    if conf.transport == "http":
-        await server.run_streamable_http_async(host=conf.host, port=conf.port)
-    else:
-        await server.run_stdio_async()
+    if conf.transport != "http":
+        await build_server(loaded.settings).run_stdio_async()
+        return 0
+    token = exposure.resolve_token(conf)
+    exposure.refuse_unprotected(conf.host, conf.port, token)
+    security = exposure.transport_security(conf)
+    auth = exposure.auth_hooks(token, conf.port) if token else None
+    log.info("serving MCP over HTTP", host=conf.host, port=conf.port,
+             bearer_token="required" if token else "off (loopback only)",
+             allowed_hosts=security.allowed_hosts)
+    await build_server(loaded.settings, auth=auth).run_streamable_http_async(
+        host=conf.host, port=conf.port, transport_security=security)
     return 0
 
 

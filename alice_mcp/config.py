@@ -18,7 +18,7 @@ import platformdirs
 import structlog
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -44,6 +44,7 @@ MOVED = {
     "understanding.stars_thresholds": "media.stars_thresholds",
     "server.lock_timeout_seconds": "store.lock_timeout_seconds",
 }
+SECRET_KEYS = frozenset({"server.auth_token"})  # shown as set/unset, never their value
 
 
 class PathsSettings(Section):
@@ -72,6 +73,7 @@ class PerformanceSettings(Section):
     understanding_batch_size: int = Field(4, ge=1, le=64)
     max_concurrent_api_calls: int = Field(4, ge=1, le=64)
     search_cache_size: int = Field(1000, ge=0, le=1_000_000)
+    max_concurrent_reads: int = Field(16, ge=1, le=256)  # search, get_asset, view... at once
     enable_performance_monitoring: bool = False
     log_performance_metrics: bool = False
     metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
@@ -107,6 +109,13 @@ class ServerSettings(Section):
     watch: bool = False  # `alice mcp-server` also watches the inbox
     watch_settle_seconds: float = Field(1.0, ge=0.1, le=600)  # a file must be unchanged this long
     max_view_images: int = Field(8, ge=1, le=64)
+    # HTTP only (see alice_mcp/exposure.py): a bearer token every request must carry, or a file
+    # holding one; required on any address other than loopback. Never logged or shown.
+    auth_token: SecretStr | None = None
+    token_file: Path | None = None
+    # Host / Origin header values accepted besides the loopback names (DNS-rebinding guard)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -169,9 +178,16 @@ class LoadedSettings:
         """(dotted key, value, origin) for every leaf setting, in declaration order."""
         dumped = self.settings.model_dump(mode="json")
         return [
-            (key, value, self.origins.get(key, "built-in default"))
+            (key, _shown(key, value), self.origins.get(key, "built-in default"))
             for key, value in _leaves(dumped)
         ]
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A secret's presence, never its value."""
+    if key in SECRET_KEYS:
+        return "set" if value else "unset"
+    return value
 
 
 def profiles_dir() -> Path:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-def _nullable_as_type_list(schema: dict[str, Any]) -> None:
-    """Publish `X | None` as {"type": [X, "null"]} instead of an anyOf: the same schema, which
-    clients validate faster (the Python SDK client checks every structured result against it)."""
-    for prop in schema.get("properties", {}).values():
-        options = prop.get("anyOf", ())
-        formats = {o["format"] for o in options if "format" in o}
-        if options and len(formats) <= 1 and all(set(o) <= {"type", "format"} for o in options):
-            del prop["anyOf"]
-            prop["type"] = [o["type"] for o in options]
-            if formats:
-                prop["format"] = formats.pop()
+from pydantic import BaseModel, Field
 
 
 class _Result(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_nullable_as_type_list)
+    """Nullable fields publish as pydantic writes them, `anyOf: [{type: X}, {type: null}]`: one
+    type per property, which function-declaration formats that reject type lists accept."""
 
 
 class FileProblem(_Result):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -12,7 +13,7 @@ import anyio
 import structlog
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import TextContent, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from alice_mcp import __version__
@@ -89,14 +90,53 @@ def _mcp_errors(resource: bool = False) -> Iterator[None]:
         raise ResourceError(str(exc)) from None
 
 
+class AliceServer(MCPServer):
+    """MCPServer with strict arguments: every input schema says additionalProperties: false, and
+    a call naming an argument the tool does not have is refused before anything runs (the SDK
+    would drop it silently: `dryRun` would really move files)."""
+
+    _arguments: dict[str, list[str]] | None = None
+
+    async def list_tools(self):  # noqa: ANN201 - the SDK's list of tools
+        tools = await super().list_tools()
+        for tool in tools:
+            tool.input_schema = {**tool.input_schema, "additionalProperties": False}
+        return tools
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context | None = None) -> CallToolResult | InputRequiredResult:
+        if self._arguments is None:
+            self._arguments = {t.name: list(t.input_schema.get("properties", {}))
+                               for t in await super().list_tools()}
+        valid = self._arguments.get(name)
+        if valid is not None:
+            for given in arguments:
+                if given not in valid:
+                    raise ToolError(unknown_argument(given, valid))
+        return await super().call_tool(name, arguments, context)
+
+
+def unknown_argument(given: str, valid: list[str]) -> str:
+    """'unknown argument 'dryRun'; did you mean 'dry_run'?' (or the list of valid names)."""
+    def squash(name: str) -> str:
+        return name.replace("_", "").replace("-", "").lower()
+    same = [v for v in valid if squash(v) == squash(given)]
+    guess = same or difflib.get_close_matches(given, valid, n=1, cutoff=0.5)
+    if guess:
+        return f"unknown argument {given!r}; did you mean {guess[0]!r}? Nothing was done."
+    takes = f"this tool takes: {', '.join(valid)}" if valid else "this tool takes no arguments"
+    return f"unknown argument {given!r}; {takes}. Nothing was done."
+
+
 def _progress(ctx: Context):  # noqa: ANN202 - a ProgressListener
     async def listener(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total or None, message)
     return listener
 
 
-def build_server(settings: Settings) -> MCPServer:
-    """An MCPServer whose lifespan opens the library of these settings."""
+def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> MCPServer:
+    """An MCPServer whose lifespan opens the library of these settings; auth holds the SDK's
+    token_verifier/auth hooks when HTTP requests must carry a bearer token (exposure.py)."""
 
     opened: list[Library] = []  # for handlers without a Context (static resources)
 
@@ -116,8 +156,8 @@ def build_server(settings: Settings) -> MCPServer:
             finally:
                 opened.remove(library)
 
-    server = MCPServer("alice-mcp", version=__version__, instructions=INSTRUCTIONS,
-                       lifespan=lifespan)
+    server = AliceServer("alice-mcp", version=__version__, instructions=INSTRUCTIONS,
+                         lifespan=lifespan, **(auth or {}))
 
     def lib(ctx: Context) -> Library:
         return ctx.request_context.lifespan_context

@@ -48,7 +48,7 @@ def test_the_keys_tested_here_are_all_the_keys() -> None:
               "parallel_metadata_extraction", "batch_insert_size", "transaction_size",
               "max_memory_cache_mb", "duckdb_memory_limit_mb", "cache_ttl_seconds",
               "understanding_batch_size",
-              "max_concurrent_api_calls", "search_cache_size", "enable_performance_monitoring",
+              "max_concurrent_api_calls", "search_cache_size", "max_concurrent_reads", "enable_performance_monitoring",
               "log_performance_metrics", "metrics_interval_seconds"}
     assert tested == set(PerformanceSettings.model_fields)
 
@@ -120,6 +120,37 @@ async def test_search_cache_size_ttl_and_memory_budget() -> None:
     cache.put("big2", "z" * 600)
     assert cache.size_bytes <= 1000 and cache.get("big") is None    # max_memory_cache_mb
     assert cache.hits == 1 and cache.misses == 3
+
+
+@pytest.mark.parametrize("bound", [2, 16])
+async def test_max_concurrent_reads_bounds_the_reader_threads(tmp_path: Path, bound: int) -> None:
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def read() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    with Library(_settings(tmp_path, max_concurrent_reads=bound)) as lib:
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(lib.read, read)
+    assert peak[0] == min(bound, 8)
+
+
+def test_a_page_read_before_a_write_is_not_cached() -> None:
+    """A reader notes the generation before its query; a write that commits (and invalidates)
+    meanwhile makes its page stale, so it is not kept."""
+    cache: BoundedCache[str] = BoundedCache("t", max_entries=10, ttl_seconds=60, max_bytes=1000)
+    before = cache.generation
+    cache.invalidate()                      # a write committed while the reader ran
+    cache.put("q", "old answer", before)
+    assert cache.get("q") is None
+    cache.put("q", "new answer", cache.generation)
+    assert cache.get("q") == "new answer"
 
 
 async def test_library_caches_follow_the_settings(tmp_path: Path) -> None:

@@ -375,3 +375,116 @@ async def test_streamable_http_transport(server_settings: Settings, tmp_path: Pa
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def _type_lists(schema: object, where: str = "") -> list[str]:
+    """Every place a schema says "type": [..] (clients wanting one type per property reject it)."""
+    if isinstance(schema, dict):
+        found = [where] if isinstance(schema.get("type"), list) else []
+        return found + [p for k, v in schema.items() for p in _type_lists(v, f"{where}/{k}")]
+    if isinstance(schema, list):
+        return [p for i, v in enumerate(schema) for p in _type_lists(v, f"{where}/{i}")]
+    return []
+
+
+async def test_every_structured_result_validates_against_its_schema(
+        server_settings: Settings) -> None:
+    """jsonschema (Draft 2020-12, what the SDK client uses) over a result of every tool; and no
+    nullable field is published as a type list."""
+    from jsonschema import Draft202012Validator
+
+    client = await _organized_client(server_settings)
+    try:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        for tool in tools.values():
+            assert _type_lists(tool.output_schema or {}) == [], tool.name
+            assert _type_lists(tool.input_schema) == [], tool.name
+            Draft202012Validator.check_schema(tool.output_schema or {})
+        page = (await client.call_tool("search", {"limit": 3})).structured_content
+        ids = [r["asset_id"] for r in page["results"]]
+        calls = {"organize": {"dry_run": True}, "search": {"limit": 100},
+                 "tag": {"asset_ids": ids, "add": ["x"]}, "analyze": {"asset_ids": ids},
+                 "find_similar": {"asset_id": ids[0], "max_distance": 32},
+                 "find_duplicates": {"max_distance": 10}, "get_asset": {"asset_id": ids[0]},
+                 "stats": {}}
+        assert set(calls) == {n for n, t in tools.items() if t.output_schema}
+        for name, args in calls.items():
+            result = await client.call_tool(name, args)
+            assert not result.is_error, (name, result.content)
+            errors = list(Draft202012Validator(tools[name].output_schema).iter_errors(
+                result.structured_content))
+            assert errors == [], (name, errors[:1])
+        nulls = (await client.call_tool("search", {"limit": 100})).structured_content
+        assert nulls["next_cursor"] is None  # a null really is sent, and validated above
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+UNKNOWN_PER_TOOL = {
+    "organize": ({"move": True, "dryRun": True}, "dryRun", "dry_run"),
+    "search": ({"qeury": "cat"}, "qeury", "query"),
+    "tag": ({"asset_ids": ["aaaaaa"], "add": ["x"], "tags": ["y"]}, "tags", None),
+    "analyze": ({"asset_id": "aaaaaa"}, "asset_id", "asset_ids"),
+    "find_similar": ({"asset_id": "aaaaaa", "maxDistance": 3}, "maxDistance", "max_distance"),
+    "find_duplicates": ({"scopes": "cat"}, "scopes", "scope"),
+    "get_asset": ({"asset_id": "aaaaaa", "verbose": True}, "verbose", None),
+    "view": ({"asset_ids": ["aaaaaa"], "Size": 128}, "Size", "size"),
+    "stats": ({"detail": True}, "detail", None),
+}
+
+
+async def test_unknown_arguments_are_refused_and_nothing_runs(server_settings: Settings,
+                                                             roots: tuple[Path, Path]) -> None:
+    inbox, organized = roots
+    before = sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*"))
+    async with Client(build_server(server_settings)) as client:
+        tools = (await client.list_tools()).tools
+        assert {t.name for t in tools} == set(UNKNOWN_PER_TOOL)
+        for tool in tools:
+            assert tool.input_schema["additionalProperties"] is False, tool.name
+        for name, (args, unknown, guess) in UNKNOWN_PER_TOOL.items():
+            result = await client.call_tool(name, args)
+            assert result.is_error, name
+            text = result.content[0].text
+            assert text.startswith(f"unknown argument {unknown!r}"), text
+            if guess:
+                assert f"did you mean {guess!r}?" in text, text
+        stats = (await client.call_tool("stats", {})).structured_content
+    assert stats["assets"] == 0 and stats["files"] == 0  # organize never ran, not even a scan
+    assert sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*")) == before
+    assert not organized.exists()
+
+
+async def test_fifty_concurrent_searches_answer_correctly(server_settings: Settings) -> None:
+    """50 searches at once over one session (reader threads, their own cursors, the lookup
+    threads shared) give each the same answer as alone, while a writer retags beside them."""
+    client = await _organized_client(server_settings)
+    try:
+        queries = [{"source": s} for s in ("a1111", "comfyui", "novelai", "midjourney")] + \
+                  [{"limit": n} for n in (1, 5, 23)] + [{"query": "tag:nothing-like-this"}]
+        alone = {}
+        for args in queries:
+            page = (await client.call_tool("search", args)).structured_content
+            alone[json.dumps(args)] = [r["asset_id"] for r in page["results"]], page["total"]
+        assert len({v for v in map(str, alone.values())}) == len(queries)
+        answers: list[tuple[str, object]] = []
+
+        async def one(i: int) -> None:
+            args = queries[i % len(queries)]
+            result = await client.call_tool("search", args)
+            assert not result.is_error, result.content
+            page = result.structured_content
+            answers.append((json.dumps(args), ([r["asset_id"] for r in page["results"]],
+                                               page["total"])))
+
+        some = alone[json.dumps({"limit": 1})][0]
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+            tg.start_soon(client.call_tool, "tag", {"asset_ids": some, "add": ["busy"]})
+        assert len(answers) == 50
+        assert all(alone[key] == got for key, got in answers)
+        tagged = (await client.call_tool("search", {"query": "tag:busy"})).structured_content
+        assert tagged["total"] == 1  # the cache did not keep an answer from before the write
+    finally:
+        await client.__aexit__(None, None, None)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
+
+import anyio
 
 from alice_mcp.cache import BoundedCache
 from alice_mcp.config import Settings
@@ -17,6 +20,7 @@ from alice_mcp.store import assets
 from alice_mcp.store.db import Database
 
 PROMPT_EXCERPT = 200
+T = TypeVar("T")
 
 
 class LibraryBase:
@@ -35,6 +39,13 @@ class LibraryBase:
         self.metrics = Metrics(caches=[self.search_cache])
         self.embedder = Embedder(self.db, settings.embeddings)
         self._monitoring = 0
+        # read-only use cases run on threads of their own (each on its own DuckDB cursor), at
+        # most this many at once, beside the writer and without waiting for one another
+        self.readers = anyio.CapacityLimiter(perf.max_concurrent_reads)
+
+    async def read(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a read-only fn(*args) on a reader thread."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.readers)
 
     def close(self) -> None:
         """Close the index (a Library is also a context manager that does this)."""

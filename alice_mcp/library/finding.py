@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
-
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
 from alice_mcp.library.base import excerpt
 from alice_mcp.library.meaning import Meaning
@@ -45,15 +43,16 @@ class Finding(Meaning):
         key = (parsed.key(), limit, offset)
         page = self.search_cache.get(key)
         if page is None:
+            generation = self.search_cache.generation
             run = self._search_by_meaning if parsed.semantic else self._search
-            page = await anyio.to_thread.run_sync(run, parsed, limit, offset)
-            self.search_cache.put(key, page)
+            page = await self.read(run, parsed, limit, offset)
+            self.search_cache.put(key, page, generation)
         return page
 
     async def matching_ids(self, query: str | q.Query) -> list[str]:
         """Every asset id the query matches (for commands that act on a selection)."""
         parsed = query if isinstance(query, q.Query) else q.parse(query)
-        return await anyio.to_thread.run_sync(q.matching_ids, self.db, parsed)
+        return await self.read(q.matching_ids, self.db, parsed)
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
         page = self.db.fetchall(*q.page_sql(parsed, limit, offset))
@@ -70,7 +69,7 @@ class Finding(Meaning):
 
     async def stats(self) -> LibraryStats:
         """Counts by source, model family, month, stars and media type."""
-        return await anyio.to_thread.run_sync(self._stats)
+        return await self.read(self._stats)
 
     def _stats(self) -> LibraryStats:
         def counted(grouping: str) -> list[Counted]:
@@ -98,7 +97,7 @@ class Finding(Meaning):
                 failed_analyses=[AnalysisFailureInfo(**f)
                                  for f in analyses.failures_of(self.db, full)],
                 locations=[Location(**loc) for loc in locations.locations_of(self.db, full)])
-        return await anyio.to_thread.run_sync(run)
+        return await self.read(run)
 
     async def preview(self, asset_id: str, size: int = 512) -> tuple[bytes, str]:
         """A JPEG of the asset, longest side <= size: from the original when the stored
@@ -116,7 +115,7 @@ class Finding(Meaning):
                 raise NotFound(f"asset {full} has no thumbnail (videos and undecodable files "
                                "have none) and no readable original")
             return render_preview(stored[1], size), PREVIEW_MIME
-        return await anyio.to_thread.run_sync(run)
+        return await self.read(run)
 
     async def similar(self, asset_id: str | None = None, path: Path | str | None = None, *,
                       max_distance: int = 10, limit: int = 20,
@@ -157,7 +156,7 @@ class Finding(Meaning):
                                    max_distance, limit)
             return SimilarResult(reference=reference, max_distance=max_distance,
                                  results=self._hits(hits))
-        return await anyio.to_thread.run_sync(run)
+        return await self.read(run)
 
     async def duplicates(self, scope: str | None = None, *, max_distance: int = 0,
                          limit: int = 50) -> DuplicatesResult:
@@ -171,7 +170,7 @@ class Finding(Meaning):
             shown = [DuplicateGroup(assets=self._hits(g)) for g in groups[:limit]]
             return DuplicatesResult(max_distance=max_distance, groups=shown,
                                     total_groups=len(groups))
-        return await anyio.to_thread.run_sync(run)
+        return await self.read(run)
 
     def _hits(self, hits: list[tuple[str, int]]) -> list[SimilarHit]:
         facts = lookalikes.hit_facts(self.db, [a for a, _ in hits])

@@ -25,6 +25,7 @@ T = TypeVar("T")
 INDEX_BYTES_PER_ROW = 64
 MEMORY_HEADROOM_MB = 32
 REFIT_SECONDS = 10.0
+LOOKUP_THREADS = 2
 _LOCK_PID = re.compile(r"held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -43,6 +44,7 @@ class Database:
         self._active = 0
         self._last_used = time.monotonic()
         self._lookups: ThreadPoolExecutor | None = None
+        self._lookups_busy = 0
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -86,11 +88,30 @@ class Database:
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run fn(*args) on one of two lookup threads of this database (started on first use),
-        for reads that a caller overlaps with its own."""
+        for reads that a caller overlaps with its own. When both are busy (other readers are
+        running), run it in the caller's thread now: concurrent readers never queue behind
+        each other's lookups."""
         with self._lock:
             if self._lookups is None:
-                self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alice-lookup")
-            return self._lookups.submit(fn, *args)
+                self._lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS,
+                                                   thread_name_prefix="alice-lookup")
+            pooled = self._lookups_busy < LOOKUP_THREADS
+            if pooled:
+                self._lookups_busy += 1
+                future = self._lookups.submit(fn, *args)
+        if pooled:
+            future.add_done_callback(self._lookup_done)
+            return future
+        inline: Future[T] = Future()
+        try:
+            inline.set_result(fn(*args))
+        except Exception as exc:  # handed to the caller by result(), as a pooled one would be
+            inline.set_exception(exc)
+        return inline
+
+    def _lookup_done(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._lookups_busy -= 1
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
