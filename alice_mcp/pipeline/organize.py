@@ -27,7 +27,7 @@ from alice_mcp.pipeline.indexer import (
     file_row,
     index_file,
 )
-from alice_mcp.pipeline.place import Layout, Planner, place
+from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
 from alice_mcp.pipeline.pool import PoolPlan, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
@@ -38,6 +38,7 @@ from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
 log = structlog.get_logger(__name__)
+MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
 
 
@@ -50,6 +51,7 @@ class Step:
     dst: Path | None
     writes: list[Write]
     op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    where: dict[str, Any] = field(default_factory=dict)  # the Planner's arguments for dst
 
 
 class OrganizeRun:
@@ -202,12 +204,12 @@ class OrganizeRun:
             self._note(Placement(source=str(cand.path), destination=duplicate_of,
                                  asset_id=asset_id, duplicate_of=duplicate_of))
             return Step(cand, asset_id, None, writes)
-        dst = self.planner.destination(when=when, project=cand.project, source=source,
-                                       ext=cand.path.suffix, stem=cand.path.stem,
-                                       model_family=family)
+        where = {"when": when, "project": cand.project, "source": source,
+                 "ext": cand.path.suffix, "stem": cand.path.stem, "model_family": family}
+        dst = self.planner.destination(**where)
         self._placed_in_run[asset_id] = str(dst)
         self._note(Placement(source=str(cand.path), destination=str(dst), asset_id=asset_id))
-        return Step(cand, asset_id, dst, writes)
+        return Step(cand, asset_id, dst, writes, where=where)
 
     async def _carry_out(self, steps: list[Step],
                          send: MemoryObjectSendStream[Write | Commit]) -> None:
@@ -218,11 +220,7 @@ class OrganizeRun:
         moving = [s for s in steps if s.dst is not None]
         if moving:
             for step in moving:
-                await send.send(Write("journal", {
-                    "op_id": step.op_id, "src": str(step.candidate.path), "dst": str(step.dst),
-                    "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
-                    "project": step.candidate.project, "state": "planned",
-                    "updated_at": self._now}))
+                await send.send(self._journal(step))
             barrier = Commit()
             await send.send(barrier)
             await barrier.done.wait()
@@ -232,28 +230,57 @@ class OrganizeRun:
             else:
                 await self._place(step, send)
 
+    def _journal(self, step: Step) -> Write:
+        """The journal row of a planned placement (committed before any byte moves)."""
+        return Write("journal", {
+            "op_id": step.op_id, "src": str(step.candidate.path), "dst": str(step.dst),
+            "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
+            "project": step.candidate.project, "state": "planned", "updated_at": self._now})
+
+    async def _claim(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> str | None:
+        """Place the file; when another writer took the name, journal the next one and retry."""
+        for _ in range(MAX_CLAIMS):
+            assert step.dst is not None
+            try:
+                return await anyio.to_thread.run_sync(
+                    functools.partial(place, step.candidate.path, step.dst, move=self.move,
+                                      asset_id=step.asset_id))
+            except DestinationTaken:
+                await send.send(Write("journal_done", {"op_id": step.op_id}))
+                step.op_id = uuid.uuid4().hex
+                step.dst = self.planner.destination(**step.where, taken=True)
+                self._placed_in_run[step.asset_id] = str(step.dst)
+                await send.send(self._journal(step))
+                barrier = Commit()
+                await send.send(barrier)
+                await barrier.done.wait()
+        raise DestinationTaken(17, f"{MAX_CLAIMS} names in a row were taken by another writer",
+                               str(step.dst))
+
     async def _place(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> None:
-        cand, dst, writes = step.candidate, step.dst, step.writes
-        assert dst is not None
-        done = Write("journal_done", {"op_id": step.op_id})
+        cand, writes = step.candidate, step.writes
         with anyio.CancelScope(shield=True):
             try:
-                await anyio.to_thread.run_sync(
-                    functools.partial(place, cand.path, dst, move=self.move,
-                                      asset_id=step.asset_id))
+                note = await self._claim(step, send)
             except OSError as exc:
                 self._placed_in_run.pop(step.asset_id, None)
-                self.report.errors.append(FileProblem(
-                    path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
-                await send.send(done)
+                reason = (f"{exc.strerror}; left in place" if isinstance(exc, SourceChanged)
+                          else f"cannot place at {step.dst}: {exc.strerror or exc}")
+                self.report.errors.append(FileProblem(path=str(cand.path), reason=reason))
+                await send.send(Write("journal_done", {"op_id": step.op_id}))
                 return
+            dst = step.dst
+            assert dst is not None
+            done = Write("journal_done", {"op_id": step.op_id})
             self.report.organized += 1
             st = dst.stat()
             writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
                                          st.st_mtime_ns))
-            if self.move:
+            if note is not None:
+                self.report.errors.append(FileProblem(path=str(cand.path), reason=note))
+            if self.move and note is None:
                 writes.append(Write("delete_files", {"path": str(cand.path)}))
-            else:
+            elif cand.path.exists():
                 writes.append(self._file_row(cand.path, step.asset_id, "inbox", cand.size,
                                              cand.mtime_ns))
             writes.append(done)
