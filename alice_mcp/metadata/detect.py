@@ -146,7 +146,11 @@ def _apply_flags(info: GenerationInfo | None, meta: ContainerMeta) -> Generation
     """Use the IPTC "made by AI" flag (XMP) and note a C2PA manifest store."""
     if info is None:
         info = GenerationInfo()
-    code = digital_source_type(meta.xmp)
+    try:
+        code = digital_source_type(meta.xmp)
+    except Exception as exc:  # a parser failure is a note, like every other parser's
+        code = None
+        info.errors.append(f"xmp: parser failed: {type(exc).__name__}: {exc}"[:500])
     if code:
         info.evidence.append(f"xmp:DigitalSourceType:{code}")
         if info.source == "unknown":
