@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
-
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
 from alice_mcp.library.base import LibraryBase, excerpt
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
+from alice_mcp.media.probe import open_regular
+from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.results import (
     AnalysisInfo,
     AssetDetail,
@@ -43,14 +43,14 @@ class Finding(LibraryBase):
         key = (parsed.key(), limit, offset)
         page = self.search_cache.get(key)
         if page is None:
-            page = await anyio.to_thread.run_sync(self._search, parsed, limit, offset)
+            page = await in_thread(self._search, parsed, limit, offset)
             self.search_cache.put(key, page)
         return page
 
     async def matching_ids(self, query: str | q.Query) -> list[str]:
         """Every asset id the query matches (for commands that act on a selection)."""
         parsed = query if isinstance(query, q.Query) else q.parse(query)
-        return await anyio.to_thread.run_sync(q.matching_ids, self.db, parsed)
+        return await in_thread(q.matching_ids, self.db, parsed)
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
         page = self.db.fetchall(*q.page_sql(parsed, limit, offset))
@@ -67,7 +67,7 @@ class Finding(LibraryBase):
 
     async def stats(self) -> LibraryStats:
         """Counts by source, model family, month, stars and media type."""
-        return await anyio.to_thread.run_sync(self._stats)
+        return await in_thread(self._stats)
 
     def _stats(self) -> LibraryStats:
         def counted(grouping: str) -> list[Counted]:
@@ -93,7 +93,7 @@ class Finding(LibraryBase):
                 tags=[TagInfo(**t) for t in tags.tags_of(self.db, full)],
                 analyses=[AnalysisInfo(**a) for a in analyses.analyses_of(self.db, full)],
                 locations=[Location(**loc) for loc in locations.locations_of(self.db, full)])
-        return await anyio.to_thread.run_sync(run)
+        return await in_thread(run)
 
     async def preview(self, asset_id: str, size: int = 512) -> tuple[bytes, str]:
         """A JPEG of the asset, longest side <= size: from the original when the stored
@@ -111,7 +111,7 @@ class Finding(LibraryBase):
                 raise NotFound(f"asset {full} has no thumbnail (videos and undecodable files "
                                "have none) and no readable original")
             return render_preview(stored[1], size), PREVIEW_MIME
-        return await anyio.to_thread.run_sync(run)
+        return await in_thread(run)
 
     async def similar(self, asset_id: str | None = None, path: Path | str | None = None, *,
                       max_distance: int = 10, limit: int = 20) -> SimilarResult:
@@ -126,7 +126,7 @@ class Finding(LibraryBase):
                 file = self.allowed(path)  # type: ignore[arg-type]
                 reference = str(file)
                 try:
-                    with file.open("rb") as fp:
+                    with open_regular(file) as fp:
                         phash = analyze_pixels(fp).phash
                 except (OSError, MediaError) as exc:
                     raise InvalidArgument(f"cannot read {file} as an image: {exc}") from None
@@ -137,7 +137,7 @@ class Finding(LibraryBase):
                                    max_distance, limit)
             return SimilarResult(reference=reference, max_distance=max_distance,
                                  results=self._hits(hits))
-        return await anyio.to_thread.run_sync(run)
+        return await in_thread(run)
 
     async def duplicates(self, scope: str | None = None, *, max_distance: int = 0,
                          limit: int = 50) -> DuplicatesResult:
@@ -151,7 +151,7 @@ class Finding(LibraryBase):
             shown = [DuplicateGroup(assets=self._hits(g)) for g in groups[:limit]]
             return DuplicatesResult(max_distance=max_distance, groups=shown,
                                     total_groups=len(groups))
-        return await anyio.to_thread.run_sync(run)
+        return await in_thread(run)
 
     def _hits(self, hits: list[tuple[str, int]]) -> list[SimilarHit]:
         facts = lookalikes.hit_facts(self.db, [a for a, _ in hits])

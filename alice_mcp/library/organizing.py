@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
 
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.base import LibraryBase
 from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.organize import OrganizeRun
+from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.pipeline.watch import WatchState, watch_folder
 from alice_mcp.progress import Progress, ProgressListener
 from alice_mcp.results import OrganizeReport
@@ -99,5 +99,5 @@ class Organizing(LibraryBase):
             if not path.is_file():
                 return {"path": str(path), "error": "no such file"}
             return {"path": str(path), **detect_path(path, stealth=look_in_pixels).to_dict()}
-        return [await anyio.to_thread.run_sync(one, Path(p)) for p in paths]
+        return [await in_thread(one, Path(p)) for p in paths]
 

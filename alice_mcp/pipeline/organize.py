@@ -28,7 +28,7 @@ from alice_mcp.pipeline.indexer import (
     index_file,
 )
 from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
-from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.pipeline.pool import PoolPlan, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
 from alice_mcp.progress import Progress
@@ -114,8 +114,8 @@ class OrganizeRun:
     async def _produce(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         if not self.dry_run:
             await self._recover(send)
-        known = await anyio.to_thread.run_sync(locations.known_inbox_files, self.db, self.inbox)
-        found: ScanResult = await anyio.to_thread.run_sync(
+        known = await in_thread(locations.known_inbox_files, self.db, self.inbox)
+        found: ScanResult = await in_thread(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,),
                               settle_seconds=self.settle_seconds))
         report = self.report
@@ -139,7 +139,7 @@ class OrganizeRun:
 
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Settle what a killed run left journaled, and commit it before the scan reads the index."""
-        found = await anyio.to_thread.run_sync(
+        found = await in_thread(
             recover, self.db, self.settings.media.stars_thresholds,
             self.settings.media.thumbnail_size)
         if not found.writes:
@@ -154,7 +154,7 @@ class OrganizeRun:
     async def _handle_batch(self, results: list[Indexed | Failed],
                             send: MemoryObjectSendStream[Write | Commit]) -> None:
         indexed = [r for r in results if isinstance(r, Indexed)]
-        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db,
+        already = await in_thread(locations.organized_paths, self.db,
                                                  [r.asset_id for r in indexed])
         counters = self.report.counters
         steps: list[Step] = []
@@ -184,8 +184,8 @@ class OrganizeRun:
         if not unplaced:
             return
         ids = [a for _, a in unplaced]
-        rows = await anyio.to_thread.run_sync(assets.placement_facts, self.db, ids)
-        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db, ids)
+        rows = await in_thread(assets.placement_facts, self.db, ids)
+        already = await in_thread(locations.organized_paths, self.db, ids)
         steps = []
         for cand, asset_id in unplaced:
             when, source, family = rows.get(asset_id, (None, "unknown", None))
@@ -242,7 +242,7 @@ class OrganizeRun:
         for _ in range(MAX_CLAIMS):
             assert step.dst is not None
             try:
-                return await anyio.to_thread.run_sync(
+                return await in_thread(
                     functools.partial(place, step.candidate.path, step.dst, move=self.move,
                                       asset_id=step.asset_id))
             except DestinationTaken:
