@@ -73,12 +73,13 @@ class OrganizeRun:
         self.report = OrganizeReport(inbox=str(inbox), organized_root=str(organized),
                                      move=move, dry_run=dry_run)
         self._placed_in_run: dict[str, str] = {}
+        self._writer: BatchWriter | None = None
         self._now = datetime.now(UTC)
 
     async def perform(self) -> OrganizeReport:
         """Run the whole organize: recover, scan, index, place, record; the report says what."""
         started = time.perf_counter()
-        writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
+        self._writer = writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
                              transaction_size=self.perf.transaction_size,
                              batched=self.perf.enable_batch_operations)
         send, receive = anyio.create_memory_object_stream[Write | Commit](
@@ -224,8 +225,14 @@ class OrganizeRun:
             barrier = Commit()
             await send.send(barrier)
             await barrier.done.wait()
+        unjournaled = self._rejected()
         for step in steps:
-            if step.dst is None:
+            if step.dst is not None and step.op_id in unjournaled:  # never move unjournaled
+                self._placed_in_run.pop(step.asset_id, None)
+                self.report.errors.append(FileProblem(
+                    path=str(step.candidate.path), reason="the index refused its journal row; "
+                    "not placed (nothing was touched)"))
+            elif step.dst is None:
                 await _send_all(send, step.writes)
             else:
                 await self._place(step, send)
@@ -285,6 +292,10 @@ class OrganizeRun:
                                              cand.mtime_ns))
             writes.append(done)
             await _send_all(send, writes)
+
+    def _rejected(self) -> set[str]:
+        """Keys (op ids, paths) of rows the index refused so far."""
+        return set() if self._writer is None else {k for k, _ in self._writer.stats.rejected}
 
     def _note(self, placement: Placement) -> None:
         if self.dry_run or len(self.report.placements) < MAX_REPORTED_PLACEMENTS:
