@@ -23,6 +23,7 @@ from alice_mcp.library import Library
 from alice_mcp.logs import configure_logging
 from alice_mcp.pipeline.watch import WatchState
 from alice_mcp.store.query import SORTS, Query
+from alice_mcp.text import json_text
 
 log = structlog.get_logger(__name__)
 # command-line flag -> settings key; flags win over every other source
@@ -242,7 +243,7 @@ async def cmd_inspect(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         found = await library.inspect(opts["files"], stealth=opts.get("stealth"))
     if opts.get("json"):
         for item in found:
-            print(json.dumps(item, ensure_ascii=False, default=str))
+            print(json_text(item, default=str))
     else:
         display.inspections(found)
     return 0 if all("error" not in item for item in found) else 1
@@ -379,7 +380,7 @@ async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 def _show(opts: dict[str, Any], result: BaseModel, render: Callable[[Any], None]) -> None:
     """JSON for scripts (--json), else the readable form."""
     if opts.get("json"):
-        print(result.model_dump_json(indent=2))
+        print(json_text(result.model_dump(mode="json"), indent=2))
     else:
         render(result)
 

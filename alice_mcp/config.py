@@ -18,7 +18,7 @@ import platformdirs
 import structlog
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -47,14 +47,30 @@ MOVED = {
 SECRET_KEYS = frozenset({"server.auth_token"})  # shown as set/unset, never their value
 
 
+class ExtraRoot(Section):
+    """One more folder the tools may use: read only (a plain path), or `mode: write`, which
+    also lets `organize` use it as its inbox or organized folder."""
+
+    path: Path
+    mode: Literal["read", "write"] = "read"
+
+
 class PathsSettings(Section):
     """Where the library reads from and writes to."""
 
     inbox: Path | None = None
     organized: Path | None = None
     database: Path | None = None
-    extra_roots: list[Path] = Field(default_factory=list)
+    extra_roots: list[ExtraRoot] = Field(default_factory=list)
     layout: str = DEFAULT_LAYOUT
+
+    @field_validator("extra_roots", mode="before")
+    @classmethod
+    def _plain_paths_read_only(cls, value: Any) -> Any:
+        """A plain path is a read-only root; {path, mode} says more."""
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, (str, Path)) else v for v in value]
+        return value
 
 
 class PerformanceSettings(Section):
@@ -149,7 +165,14 @@ class Settings(BaseSettings):
     @property
     def roots(self) -> list[Path]:
         """Every folder the library may read or write, resolved."""
-        found = [self.paths.inbox, self.paths.organized, *self.paths.extra_roots]
+        found = [self.paths.inbox, self.paths.organized, *(r.path for r in self.paths.extra_roots)]
+        return [p.expanduser().resolve() for p in found if p is not None]
+
+    def organize_roots(self, role: str) -> list[Path]:
+        """Where `organize` may take its inbox ("inbox") or write ("organized"): the configured
+        folder of that role, and extra roots marked `mode: write`."""
+        own = self.paths.inbox if role == "inbox" else self.paths.organized
+        found = [own, *(r.path for r in self.paths.extra_roots if r.mode == "write")]
         return [p.expanduser().resolve() for p in found if p is not None]
 
 

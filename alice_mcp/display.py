@@ -26,10 +26,17 @@ from alice_mcp.results import (
     SearchPage,
     SimilarResult,
 )
+from alice_mcp.text import printable
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 TREE_LIMIT = 200
+
+
+def safe(value: Any) -> str:
+    """Text from a file (path, prompt, metadata) as the terminal gets it: control characters
+    and undecodable bytes escaped, and no rich markup ('[link=...]') taken from it."""
+    return escape(printable(value))
 
 
 @contextmanager
@@ -57,28 +64,28 @@ def organize_report(report: OrganizeReport) -> None:
         out.print(_tree(Path(report.organized_root), [Path(p.destination) for p in placed]))
     elif report.dry_run:
         for p in placed:
-            out.print(f"{p.source} -> {p.destination}")
-    out.print(f"{report.scanned} files found in {report.inbox}: {verb} {report.organized}, "
+            out.print(f"{safe(p.source)} -> {safe(p.destination)}")
+    out.print(f"{report.scanned} files found in {safe(report.inbox)}: {verb} {report.organized}, "
               f"{report.duplicates} duplicates, {report.unchanged} unchanged, "
               f"{report.skipped} skipped, {len(report.errors)} errors "
               f"({report.seconds:.2f} s)")
     for problem in report.errors:
-        out.print(f"  [red]error[/red] {problem.path}: {problem.reason}")
+        out.print(f"  [red]error[/red] {safe(problem.path)}: {safe(problem.reason)}")
     if report.cancelled:
         out.print("[yellow]Cancelled: run again to finish the rest.[/yellow]")
 
 
 def _tree(root: Path, paths: list[Path]) -> Tree:
-    tree = Tree(f"[bold]{root}[/bold]")
+    tree = Tree(f"[bold]{safe(root)}[/bold]")
     nodes: dict[Path, Tree] = {}
     for path in sorted(paths):
         parent, node = Path(), tree
         for part in path.relative_to(root).parts[:-1]:
             parent = parent / part
             if parent not in nodes:
-                nodes[parent] = node.add(f"{part}/")
+                nodes[parent] = node.add(f"{safe(part)}/")
             node = nodes[parent]
-        node.add(path.name)
+        node.add(safe(path.name))
     return tree
 
 
@@ -103,19 +110,19 @@ RAW_SHOWN = 500  # characters of each raw field `alice inspect` prints for an un
 
 def inspections(found: list[dict[str, Any]]) -> None:
     for item in found:
-        out.print(f"[bold]{item['path']}[/bold]")
+        out.print(f"[bold]{safe(item['path'])}[/bold]")
         if "error" in item:
-            out.print(f"  [red]{item['error']}[/red]")
+            out.print(f"  [red]{safe(item['error'])}[/red]")
             continue
         for key in ("source_name", "engine", "confidence", "model", "model_family", "prompt",
                     "negative_prompt", "seed", "steps", "sampler", "cfg", "width", "height",
                     "extra", "evidence", "reason", "errors"):
             if item.get(key) not in (None, [], {}, ""):
-                out.print(f"  {key}: {item[key]}", markup=False)
+                out.print(f"  {key}: {safe(item[key])}")
         if item.get("source") == "unknown":  # nothing silent: show what was read, raw
             for key, value in (item.get("raw") or {}).items():
                 text = value if len(value) <= RAW_SHOWN else value[:RAW_SHOWN] + " ..."
-                out.print(f"  raw {key}: {text}", markup=False)
+                out.print(f"  raw {safe(key)}: {safe(text)}")
 
 
 def search_page(page: SearchPage) -> None:
@@ -124,8 +131,8 @@ def search_page(page: SearchPage) -> None:
                   *(["why"] if meaning else []))
     for hit in page.results:
         size = f"{hit.width}x{hit.height}" if hit.width else ""
-        table.add_row(hit.asset_id[:12], hit.source, "*" * (hit.stars or 0), size,
-                      (hit.prompt or "")[:60], hit.path or "",
+        table.add_row(hit.asset_id[:12], safe(hit.source), "*" * (hit.stars or 0), size,
+                      safe((hit.prompt or "")[:60]), safe(hit.path or ""),
                       *([_why(hit.match)] if meaning else []))
     out.print(table)
     more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
@@ -157,7 +164,7 @@ def stats(found: LibraryStats) -> None:
                         ("media type", found.by_media_type)):
         table = Table(title, "count")
         for row in rows:
-            table.add_row(row.key or "-", str(row.count))
+            table.add_row(safe(row.key or "-"), str(row.count))
         out.print(table)
     if found.process is not None:
         p = found.process
@@ -176,9 +183,9 @@ def similar(result: SimilarResult) -> None:
                   "prompt", "path")
     for hit in result.results:
         closeness = str(hit.distance) if hit.distance is not None else f"{hit.similarity:.3f}"
-        table.add_row(hit.asset_id[:12], closeness, hit.source or "",
-                      (hit.prompt or "")[:50], hit.path or "")
-    out.print(f"like {result.reference} (max distance {result.max_distance}):")
+        table.add_row(hit.asset_id[:12], closeness, safe(hit.source or ""),
+                      safe((hit.prompt or "")[:50]), safe(hit.path or ""))
+    out.print(f"like {safe(result.reference)} (max distance {result.max_distance}):")
     out.print(table)
 
 
@@ -187,22 +194,22 @@ def duplicates(result: DuplicatesResult) -> None:
     for number, group in enumerate(result.groups, 1):
         out.print(f"[bold]group {number}[/bold]")
         for hit in group.assets:
-            out.print(f"  {hit.asset_id[:12]}  {hit.source or '':10} {hit.path or ''}")
+            out.print(f"  {hit.asset_id[:12]}  {safe(hit.source or ''):10} {safe(hit.path or '')}")
 
 
 def asset(detail: AssetDetail) -> None:
     out.print(f"[bold]asset {detail.asset_id}[/bold]")
     for key, value in detail.fields.items():
         if value not in (None, "", [], {}) and key != "params":
-            out.print(f"  {key}: {value}")
+            out.print(f"  {key}: {safe(value)}")
     if detail.tags:
-        out.print("  tags: " + ", ".join(f"{t.tag} ({t.category}, {t.origin})"
+        out.print("  tags: " + ", ".join(f"{safe(t.tag)} ({t.category}, {t.origin})"
                                          for t in detail.tags))
     for failed in detail.failed_analyses:  # not sent again until forced
         out.print(f"  analysis failed: {failed.provider} {failed.model} (prompt "
                   f"{failed.prompt_version}): {escape(failed.reason)}")
     for loc in detail.locations:
-        out.print(f"  {loc.role}: {loc.path}")
+        out.print(f"  {loc.role}: {safe(loc.path)}")
 
 
 def analysis(report: AnalyzeReport) -> None:
@@ -228,4 +235,4 @@ def watch_line(report: OrganizeReport) -> None:
         out.print(f"{report.organized} organized, {report.duplicates} duplicates, "
                   f"{len(report.errors)} errors")
         for problem in report.errors:
-            out.print(f"  [red]error[/red] {problem.path}: {problem.reason}")
+            out.print(f"  [red]error[/red] {safe(problem.path)}: {safe(problem.reason)}")

@@ -121,7 +121,8 @@ def test_every_section_is_read_from_the_file(tmp_path: Path) -> None:
         "understanding": {"provider": "local", "budget_usd_per_run": 0.5},
         "server": {"port": 9000}})
     s = load_settings(config).settings
-    assert s.paths.inbox == Path("/data/in") and s.paths.extra_roots == [Path("/data/more")]
+    assert s.paths.inbox == Path("/data/in")
+    assert [(r.path, r.mode) for r in s.paths.extra_roots] == [(Path("/data/more"), "read")]
     assert s.database_path == Path("/data/l.duckdb")
     assert s.understanding.budget_usd_per_run == 0.5 and s.server.port == 9000
 

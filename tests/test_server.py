@@ -59,9 +59,10 @@ async def test_tools_list_matches_the_snapshot(server_settings: Settings) -> Non
     async with Client(build_server(server_settings)) as client:
         tools = (await client.list_tools()).tools
     current = _tools_snapshot(tools)
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", "utf-8")
+    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing; write it with UPDATE_SNAPSHOTS=1"
     assert current == json.loads(SNAPSHOT.read_text("utf-8"))
 
 

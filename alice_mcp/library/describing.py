@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import anyio
-
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.base import LibraryBase
+from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.progress import Progress, ProgressListener
 from alice_mcp.results import AnalysisEstimate, AnalyzeReport, TagResult
 from alice_mcp.store import assets, locations, tags, upkeep
@@ -37,7 +36,7 @@ class Describing(LibraryBase):
                 upkeep.order_tags_if_needed(self.db)
             return TagResult(updated_assets=len(ids), added=added, removed=removed,
                              unknown_ids=unknown)
-        result = await anyio.to_thread.run_sync(run)
+        result = await in_thread(run)
         self.search_cache.invalidate()
         return result
 
@@ -54,7 +53,7 @@ class Describing(LibraryBase):
         try:
             report = await service.analyze(ids, chosen, force=force,
                                            progress=Progress(listeners, noun="assets"))
-            await anyio.to_thread.run_sync(upkeep.order_tags_if_needed, self.db)
+            await in_thread(upkeep.order_tags_if_needed, self.db)
         finally:
             self.search_cache.invalidate()
         self.metrics.api_calls += report.requests
@@ -77,11 +76,11 @@ class Describing(LibraryBase):
                                   query: str | None) -> list[str] | None:
         if asset_ids is None and paths is None and not query:
             return None
-        ids = await anyio.to_thread.run_sync(
+        ids = await in_thread(
             lambda: [self.resolve_id(a) for a in asset_ids or []]
             + self._ids_of_paths(paths or []))
         if query:
-            ids += await anyio.to_thread.run_sync(q.matching_ids, self.db, q.parse(query))
+            ids += await in_thread(q.matching_ids, self.db, q.parse(query))
         return ids
 
     def _ids_of_paths(self, paths: Sequence[Path | str]) -> list[str]:

@@ -10,6 +10,7 @@ from alice_mcp.library.base import excerpt
 from alice_mcp.library.meaning import Meaning
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
+from alice_mcp.media.probe import open_regular
 from alice_mcp.results import (
     AnalysisFailureInfo,
     AnalysisInfo,
@@ -145,7 +146,7 @@ class Finding(Meaning):
                 file = self.allowed(path)  # type: ignore[arg-type]
                 reference = str(file)
                 try:
-                    with file.open("rb") as fp:
+                    with open_regular(file) as fp:
                         phash = analyze_pixels(fp).phash
                 except (OSError, MediaError) as exc:
                     raise InvalidArgument(f"cannot read {file} as an image: {exc}") from None

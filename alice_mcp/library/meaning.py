@@ -42,7 +42,7 @@ class Meaning(LibraryBase):
         ids = None
         if query:
             parsed = query if isinstance(query, q.Query) else q.parse(query)
-            ids = await anyio.to_thread.run_sync(q.matching_ids, self.db, parsed)
+            ids = await self.read(q.matching_ids, self.db, parsed)
         try:
             return await self.embedder.embed(ids, progress=Progress(listeners, noun="assets"))
         finally:

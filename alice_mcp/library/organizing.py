@@ -6,13 +6,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
 
-from alice_mcp.errors import InvalidArgument, NotFound
+from alice_mcp.errors import InvalidArgument, NotFound, OutsideRoots
 from alice_mcp.library.meaning import Meaning
 from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.organize import OrganizeRun
+from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.pipeline.watch import WatchState, watch_folder
 from alice_mcp.progress import Progress, ProgressListener
 from alice_mcp.results import OrganizeReport
@@ -72,14 +72,27 @@ class Organizing(Meaning):
     def _folders(self, inbox: Path | str | None,
                  organized: Path | str | None) -> tuple[Path, Path]:
         """The inbox and organized folders to use: given ones inside the roots, else settings."""
-        inbox_dir = self._folder(self.allowed(inbox) if inbox else self.settings.paths.inbox,
-                                 "inbox", must_exist=True)
-        organized_dir = self._folder(self.allowed(organized) if organized
+        inbox_dir = self._folder(self._writable(inbox, "inbox") if inbox
+                                 else self.settings.paths.inbox, "inbox", must_exist=True)
+        organized_dir = self._folder(self._writable(organized, "organized") if organized
                                      else self.settings.paths.organized, "organized")
         if inbox_dir == organized_dir or inbox_dir.is_relative_to(organized_dir):
             raise InvalidArgument(f"the inbox {inbox_dir} lies inside the organized folder "
                                   f"{organized_dir}; choose folders that do not overlap")
         return inbox_dir, organized_dir
+
+    def _writable(self, path: Path | str, role: str) -> Path:
+        """A folder organize may use as its inbox or organized tree: inside the configured one
+        of that role, or inside an extra root marked `mode: write` (others are read-only)."""
+        resolved = self.allowed(path)
+        scope = self.settings.organize_roots(role)
+        if any(resolved == root or resolved.is_relative_to(root) for root in scope):
+            return resolved
+        verb = "take files from" if role == "inbox" else "write into"
+        raise OutsideRoots(
+            f"organize may not {verb} {resolved}: it is not inside paths.{role} "
+            f"({', '.join(map(str, scope)) or 'not set'}), and extra roots are read-only unless "
+            "marked `mode: write` in paths.extra_roots")
 
     def _folder(self, path: Path | None, role: str, must_exist: bool = False) -> Path:
         if path is None:
@@ -101,5 +114,5 @@ class Organizing(Meaning):
             if not path.is_file():
                 return {"path": str(path), "error": "no such file"}
             return {"path": str(path), **detect_path(path, stealth=look_in_pixels).to_dict()}
-        return [await anyio.to_thread.run_sync(one, Path(p)) for p in paths]
+        return [await in_thread(one, Path(p)) for p in paths]
 

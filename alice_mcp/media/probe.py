@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from alice_mcp.errors import InvalidArgument
 
@@ -70,7 +72,28 @@ def hash_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.blake2b(digest_size=HASH_DIGEST_SIZE)
     buffer = bytearray(chunk_size)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as stream:
+    with open_regular(path, buffering=0) as stream:
         while n := stream.readinto(buffer):
             digest.update(view[:n])
     return digest.hexdigest()
+
+
+def open_regular(path: Path | str, buffering: int = -1) -> BinaryIO:
+    """Open a regular file for reading; a FIFO, device or socket is refused without blocking.
+
+    O_NONBLOCK makes open() return at once on a FIFO with no writer; the type check then
+    refuses it, so no path argument can park a worker thread in open() forever."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(21, "not a regular file (folder, device, pipe or socket)",
+                                    str(path)) if stat.S_ISDIR(mode) else OSError(
+                22, "not a regular file (device, pipe or socket)", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return open(fd, "rb", buffering=buffering)  # noqa: SIM115 - the caller closes it
+    except BaseException:
+        os.close(fd)
+        raise

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
+from alice_mcp.media.probe import open_regular
 from alice_mcp.metadata.containers import ContainerMeta, read_container
 from alice_mcp.metadata.generators import (
     a1111,
@@ -90,7 +91,7 @@ def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationI
 def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
     """Open a file and detect its generator; an unreadable file gives an error note."""
     try:
-        with open(path, "rb", buffering=OPEN_BUFFER) as fp:
+        with open_regular(path, buffering=OPEN_BUFFER) as fp:
             return detect(fp, str(path), stealth=stealth)
     except OSError as exc:
         return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
@@ -177,7 +178,11 @@ def _apply_flags(info: GenerationInfo | None, meta: ContainerMeta) -> Generation
     """Use the IPTC "made by AI" flag (XMP) and note a C2PA manifest store."""
     if info is None:
         info = GenerationInfo()
-    code = digital_source_type(meta.xmp)
+    try:
+        code = digital_source_type(meta.xmp)
+    except Exception as exc:  # a parser failure is a note, like every other parser's
+        code = None
+        info.errors.append(f"xmp: parser failed: {type(exc).__name__}: {exc}"[:500])
     if code:
         info.evidence.append(f"xmp:DigitalSourceType:{code}")
         if info.source == "unknown":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
-from alice_mcp.media.probe import content_hash, hash_file, mime_for
+from alice_mcp.media.probe import content_hash, hash_file, mime_for, open_regular
 from alice_mcp.media.quality import stars
 from alice_mcp.media.video import VideoError, analyze_video
 from alice_mcp.metadata import GenerationInfo, detect
@@ -40,9 +40,10 @@ def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False)
     """Everything the index stores about one file; any error becomes a Failed with the reason."""
     try:
         if cand.media_type == "image" and cand.size <= IN_MEMORY_LIMIT:
-            data = cand.path.read_bytes()
+            with open_regular(cand.path) as fp:
+                data = fp.read()
             return _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size, stealth)
-        return _index(cand, hash_file(cand.path), lambda: cand.path.open("rb"), thumb_size, stealth)
+        return _index(cand, hash_file(cand.path), lambda: open_regular(cand.path), thumb_size, stealth)
     except OSError as exc:
         return Failed(cand, f"cannot read file: {exc.strerror or exc}")
     except PixelError as exc:

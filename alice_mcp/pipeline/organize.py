@@ -27,8 +27,8 @@ from alice_mcp.pipeline.indexer import (
     file_row,
     index_file,
 )
-from alice_mcp.pipeline.place import Layout, Planner, place
-from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
+from alice_mcp.pipeline.pool import PoolPlan, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
 from alice_mcp.progress import Progress
@@ -38,6 +38,7 @@ from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
 log = structlog.get_logger(__name__)
+MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
 
 
@@ -50,6 +51,7 @@ class Step:
     dst: Path | None
     writes: list[Write]
     op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    where: dict[str, Any] = field(default_factory=dict)  # the Planner's arguments for dst
 
 
 class OrganizeRun:
@@ -71,12 +73,13 @@ class OrganizeRun:
         self.report = OrganizeReport(inbox=str(inbox), organized_root=str(organized),
                                      move=move, dry_run=dry_run)
         self._placed_in_run: dict[str, str] = {}
+        self._writer: BatchWriter | None = None
         self._now = datetime.now(UTC)
 
     async def perform(self) -> OrganizeReport:
         """Run the whole organize: recover, scan, index, place, record; the report says what."""
         started = time.perf_counter()
-        writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
+        self._writer = writer = BatchWriter(self.db, batch_insert_size=self.perf.batch_insert_size,
                              transaction_size=self.perf.transaction_size,
                              batched=self.perf.enable_batch_operations)
         send, receive = anyio.create_memory_object_stream[Write | Commit](
@@ -112,8 +115,8 @@ class OrganizeRun:
     async def _produce(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         if not self.dry_run:
             await self._recover(send)
-        known = await anyio.to_thread.run_sync(locations.known_inbox_files, self.db, self.inbox)
-        found: ScanResult = await anyio.to_thread.run_sync(
+        known = await in_thread(locations.known_inbox_files, self.db, self.inbox)
+        found: ScanResult = await in_thread(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,),
                               settle_seconds=self.settle_seconds))
         report = self.report
@@ -137,7 +140,7 @@ class OrganizeRun:
 
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Settle what a killed run left journaled, and commit it before the scan reads the index."""
-        found = await anyio.to_thread.run_sync(
+        found = await in_thread(
             recover, self.db, self.settings.media.stars_thresholds,
             self.settings.media.thumbnail_size)
         if not found.writes:
@@ -152,7 +155,7 @@ class OrganizeRun:
     async def _handle_batch(self, results: list[Indexed | Failed],
                             send: MemoryObjectSendStream[Write | Commit]) -> None:
         indexed = [r for r in results if isinstance(r, Indexed)]
-        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db,
+        already = await in_thread(locations.organized_paths, self.db,
                                                  [r.asset_id for r in indexed])
         counters = self.report.counters
         steps: list[Step] = []
@@ -182,8 +185,8 @@ class OrganizeRun:
         if not unplaced:
             return
         ids = [a for _, a in unplaced]
-        rows = await anyio.to_thread.run_sync(assets.placement_facts, self.db, ids)
-        already = await anyio.to_thread.run_sync(locations.organized_paths, self.db, ids)
+        rows = await in_thread(assets.placement_facts, self.db, ids)
+        already = await in_thread(locations.organized_paths, self.db, ids)
         steps = []
         for cand, asset_id in unplaced:
             when, source, family = rows.get(asset_id, (None, "unknown", None))
@@ -202,12 +205,12 @@ class OrganizeRun:
             self._note(Placement(source=str(cand.path), destination=duplicate_of,
                                  asset_id=asset_id, duplicate_of=duplicate_of))
             return Step(cand, asset_id, None, writes)
-        dst = self.planner.destination(when=when, project=cand.project, source=source,
-                                       ext=cand.path.suffix, stem=cand.path.stem,
-                                       model_family=family)
+        where = {"when": when, "project": cand.project, "source": source,
+                 "ext": cand.path.suffix, "stem": cand.path.stem, "model_family": family}
+        dst = self.planner.destination(**where)
         self._placed_in_run[asset_id] = str(dst)
         self._note(Placement(source=str(cand.path), destination=str(dst), asset_id=asset_id))
-        return Step(cand, asset_id, dst, writes)
+        return Step(cand, asset_id, dst, writes, where=where)
 
     async def _carry_out(self, steps: list[Step],
                          send: MemoryObjectSendStream[Write | Commit]) -> None:
@@ -218,46 +221,81 @@ class OrganizeRun:
         moving = [s for s in steps if s.dst is not None]
         if moving:
             for step in moving:
-                await send.send(Write("journal", {
-                    "op_id": step.op_id, "src": str(step.candidate.path), "dst": str(step.dst),
-                    "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
-                    "project": step.candidate.project, "state": "planned",
-                    "updated_at": self._now}))
+                await send.send(self._journal(step))
             barrier = Commit()
             await send.send(barrier)
             await barrier.done.wait()
+        unjournaled = self._rejected()
         for step in steps:
-            if step.dst is None:
+            if step.dst is not None and step.op_id in unjournaled:  # never move unjournaled
+                self._placed_in_run.pop(step.asset_id, None)
+                self.report.errors.append(FileProblem(
+                    path=str(step.candidate.path), reason="the index refused its journal row; "
+                    "not placed (nothing was touched)"))
+            elif step.dst is None:
                 await _send_all(send, step.writes)
             else:
                 await self._place(step, send)
 
+    def _journal(self, step: Step) -> Write:
+        """The journal row of a planned placement (committed before any byte moves)."""
+        return Write("journal", {
+            "op_id": step.op_id, "src": str(step.candidate.path), "dst": str(step.dst),
+            "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
+            "project": step.candidate.project, "state": "planned", "updated_at": self._now})
+
+    async def _claim(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> str | None:
+        """Place the file; when another writer took the name, journal the next one and retry."""
+        for _ in range(MAX_CLAIMS):
+            assert step.dst is not None
+            try:
+                return await in_thread(
+                    functools.partial(place, step.candidate.path, step.dst, move=self.move,
+                                      asset_id=step.asset_id))
+            except DestinationTaken:
+                await send.send(Write("journal_done", {"op_id": step.op_id}))
+                step.op_id = uuid.uuid4().hex
+                step.dst = self.planner.destination(**step.where, taken=True)
+                self._placed_in_run[step.asset_id] = str(step.dst)
+                await send.send(self._journal(step))
+                barrier = Commit()
+                await send.send(barrier)
+                await barrier.done.wait()
+        raise DestinationTaken(17, f"{MAX_CLAIMS} names in a row were taken by another writer",
+                               str(step.dst))
+
     async def _place(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> None:
-        cand, dst, writes = step.candidate, step.dst, step.writes
-        assert dst is not None
-        done = Write("journal_done", {"op_id": step.op_id})
+        cand, writes = step.candidate, step.writes
         with anyio.CancelScope(shield=True):
             try:
-                await anyio.to_thread.run_sync(
-                    functools.partial(place, cand.path, dst, move=self.move,
-                                      asset_id=step.asset_id))
+                note = await self._claim(step, send)
             except OSError as exc:
                 self._placed_in_run.pop(step.asset_id, None)
-                self.report.errors.append(FileProblem(
-                    path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
-                await send.send(done)
+                reason = (f"{exc.strerror}; left in place" if isinstance(exc, SourceChanged)
+                          else f"cannot place at {step.dst}: {exc.strerror or exc}")
+                self.report.errors.append(FileProblem(path=str(cand.path), reason=reason))
+                await send.send(Write("journal_done", {"op_id": step.op_id}))
                 return
+            dst = step.dst
+            assert dst is not None
+            done = Write("journal_done", {"op_id": step.op_id})
             self.report.organized += 1
             st = dst.stat()
             writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
                                          st.st_mtime_ns))
-            if self.move:
+            if note is not None:
+                self.report.errors.append(FileProblem(path=str(cand.path), reason=note))
+            if self.move and note is None:
                 writes.append(Write("delete_files", {"path": str(cand.path)}))
-            else:
+            elif cand.path.exists():
                 writes.append(self._file_row(cand.path, step.asset_id, "inbox", cand.size,
                                              cand.mtime_ns))
             writes.append(done)
             await _send_all(send, writes)
+
+    def _rejected(self) -> set[str]:
+        """Keys (op ids, paths) of rows the index refused so far."""
+        return set() if self._writer is None else {k for k, _ in self._writer.stats.rejected}
 
     def _note(self, placement: Placement) -> None:
         if self.dry_run or len(self.report.placements) < MAX_REPORTED_PLACEMENTS:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
+import sys
 import uuid
 from datetime import datetime
 from pathlib import Path, PurePath
 
 from alice_mcp.errors import LayoutError, PlacementError
-from alice_mcp.media.probe import hash_file
+from alice_mcp.media.probe import HASH_DIGEST_SIZE, hash_file, open_regular
 
 TEMP_SUFFIX = ".alice-tmp"
 LAYOUT_FIELDS = ("date", "year", "month", "day", "project", "source", "model_family", "stem",
@@ -72,13 +74,16 @@ class Planner:
         self._next: dict[tuple[Path, str], int] = {}
 
     def destination(self, *, when: datetime, project: str, source: str, ext: str,
-                    stem: str = "", model_family: str | None = None) -> Path:
+                    stem: str = "", model_family: str | None = None,
+                    taken: bool = False) -> Path:
+        """The next destination; taken=True after another writer took one: look again."""
         family = model_family or "unknown"
         probe = self.layout.render(when, project, source, family, stem, _SENTINEL, ext)
         folder = self.root / probe.parent
         key = (folder, probe.name)
-        if key not in self._next:
-            self._next[key] = _highest_seq(folder, self.layout.name_regex(probe.name)) + 1
+        if key not in self._next or taken:
+            highest = _highest_seq(folder, self.layout.name_regex(probe.name))
+            self._next[key] = max(self._next.get(key, 0), highest + 1)
         seq = self._next[key]
         self._next[key] = seq + 1
         return self.root / self.layout.render(when, project, source, family, stem, seq, ext)
@@ -92,35 +97,115 @@ def _highest_seq(folder: Path, pattern: re.Pattern[str]) -> int:
     return max((int(m.group(1)) for n in names if (m := pattern.match(n))), default=0)
 
 
-def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> None:
-    """Copy (or move) src to dst; dst never exists half-written and is never overwritten."""
+class DestinationTaken(PlacementError):
+    """Another writer holds the destination name: pick the next sequence number and retry."""
+
+
+class SourceChanged(PlacementError):
+    """The source's bytes are no longer those that were indexed: index it again next run."""
+
+
+_NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EACCES}
+
+
+def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> str | None:
+    """Copy (or move) src to dst; dst never exists half-written and is never overwritten.
+
+    The final name is claimed atomically (a hard link, or an O_EXCL create): a name another
+    writer holds raises DestinationTaken. The placed bytes are hashed (while copying, or after
+    linking) and must be asset_id, else SourceChanged. Returns a note when a moved file was
+    placed but its source could not be removed (the source then stays, recorded as a copy).
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        raise PlacementError(errno.EEXIST, "destination already exists", str(dst))
-    if move:
-        try:
-            os.rename(src, dst)  # atomic on one filesystem
-            return
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-    _copy_via_temp(src, dst)
-    if move:
-        if hash_file(dst) != asset_id:
-            raise PlacementError(errno.EIO, "copy differs from the source; source kept", str(dst))
-        os.unlink(src)
-
-
-def _copy_via_temp(src: Path, dst: Path) -> None:
+    if os.path.lexists(dst):
+        raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst))
+    if move and _link_move(src, dst, asset_id):
+        return _remove_source(src)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
-        with src.open("rb") as fin, tmp.open("xb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        shutil.copystat(src, tmp)
-        if dst.exists():
-            raise PlacementError(errno.EEXIST, "destination already exists", str(dst))
-        os.replace(tmp, dst)
+        copied = _copy_hashing(src, tmp)
+        if copied != asset_id:
+            raise SourceChanged(errno.ESTALE, "file changed while organizing; it is indexed "
+                                "again on the next run", str(src))
+        _claim(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
+    if move:
+        if hash_file(src) != asset_id:  # changed after the copy: keep both, record the copy
+            return f"{src} changed after it was copied; the source was kept"
+        return _remove_source(src)
+    return None
+
+
+def _link_move(src: Path, dst: Path, asset_id: str) -> bool:
+    """Move by hard link + verify on one filesystem; False when links cannot be made here."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst)) from None
+    except (AttributeError, NotImplementedError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.EXDEV or exc.errno in _NO_LINK:
+            return False
+        raise
+    try:
+        same = hash_file(dst) == asset_id
+    except OSError:
+        os.unlink(dst)
+        raise
+    if not same:
+        os.unlink(dst)  # our own link: the source keeps its (changed) bytes
+        raise SourceChanged(errno.ESTALE, "file changed while organizing; it is indexed "
+                            "again on the next run", str(src))
+    return True
+
+
+def _remove_source(src: Path) -> str | None:
+    try:
+        os.unlink(src)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"placed, but cannot remove the source {src}: {exc.strerror or exc}"
+    return None
+
+
+def _copy_hashing(src: Path, tmp: Path) -> str:
+    """Copy src to a new temporary file (fsynced, times kept); the hash of the bytes copied."""
+    digest = hashlib.blake2b(digest_size=HASH_DIGEST_SIZE)
+    with open_regular(src) as fin, tmp.open("xb") as fout:
+        while chunk := fin.read(1 << 20):
+            digest.update(chunk)
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(src, tmp)
+    return digest.hexdigest()
+
+
+def _claim(tmp: Path, dst: Path) -> None:
+    """Give tmp the name dst only if nobody holds it: a hard link, else an O_EXCL placeholder
+    replaced by tmp (filesystems without hard links; on Windows rename never overwrites)."""
+    try:
+        os.link(tmp, dst, follow_symlinks=False)
+        return
+    except FileExistsError:
+        raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst)) from None
+    except (AttributeError, NotImplementedError):
+        pass
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+    if sys.platform == "win32":
+        try:
+            os.rename(tmp, dst)  # fails on an existing name on Windows
+        except FileExistsError:
+            raise DestinationTaken(errno.EEXIST, "destination already exists",
+                                   str(dst)) from None
+        return
+    try:
+        os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst)) from None
+    os.replace(tmp, dst)  # replaces only our own empty placeholder

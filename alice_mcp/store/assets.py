@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored
 
 ID_LENGTH = 32  # BLAKE2b-128 in hex: every asset_id
 IN_LIST_CHUNK = 1000  # constants per IN list (index lookups; no giant statements)
@@ -44,7 +45,7 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
     for asset_id, tag in labels.result():
         tags.setdefault(asset_id, set()).add(tag)
     for asset_id, row in rows.items():
-        row["path"] = paths[asset_id][1] if asset_id in paths else None
+        row["path"] = from_stored(paths[asset_id][1]) if asset_id in paths else None
         row["tags"] = sorted(tags.get(asset_id, ()))
     return rows
 

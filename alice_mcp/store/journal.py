@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored
 
 
 class Planned(NamedTuple):
@@ -24,5 +25,6 @@ class Planned(NamedTuple):
 
 def pending(db: Database) -> list[Planned]:
     """Every journaled placement, oldest operation id first."""
-    return [Planned(*row) for row in db.fetchall(
-        "SELECT op_id, src, dst, asset_id, mode, project FROM journal ORDER BY op_id")]
+    return [Planned(op, from_stored(src), from_stored(dst), *rest) for op, src, dst, *rest in
+            db.fetchall("SELECT op_id, src, dst, asset_id, mode, project FROM journal "
+                        "ORDER BY op_id")]

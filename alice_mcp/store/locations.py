@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored, to_stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ def locations_of(db: Database, asset_id: str) -> list[dict[str, Any]]:
     """Every stored location of one asset, organized copies first."""
     rows = db.fetchall("SELECT path, role, size, seen_at FROM files WHERE asset_id = ? "
                        "ORDER BY role DESC, path", [asset_id])
-    return [{"path": p, "role": r, "size": s, "seen_at": w} for p, r, s, w in rows]
+    return [{"path": from_stored(p), "role": r, "size": s, "seen_at": w} for p, r, s, w in rows]
 
 
 def known_inbox_files(db: Database, inbox: Path) -> dict[str, KnownFile]:
@@ -35,20 +36,21 @@ def known_inbox_files(db: Database, inbox: Path) -> dict[str, KnownFile]:
         """SELECT f.path, f.size, f.mtime_ns, f.asset_id, o.asset_id IS NOT NULL
            FROM files f LEFT JOIN (SELECT DISTINCT asset_id FROM files
                                    WHERE role = 'organized') o USING (asset_id)
-           WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [prefix])
-    return {p: KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
+           WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [to_stored(prefix)])
+    return {from_stored(p): KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
 
 
 def organized_paths(db: Database, asset_ids: Sequence[str]) -> dict[str, str]:
     """asset_id -> one organized location (the first by path), for those that have one."""
     if not asset_ids:
         return {}
-    return dict(db.fetchall(
+    return {a: from_stored(p) for a, p in db.fetchall(
         """SELECT asset_id, min(path) FROM files WHERE role = 'organized'
-           AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""", [list(asset_ids)]))
+           AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""", [list(asset_ids)])}
 
 
 def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
     """path -> asset_id for the given paths that are stored locations."""
-    return dict(db.fetchall("SELECT path, asset_id FROM files WHERE path IN "
-                            "(SELECT unnest(?::VARCHAR[]))", [list(paths)]))
+    return {from_stored(p): a for p, a in db.fetchall(
+        "SELECT path, asset_id FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+        [[to_stored(p) for p in paths]])}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored
 
 _BANDS_BITS = 64
 
@@ -75,4 +76,4 @@ def hit_facts(db: Database, asset_ids: Sequence[str]) -> dict[str, tuple[str, st
                   (SELECT f.path FROM files f WHERE f.asset_id = a.asset_id
                    ORDER BY f.role = 'organized' DESC, f.path LIMIT 1)
            FROM assets a WHERE a.asset_id IN (SELECT unnest(?::VARCHAR[]))""", [list(asset_ids)])
-    return {a: (s, p, path) for a, s, p, path in rows}
+    return {a: (s, p, path if path is None else from_stored(path)) for a, s, p, path in rows}

@@ -29,11 +29,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from alice_mcp.errors import AliceError
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import to_stored
 from alice_mcp.store.schema import table_columns
 
 log = structlog.get_logger(__name__)
 
 Table = Literal["assets", "files", "thumbnails", "journal", "delete_files", "journal_done"]
+_PATH_KEYS = {"files": ("path",), "delete_files": ("path",), "journal": ("src", "dst")}
 _DELETES = {"delete_files": ("files", "path"), "journal_done": ("journal", "op_id")}
 
 
@@ -80,6 +82,11 @@ class Write:
 
     table: Table
     row: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        for key in _PATH_KEYS.get(self.table, ()):
+            if isinstance(self.row.get(key), str):
+                self.row[key] = to_stored(self.row[key])
 
 
 @dataclass(slots=True)

@@ -23,8 +23,65 @@ from alice_mcp.metadata.generators import (
 )
 from alice_mcp.metadata.models import MAX_EXTRA, RAW_VALUE_CAP, GenerationInfo
 
+
+class _ParamScanner:
+    """`findall` of stable-diffusion-webui's `re_param` (`pattern`), in linear time on any input.
+
+    As a regex it backtracks quadratically and worse on a long run of key characters with no
+    ':' (200,000 letters 'a': hours). A key run can only end at ':' when it is maximal, and a
+    quoted value only at its first unescaped quote, so one forward pass finds the same matches.
+    """
+
+    pattern = r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'  # what this computes
+    _space = re.compile(r"\s*")
+    _word = re.compile(r"\w")
+    _key = re.compile(r"[\w \-/]*")  # one character class: no backtracking
+    _quote_or_escape = re.compile(r'[\\"]')
+
+    def findall(self, line: str) -> list[tuple[str, str]]:
+        """Every (key, raw value) pair, exactly as `re.findall(pattern, line)` returns them."""
+        found: list[tuple[str, str]] = []
+        pos, end = 0, len(line)
+        while pos < end:
+            start = self._space.match(line, pos).end()  # type: ignore[union-attr]
+            if start >= end:
+                break
+            if not self._word.match(line, start):
+                pos = start + 1
+                continue
+            stop = self._key.match(line, start + 1).end()  # type: ignore[union-attr]
+            if stop - start < 2 or stop >= end or line[stop] != ":":
+                pos = max(stop, start + 1)  # every start inside this run fails the same way
+                continue
+            at = self._space.match(line, stop + 1).end()  # type: ignore[union-attr]
+            value, pos = self._value(line, at)
+            found.append((line[start:stop], value))
+        return found
+
+    def _value(self, line: str, at: int) -> tuple[str, int]:
+        """(raw value, where the next pair starts) for the value starting at `at`."""
+        end = len(line)
+        if at < end and line[at] == '"':
+            close = self._closing_quote(line, at + 1)
+            if close > at + 1 and (close + 1 == end or line[close + 1] == ","):
+                return line[at:close + 1], min(close + 2, end)
+        comma = line.find(",", at)
+        return (line[at:], end) if comma < 0 else (line[at:comma], comma + 1)
+
+    def _closing_quote(self, line: str, pos: int) -> int:
+        """Index of the first unescaped '"' at or after pos, or -1."""
+        while m := self._quote_or_escape.search(line, pos):
+            if m.group() == '"':
+                return m.start()
+            if m.start() + 1 >= len(line) or line[m.start() + 1] == "\n":
+                return -1  # a trailing backslash escapes nothing: the quoted form fails
+            pos = m.start() + 2
+        return -1
+
+
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
-PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+PARAM_RE = _ParamScanner()
+MAX_INFOTEXT = 1024 * 1024  # characters of infotext split; beyond it is not a real prompt
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
 CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
@@ -87,7 +144,7 @@ def _find_text(meta: ContainerMeta) -> tuple[str | None, str, bool]:
 
 def split_infotext(text: str) -> tuple[dict[str, str], str, str | None]:
     """Split infotext into (params, prompt, negative); negative is None when absent."""
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = text[:MAX_INFOTEXT].replace("\r\n", "\n").split("\n")
     last = lines[-1]
     params: dict[str, str] = {}
     found = PARAM_RE.findall(last)
