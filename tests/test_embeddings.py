@@ -21,6 +21,7 @@ from alice_mcp import samples
 from alice_mcp.config import Settings, load_settings
 from alice_mcp.library import Library
 from alice_mcp.server import build_server
+from alice_mcp.store import embeddings as vectors
 
 pytestmark = pytest.mark.anyio
 TARGETS = {"melancholic android portrait": "sad robot",
@@ -250,3 +251,21 @@ async def test_mcp_search_by_meaning(tmp_path: Path, inbox: Path, models_dir: Pa
         result = await client.call_tool("search", {"semantic": "cat"})
         assert result.is_error and "alice models pull" in result.content[0].text
         assert not (await client.call_tool("search", {"query": "castle"})).is_error
+
+
+async def test_auto_embeds_what_arrives_while_serving(tmp_path: Path, models_dir: Path) -> None:
+    samples.make_sample_inbox(tmp_path / "in", count=6, seed=9)
+    settings = _settings(tmp_path, tmp_path / "in", models_dir, **{"embeddings.auto": True})
+    with Library(settings) as lib:
+        await lib.organize()
+        assert await lib.search('like:"a fox"') is not None  # searchable, nothing embedded yet
+        assert sum(m.vectors for m in lib.models_status()) == 0
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lib.embed_while_serving, 0.05)
+            with anyio.fail_after(60):
+                while not all(m.vectors for m in lib.models_status()):
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        status = {m.space: m.vectors for m in lib.models_status()}
+        pictures = len(vectors.thumbnail_ids(lib.db))
+    assert status["image"] == pictures > 0 and status["text"] > 0
