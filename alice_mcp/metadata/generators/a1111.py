@@ -62,7 +62,7 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     for name in _lora_hash_names(params.get("Lora hashes")):
         add_unique(info.loras, name)
     info.source, info.source_name = _flavour(params)
-    if "Civitai " in stripped and _civitai(stripped, info):
+    if ("Civitai resources" in params or "Civitai metadata" in params) and _civitai(stripped, info):
         info.engine = "comfyui" if info.source == "comfyui" else "a1111"
         info.source, info.source_name = "civitai", "Civitai (on-site generator)"
         info.evidence.append("civitai:resources")
