@@ -55,7 +55,7 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.add_raw("parameters", text)
     info.prompt = prompt or None
     info.negative_prompt = negative or None
-    params = _apply_params(info, params)
+    params = _apply_params(info, params, len(stripped) > RAW_VALUE_CAP)
     if "<" in prompt:  # no tag without one: most prompts skip the regex
         for m in LORA_IN_PROMPT.finditer(prompt):
             add_unique(info.loras, m.group(1).strip())
@@ -121,28 +121,26 @@ def unquote(value: str) -> str:
     return value
 
 
-def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str]:
+def _apply_params(info: GenerationInfo, params: dict[str, str], long: bool) -> dict[str, str]:
     """Copy the known parameters into the typed fields; keep the others in `extra`.
 
     Keys are matched case-insensitively (other savers write `CFG Scale`, `Clip Skip`):
-    returns the parameters with the keys alice reads under A1111's own spelling.
+    returns the parameters with the keys alice reads under A1111's own spelling. `long`: the
+    text is over RAW_VALUE_CAP, so a value may be too (shorter texts skip that check).
     """
-    extra = info.extra
+    extra = {key: value for key, value in params.items() if key not in TYPED_KEYS}
     respelled: dict[str, str] = {}
-    for key, value in params.items():  # one pass, set lookups only: runs for every file
-        if key in TYPED_KEYS:
-            continue
-        if key in COMMON_EXTRA:  # spelled as A1111 does: nothing to look up
-            if len(extra) < MAX_EXTRA:
-                extra.setdefault(key, value[:RAW_VALUE_CAP])
-            continue
-        canonical = SPELLINGS.get(key.lower())
-        if canonical is not None and canonical not in params:
-            respelled[canonical] = value
-        if canonical not in TYPED_KEYS and len(extra) < MAX_EXTRA:
-            extra.setdefault(key, value[:RAW_VALUE_CAP])
+    for key, value in extra.items():  # few keys, and most are A1111's own (COMMON_EXTRA)
+        if key not in COMMON_EXTRA:
+            canonical = SPELLINGS.get(key.lower())
+            if canonical is not None and canonical not in params:
+                respelled[canonical] = value
     if respelled:
         params = {**params, **respelled}
+        extra = {k: v for k, v in extra.items() if SPELLINGS.get(k.lower()) not in TYPED_KEYS}
+    if len(extra) > MAX_EXTRA or (long and any(len(v) > RAW_VALUE_CAP for v in extra.values())):
+        extra = {k: v[:RAW_VALUE_CAP] for k, v in list(extra.items())[:MAX_EXTRA]}
+    info.extra = extra
     info.steps = to_int(params.get("Steps"))
     info.sampler = to_text(params.get("Sampler"))
     info.scheduler = to_text(params.get("Schedule type"))
