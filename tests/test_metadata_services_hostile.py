@@ -92,6 +92,9 @@ HOSTILE: dict[str, Builder] = {
     "ruinedfooocus-50mb": lambda p: _png(
         p, {"parameters": '{"software": "RuinedFooocus", "Prompt": "' + "a" * BIG + '"}'},
         compress=True),
+    "a1111-many-keys": lambda p: _png(
+        p, {"parameters": "a fox\nSteps: 20, " + ", ".join(f"Key{i}: {'v' * 70_000}" for i in range(300))},
+        compress=True),
     "civitai-50mb": lambda p: _png(
         p, {"parameters": "a fox\nSteps: 20, Seed: 1, Civitai resources: [\"" + "a" * BIG + '"]'},
         compress=True),
@@ -124,7 +127,8 @@ def test_hostile_variant_is_a_quick_per_file_note(tmp_path: Path, name: str) -> 
     assert elapsed < LIMIT_S, f"{name} took {elapsed:.2f}s"
     assert info.errors or info.reason or info.source != "unknown", name  # never silent
     assert all(len(e) <= 500 for e in info.errors)
-    assert sum(len(v) for v in info.raw.values()) <= 64 * 1024 * max(1, len(info.raw))
+    assert all(len(v) <= 64 * 1024 for v in (*info.raw.values(), *info.extra.values()))
+    assert len(info.extra) <= 200
 
 
 def test_hostile_notes_say_what_was_wrong(tmp_path: Path) -> None:

@@ -92,6 +92,21 @@ def test_reopening_keeps_the_data_and_schema(tmp_path: Path) -> None:
     second.close()
 
 
+def test_a_library_from_before_the_engine_column_gets_it_on_open(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    created = Database(path)
+    assert created.fetchall("SELECT count(*) FROM assets") == [(0,)]
+    created.close()
+    with duckdb.connect(str(path)) as conn:  # the assets table as issue 15 left it
+        conn.execute("ALTER TABLE assets DROP COLUMN engine")
+    reopened = Database(path)
+    BatchWriter(reopened).write_all([_asset(1, source="swarmui", engine="comfyui")])
+    assert reopened.fetchall("SELECT source, engine FROM assets") == [("swarmui", "comfyui")]
+    reopened.close()
+
+
 def test_a_library_held_by_another_process_names_it(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -54,8 +54,9 @@ class ContainerMeta:
         comment = self.exif_user_comment
         if comment:
             present.append(USER_COMMENT)
-            if comment[:16].lstrip()[:1] in _JSON_STARTS:  # JSON readers skip infotext
-                present.append(USER_COMMENT_JSON)
+            first = comment[0]
+            if first in _JSON_STARTS or (first.isspace() and comment[:16].lstrip()[:1] in _JSON_STARTS):
+                present.append(USER_COMMENT_JSON)  # JSON readers skip infotext
         if self.exif:
             present.append(EXIF_STRINGS)
         if self.xmp:

@@ -45,7 +45,8 @@ class GenerationInfo:
     duration_s: float | None = None  # videos and animated GIFs
     codec: str | None = None
     fps: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)  # parameters no typed field holds
+    # parameters beyond the typed fields, never dropped (A1111-style text: every key as written)
+    extra: dict[str, str] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # why a file with metadata is still `unknown`
     errors: list[str] = field(default_factory=list)

@@ -85,14 +85,13 @@ MAX_INFOTEXT = 1024 * 1024  # characters of infotext split; beyond it is not a r
 LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
 CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
-# parameters held by typed fields, as A1111 spells them; every other key goes to `extra`
+# parameters held by typed fields, as A1111 spells them
 TYPED_KEYS = frozenset({"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Model", "Size"})
 # lower case -> A1111's spelling, for the keys alice reads (typed ones and the fork markers)
 SPELLINGS = {key.lower(): key for key in (*TYPED_KEYS, "Version", "App", "Lora hashes")}
-# keys A1111 and its forks write on most files that no typed field holds (kept in `extra`)
-COMMON_EXTRA = frozenset({"Model hash", "Version", "Lora hashes", "Clip skip", "VAE hash", "VAE",
-                          "Denoising strength", "Hires upscale", "Hires steps", "Hires upscaler",
-                          "ADetailer model", "TI hashes", "Emphasis"})  # fmt: skip
+FORGE_VARIANTS = {"classic": "Classic", "neo": "Neo"}
+_OTHER_VERSIONS = ("fooocus", "comfyui", "classic", "neo", " ")  # versions that need a closer look
+CORE_KEYS = frozenset({"Steps", "Sampler", "CFG scale", "Seed"})  # on (nearly) every A1111 file
 _DECODER = json.JSONDecoder()
 READS = frozenset({"parameters", "comment", USER_COMMENT})  # the fields `parse` looks at
 
@@ -112,14 +111,14 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     info.add_raw("parameters", text)
     info.prompt = prompt or None
     info.negative_prompt = negative or None
-    params = _apply_params(info, params)
+    params = _apply_params(info, params, len(stripped) > RAW_VALUE_CAP)
     if "<" in prompt:  # no tag without one: most prompts skip the regex
         for m in LORA_IN_PROMPT.finditer(prompt):
             add_unique(info.loras, m.group(1).strip())
     for name in _lora_hash_names(params.get("Lora hashes")):
         add_unique(info.loras, name)
     info.source, info.source_name = _flavour(params)
-    if "Civitai " in stripped and _civitai(stripped, info):
+    if ("Civitai resources" in params or "Civitai metadata" in params) and _civitai(stripped, info):
         info.engine = "comfyui" if info.source == "comfyui" else "a1111"
         info.source, info.source_name = "civitai", "Civitai (on-site generator)"
         info.evidence.append("civitai:resources")
@@ -178,28 +177,27 @@ def unquote(value: str) -> str:
     return value
 
 
-def _apply_params(info: GenerationInfo, params: dict[str, str]) -> dict[str, str]:
-    """Copy the known parameters into the typed fields; keep the others in `extra`.
+def _apply_params(info: GenerationInfo, params: dict[str, str], long: bool) -> dict[str, str]:
+    """Copy the known parameters into the typed fields; keep every parameter, as written, in
+    `extra` (so keys alice has no field for are never dropped).
 
-    Keys are matched case-insensitively (other savers write `CFG Scale`, `Clip Skip`):
-    returns the parameters with the keys alice reads under A1111's own spelling.
+    Keys are matched case-insensitively (other savers write `CFG Scale`, `Clip Skip`): when
+    one of A1111's core keys is missing as spelled, the others are looked up by lower case.
+    Returns the parameters with the keys alice reads under A1111's own spelling. `long`: the
+    text is over RAW_VALUE_CAP, so a value may be too (shorter texts skip that check).
     """
-    extra = info.extra
-    respelled: dict[str, str] = {}
-    for key, value in params.items():  # one pass, set lookups only: runs for every file
-        if key in TYPED_KEYS:
-            continue
-        if key in COMMON_EXTRA:  # spelled as A1111 does: nothing to look up
-            if len(extra) < MAX_EXTRA:
-                extra.setdefault(key, value[:RAW_VALUE_CAP])
-            continue
-        canonical = SPELLINGS.get(key.lower())
-        if canonical is not None and canonical not in params:
-            respelled[canonical] = value
-        if canonical not in TYPED_KEYS and len(extra) < MAX_EXTRA:
-            extra.setdefault(key, value[:RAW_VALUE_CAP])
-    if respelled:
-        params = {**params, **respelled}
+    extra = params
+    if len(extra) > MAX_EXTRA or (long and any(len(v) > RAW_VALUE_CAP for v in extra.values())):
+        extra = {k: v[:RAW_VALUE_CAP] for k, v in list(extra.items())[:MAX_EXTRA]}
+    info.extra = extra
+    if not params.keys() >= CORE_KEYS:  # a per-key look only for other savers' spellings
+        respelled = {}
+        for key, value in params.items():
+            canonical = SPELLINGS.get(key.lower())
+            if canonical is not None and canonical not in params:
+                respelled[canonical] = value
+        if respelled:
+            params = {**params, **respelled}
     info.steps = to_int(params.get("Steps"))
     info.sampler = to_text(params.get("Sampler"))
     info.scheduler = to_text(params.get("Schedule type"))
@@ -226,21 +224,21 @@ def _lora_hash_names(value: str | None) -> list[str]:
 
 def _flavour(params: dict[str, str]) -> tuple[str, str]:
     """Tell A1111 from its forks by the Version/App fields."""
-    version = params.get("Version", "").strip()
+    version = params.get("Version", "")
     app = params.get("App", "")
     if "SD.Next" in app or "sdnext" in app.lower():
         return "sdnext", "SD.Next"
-    lower = version.lower()
-    if lower.startswith("fooocus"):
-        return "fooocus", "Fooocus"
     if version[:1] == "f" and version[1:2].isdecimal():  # `^f\d`: Forge's f2.0.1...
         return "forge", "Stable Diffusion WebUI Forge"
-    if lower == "classic" or lower.startswith("classic-"):
-        return "forge", "Stable Diffusion WebUI Forge (Classic)"
-    if lower == "neo" or lower.startswith(("neo-", "neo ")):
-        return "forge", "Stable Diffusion WebUI Forge (Neo)"
-    if lower.startswith("comfyui"):
-        return "comfyui", "ComfyUI"
+    lower = version.lower()
+    if lower.startswith(_OTHER_VERSIONS):
+        if lower.startswith("fooocus"):
+            return "fooocus", "Fooocus"
+        if lower.startswith("comfyui"):
+            return "comfyui", "ComfyUI"
+        word = lower.strip().split("-")[0].split(" ")[0]
+        if word in FORGE_VARIANTS:  # Forge Classic / Forge Neo write `classic` / `neo`
+            return "forge", f"Stable Diffusion WebUI Forge ({FORGE_VARIANTS[word]})"
     return "a1111", "AUTOMATIC1111"
 
 

@@ -25,8 +25,7 @@ def parse(meta: ContainerMeta, filename: str) -> GenerationInfo | None:
     text = meta.text.get("parameters")
     if text is None or not text[:8].lstrip().startswith("{"):
         return None
-    head = text[:65536]
-    if '"num_inference_steps"' not in head and not ('"Model"' in head and '"resolution"' in head):
+    if '"num_inference_steps"' not in text and not ('"Model"' in text and '"resolution"' in text):
         return None
     info = GenerationInfo(source="hf-space", source_name="Hugging Face Space", engine="diffusers",
                           confidence=0.6)  # fmt: skip
