@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
-from alice_mcp.library.base import LibraryBase, excerpt
+from alice_mcp.library.base import LibraryBase, bounded, excerpt
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
 from alice_mcp.media.probe import open_regular
@@ -31,6 +31,10 @@ from alice_mcp.store import analyses, assets, locations, stats, tags
 from alice_mcp.store import query as q
 from alice_mcp.store import similar as lookalikes
 
+MAX_PAGE = 10_000  # results or groups in one answer
+MAX_SIMILAR_DISTANCE = 32  # of 64 pHash bits; beyond it everything is "similar"
+MAX_DUPLICATE_DISTANCE = 10  # grouping compares every pair within this distance
+
 
 class Finding(LibraryBase):
     """search, stats, get_asset, preview, similar and duplicates."""
@@ -38,6 +42,7 @@ class Finding(LibraryBase):
     async def search(self, query: str | q.Query | None = None, *, limit: int = 20,
                      cursor: str | None = None) -> SearchPage:
         """One page of assets matching the query language (or a Query built from filters)."""
+        bounded("limit", limit, 1, MAX_PAGE)
         parsed = query if isinstance(query, q.Query) else q.parse(query)
         offset = q.decode_cursor(cursor, parsed) if cursor else 0
         key = (parsed.key(), limit, offset)
@@ -116,6 +121,8 @@ class Finding(LibraryBase):
     async def similar(self, asset_id: str | None = None, path: Path | str | None = None, *,
                       max_distance: int = 10, limit: int = 20) -> SimilarResult:
         """Assets whose perceptual hash is within max_distance bits of the reference."""
+        bounded("max_distance", max_distance, 0, MAX_SIMILAR_DISTANCE)
+        bounded("limit", limit, 1, MAX_PAGE)
         def run() -> SimilarResult:
             if (asset_id is None) == (path is None):
                 raise InvalidArgument("give exactly one of asset_id or path")
@@ -142,6 +149,8 @@ class Finding(LibraryBase):
     async def duplicates(self, scope: str | None = None, *, max_distance: int = 0,
                          limit: int = 50) -> DuplicatesResult:
         """Groups of assets that look the same; scope is a search-language query."""
+        bounded("max_distance", max_distance, 0, MAX_DUPLICATE_DISTANCE)
+        bounded("limit", limit, 1, MAX_PAGE)
         where = q.build_where(q.parse(scope))
         clause = " AND ".join(where.where) or "TRUE"
 
