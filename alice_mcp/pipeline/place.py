@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -223,4 +224,10 @@ def _claim(tmp: Path, dst: Path) -> None:
         os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except FileExistsError:
         raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst)) from None
-    os.replace(tmp, dst)  # replaces only our own empty placeholder
+    try:
+        os.replace(tmp, dst)  # replaces only our own empty placeholder
+    except OSError:
+        with contextlib.suppress(OSError):
+            if os.stat(dst).st_size == 0:
+                os.unlink(dst)  # our placeholder: no final name without its bytes
+        raise
