@@ -74,7 +74,17 @@ def _xmp_unclosed_attributes() -> bytes:
                             + xmp.encode()))
 
 
+def _lora_tags() -> bytes:
+    return _png(parameters="<lora:" * 50_000 + "\nSteps: 20, Seed: 1")
+
+
+def _key_colons() -> bytes:
+    return _png(parameters="prompt\n" + "a: " * 100_000)
+
+
 HOSTILE = {"200k letters in parameters": (_a_letters, ".png"),
+           "50k unclosed <lora: tags": (_lora_tags, ".png"),
+           "100k one-letter keys": (_key_colons, ".png"),
            "64 KB JPEG comment": (_jpeg_comment, ".jpg"),
            "zTXt inflating to the 16 MiB cap": (_ztxt_bomb, ".png"),
            "6 MB XMP of unclosed DigitalSourceType": (_xmp_unclosed_elements, ".png"),
@@ -86,9 +96,9 @@ def test_hostile_text_is_parsed_within_budget(tmp_path: Path, kind: str) -> None
     make, ext = HOSTILE[kind]
     path = tmp_path / f"hostile{ext}"
     path.write_bytes(make())
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a loaded CI machine does not make it flaky
     info = detect_path(path)
-    spent = time.perf_counter() - started
+    spent = time.process_time() - started
     assert spent < BUDGET_SECONDS, f"{kind}: {spent:.2f} s"
     assert info.source in ("unknown", "a1111")
 
