@@ -136,3 +136,20 @@ def test_xmp_values_are_still_read() -> None:
     assert xmp_value(xmp, "dc:title") == "Title"
     assert digital_source_type(xmp) == "trainedAlgorithmicMedia"
     assert xmp_value('<p xexif:UserComment="no">', "exif:UserComment") is None
+
+
+@pytest.mark.anyio
+async def test_a_file_over_its_time_budget_is_abandoned_with_a_per_file_error(
+        tmp_path: Path) -> None:
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "big.png").write_bytes(_a_letters())
+    flags = {"paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
+             "paths.database": tmp_path / "l.duckdb", "metadata.file_timeout_seconds": 0}
+    with Library(load_settings(flags=flags).settings) as library:
+        report = await library.organize()
+    assert report.organized == 0
+    assert "abandoned" in report.errors[0].reason and "file_timeout_seconds" in \
+        report.errors[0].reason
