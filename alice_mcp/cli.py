@@ -199,7 +199,7 @@ async def cmd_organize(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
         report = await library.organize(move=bool(opts.get("move")), dry_run=dry_run,
                                         listeners=[bar] if bar else [])
     _show(opts, report, display.organize_report)
-    return 0
+    return 1 if report.errors else 0  # README: 1 when some files were not organized
 
 
 async def cmd_watch(loaded: LoadedSettings, opts: dict[str, Any]) -> int:

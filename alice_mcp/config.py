@@ -99,6 +99,8 @@ class MetadataSettings(Section):
     """How generator metadata is read."""
 
     stealth: bool = False  # also look for stealth pnginfo in PNG/WebP pixels (a full decode)
+    # a file whose reading takes longer (plus 1 s per 20 MB) is abandoned with a per-file error
+    file_timeout_seconds: float = Field(30.0, ge=0, le=86_400)
 
 
 class MediaSettings(Section):
@@ -233,7 +235,8 @@ def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path 
         if given:
             path = Path(given).expanduser()
             if not path.is_file():
-                raise SettingsError(f"settings file {path} (from {how}) does not exist; "
+                what = "is not a regular file" if path.exists() else "does not exist"
+                raise SettingsError(f"settings file {path} (from {how}) {what}; "
                                     "create it or point to an existing file")
             return path
     for candidate in (Path.cwd() / "settings.yaml", user_config_file()):
@@ -306,12 +309,17 @@ def _profile_layer(name: str) -> Layer:
 
 
 def _yaml_layer(path: Path, name: str) -> Layer:
+    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+        raise SettingsError(f"{path} is not a regular file; point --config at a settings.yaml")
     try:
         values = YamlConfigSettingsSource(Settings, yaml_file=path)()
     except yaml.YAMLError as exc:
         raise SettingsError(f"{path} is not valid YAML: {exc}") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, TypeError):  # e.g. a file of plain lines: not a mapping of sections
+        raise SettingsError(f"{path} must hold a mapping of sections (paths, performance, "
+                            "...); see examples/settings.yaml") from None
     if not isinstance(values, dict):
         raise SettingsError(f"{path} must hold a mapping of sections (paths, performance, ...)")
     return Layer(name, dict(values))

@@ -14,6 +14,9 @@ def inside(path: Path, roots: Sequence[Path]) -> Path:
         raise OutsideRoots(
             "no folders are configured: set paths.inbox, paths.organized or paths.extra_roots "
             "in settings.yaml (see `alice profiles`) before passing paths")
+    if "\x00" in str(path):
+        raise OutsideRoots(f"{str(path)!r} holds a NUL character, which no file name can hold; "
+                           "give the path without it")
     try:
         resolved = Path(path).expanduser().resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # symlink loops raise RuntimeError on some versions

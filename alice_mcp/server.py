@@ -14,7 +14,8 @@ import structlog
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
+from pydantic_core import PydanticSerializationError
 
 from alice_mcp import __version__
 from alice_mcp.config import Settings
@@ -33,6 +34,7 @@ from alice_mcp.results import (
 )
 from alice_mcp.store.query import SORTS, Query
 from alice_mcp.store.tags import TAG_CATEGORIES
+from alice_mcp.text import display_text
 
 log = structlog.get_logger(__name__)
 
@@ -62,11 +64,33 @@ def _tool(server: MCPServer, title: str, *, structured_output: bool | None = Non
         @functools.wraps(fn)
         async def call(*args: Any, **kwargs: Any) -> Any:
             with _mcp_errors():
-                return await fn(*args, **kwargs)
+                return _utf8(await fn(*args, **kwargs))
         server.tool(title=title, description=inspect.cleandoc(fn.__doc__ or ""),
                     annotations=_annotations(**hints), structured_output=structured_output)(call)
         return fn
     return register
+
+
+def _utf8(result: Any) -> Any:
+    """The result, with names that are not UTF-8 shown as \\xNN (the protocol is UTF-8 JSON;
+    the CLI's --json keeps them exact)."""
+    if not isinstance(result, BaseModel):
+        return result
+    try:
+        result.model_dump_json()
+    except PydanticSerializationError:
+        return type(result).model_validate(_printable_strings(result.model_dump()))
+    return result
+
+
+def _printable_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return display_text(value)
+    if isinstance(value, dict):
+        return {k: _printable_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_strings(v) for v in value]
+    return value
 
 
 def _annotations(*, read_only: bool, destructive: bool = False, idempotent: bool = True,

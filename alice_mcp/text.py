@@ -34,3 +34,9 @@ def json_text(data: Any, **dump: Any) -> str:
     escapes (json.loads gives the same str back, os.fsencode the same bytes)."""
     text = json.dumps(data, ensure_ascii=False, **dump)
     return _LONE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def display_text(value: str) -> str:
+    """value with only its undecodable bytes (lone surrogates) as \\xNN: valid UTF-8 for a
+    protocol that cannot carry them, every other character kept exact."""
+    return _LONE.sub(_escape, value) if not value.isascii() else value

@@ -74,7 +74,17 @@ def _xmp_unclosed_attributes() -> bytes:
                             + xmp.encode()))
 
 
+def _lora_tags() -> bytes:
+    return _png(parameters="<lora:" * 50_000 + "\nSteps: 20, Seed: 1")
+
+
+def _key_colons() -> bytes:
+    return _png(parameters="prompt\n" + "a: " * 100_000)
+
+
 HOSTILE = {"200k letters in parameters": (_a_letters, ".png"),
+           "50k unclosed <lora: tags": (_lora_tags, ".png"),
+           "100k one-letter keys": (_key_colons, ".png"),
            "64 KB JPEG comment": (_jpeg_comment, ".jpg"),
            "zTXt inflating to the 16 MiB cap": (_ztxt_bomb, ".png"),
            "6 MB XMP of unclosed DigitalSourceType": (_xmp_unclosed_elements, ".png"),
@@ -86,9 +96,9 @@ def test_hostile_text_is_parsed_within_budget(tmp_path: Path, kind: str) -> None
     make, ext = HOSTILE[kind]
     path = tmp_path / f"hostile{ext}"
     path.write_bytes(make())
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a loaded CI machine does not make it flaky
     info = detect_path(path)
-    spent = time.perf_counter() - started
+    spent = time.process_time() - started
     assert spent < BUDGET_SECONDS, f"{kind}: {spent:.2f} s"
     assert info.source in ("unknown", "a1111")
 
@@ -126,3 +136,20 @@ def test_xmp_values_are_still_read() -> None:
     assert xmp_value(xmp, "dc:title") == "Title"
     assert digital_source_type(xmp) == "trainedAlgorithmicMedia"
     assert xmp_value('<p xexif:UserComment="no">', "exif:UserComment") is None
+
+
+@pytest.mark.anyio
+async def test_a_file_over_its_time_budget_is_abandoned_with_a_per_file_error(
+        tmp_path: Path) -> None:
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "big.png").write_bytes(_a_letters())
+    flags = {"paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
+             "paths.database": tmp_path / "l.duckdb", "metadata.file_timeout_seconds": 0}
+    with Library(load_settings(flags=flags).settings) as library:
+        report = await library.organize()
+    assert report.organized == 0
+    assert "abandoned" in report.errors[0].reason and "file_timeout_seconds" in \
+        report.errors[0].reason

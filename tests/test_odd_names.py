@@ -76,3 +76,23 @@ def test_escape_sequences_in_metadata_are_escaped_in_the_terminal(tmp_path: Path
     assert "\\x1b[2J" in shown.stdout and "[red]markup[/red]" in shown.stdout
     exact = _alice(tmp_path, "inspect", "--json", str(tmp_path / "inbox" / "evil.png"))
     assert "\x1b[2J" in json.loads(exact.stdout)["prompt"]
+
+
+@pytest.mark.anyio
+async def test_mcp_answers_with_a_printable_form_of_such_a_name(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from alice_mcp.config import load_settings
+    from alice_mcp.server import build_server
+    _bad_inbox(tmp_path)
+    settings = load_settings(flags={
+        "paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
+        "paths.database": tmp_path / "l.duckdb",
+        "paths.layout": "{project}/{stem}-{seq:05d}{ext}"}).settings
+    async with Client(build_server(settings)) as client:
+        done = await client.call_tool("organize", {})
+        assert not done.is_error, done.content
+        assert done.structured_content["organized"] == 1
+        found = await client.call_tool("search", {})
+        assert not found.is_error, found.content
+        assert "bad\\xff\\xfe\\x80name" in found.structured_content["results"][0]["path"]

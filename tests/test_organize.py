@@ -187,8 +187,9 @@ async def test_inbox_inside_the_organized_tree_is_refused(library: Library,
 async def test_organized_tree_inside_the_inbox_is_not_rescanned(library: Library,
                                                                 inbox: Path) -> None:
     samples.write_a1111_png(inbox / "a.png", prompt="x", seed=1)
-    await library.organize(organized=inbox / "sorted")
-    again = await library.organize(organized=inbox / "sorted")
+    library.settings.paths.organized = inbox / "sorted"  # configured: organize writes only there
+    await library.organize()
+    again = await library.organize()
     assert (again.scanned, again.unchanged, again.organized) == (1, 1, 0)
 
 

@@ -145,3 +145,41 @@ def test_a_move_whose_source_cannot_be_removed_is_still_a_placement(tmp_path: Pa
     note = place(src, dst, move=True, asset_id=asset)
     assert note is not None and "source" in note
     assert hash_file(dst) == asset and src.exists()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("move", [False, True])
+async def test_files_rewritten_during_a_run_are_never_indexed_under_a_stale_id(
+        library, inbox: Path, organized: Path, move: bool) -> None:
+    """A writer keeps rewriting inbox files while organize runs: every organized file must hold
+    the bytes its row names, and a rerun after the writer stops organizes the rest."""
+    import threading
+
+    import anyio
+
+    paths = _noise_pngs(inbox / "p", 60, seed=7)
+    stop = threading.Event()
+
+    def rewrite() -> None:
+        rng = random.Random(8)
+        while not stop.is_set():
+            path = rng.choice(paths)
+            if path.exists():
+                tmp = path.with_name(path.name + ".w")
+                Image.frombytes("RGB", (16, 16), rng.randbytes(768)).save(tmp, "PNG")
+                os.replace(tmp, path)  # a new version of the file, as an editor saves it
+            stop.wait(0.001)
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        await library.organize(move=move)
+    finally:
+        stop.set()
+        writer.join()
+    await anyio.sleep(0)
+    await library.organize(move=move)
+    rows = library.db.fetchall("SELECT path, asset_id FROM files WHERE role = 'organized'")
+    assert rows and all(hash_file(p) == a for p, a in rows), "an index row names stale bytes"
+    placed = {hash_file(p) for p in organized.rglob("*.png")}
+    assert {hash_file(p) for p in paths if p.exists()} <= placed

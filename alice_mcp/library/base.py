@@ -83,6 +83,13 @@ class LibraryBase:
 
 
 
+def bounded(name: str, value: int, low: int, high: int) -> int:
+    """value when low <= value <= high, else InvalidArgument naming the range (both faces)."""
+    if not low <= value <= high:
+        raise InvalidArgument(f"{name} must be from {low} to {high}, not {value}")
+    return value
+
+
 def excerpt(text: str | None) -> str | None:
     """The first PROMPT_EXCERPT characters of a prompt, for lists of hits."""
     if text is None or len(text) <= PROMPT_EXCERPT:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
-from alice_mcp.library.base import excerpt
+from alice_mcp.library.base import bounded, excerpt
 from alice_mcp.library.meaning import Meaning
 from alice_mcp.media.pixels import analyze_pixels
 from alice_mcp.media.preview import PREVIEW_MIME, render_preview
@@ -32,6 +32,10 @@ from alice_mcp.store import analyses, assets, locations, stats, tags
 from alice_mcp.store import query as q
 from alice_mcp.store import similar as lookalikes
 
+MAX_PAGE = 10_000  # results or groups in one answer
+MAX_SIMILAR_DISTANCE = 32  # of 64 pHash bits; beyond it everything is "similar"
+MAX_DUPLICATE_DISTANCE = 10  # grouping compares every pair within this distance
+
 
 class Finding(Meaning):
     """search, stats, get_asset, preview, similar and duplicates (by pixels or by meaning)."""
@@ -39,6 +43,7 @@ class Finding(Meaning):
     async def search(self, query: str | q.Query | None = None, *, limit: int = 20,
                      cursor: str | None = None) -> SearchPage:
         """One page of assets matching the query language (or a Query built from filters)."""
+        bounded("limit", limit, 1, MAX_PAGE)
         parsed = query if isinstance(query, q.Query) else q.parse(query)
         offset = q.decode_cursor(cursor, parsed) if cursor else 0
         key = (parsed.key(), limit, offset)
@@ -123,6 +128,8 @@ class Finding(Meaning):
                       by: str = "pixels") -> SimilarResult:
         """Look-alikes of an asset (or an image file): by pixels, assets whose perceptual hash
         is within max_distance bits; by meaning, the nearest embeddings (asset ids only)."""
+        bounded("max_distance", max_distance, 0, MAX_SIMILAR_DISTANCE)
+        bounded("limit", limit, 1, MAX_PAGE)
         def run() -> SimilarResult:
             if (asset_id is None) == (path is None):
                 raise InvalidArgument("give exactly one of asset_id or path")
@@ -162,6 +169,8 @@ class Finding(Meaning):
     async def duplicates(self, scope: str | None = None, *, max_distance: int = 0,
                          limit: int = 50) -> DuplicatesResult:
         """Groups of assets that look the same; scope is a search-language query."""
+        bounded("max_distance", max_distance, 0, MAX_DUPLICATE_DISTANCE)
+        bounded("limit", limit, 1, MAX_PAGE)
         where = q.build_where(q.parse(scope))
         clause = " AND ".join(where.where) or "TRUE"
 

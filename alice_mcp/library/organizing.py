@@ -72,19 +72,22 @@ class Organizing(Meaning):
     def _folders(self, inbox: Path | str | None,
                  organized: Path | str | None) -> tuple[Path, Path]:
         """The inbox and organized folders to use: given ones inside the roots, else settings."""
-        inbox_dir = self._folder(self._writable(inbox, "inbox") if inbox
-                                 else self.settings.paths.inbox, "inbox", must_exist=True)
-        organized_dir = self._folder(self._writable(organized, "organized") if organized
+        inbox_dir = self._folder(self.allowed(inbox) if inbox else self.settings.paths.inbox,
+                                 "inbox", must_exist=True)
+        organized_dir = self._folder(self.allowed(organized) if organized
                                      else self.settings.paths.organized, "organized")
         if inbox_dir == organized_dir or inbox_dir.is_relative_to(organized_dir):
             raise InvalidArgument(f"the inbox {inbox_dir} lies inside the organized folder "
                                   f"{organized_dir}; choose folders that do not overlap")
+        if inbox:
+            self._writable(inbox_dir, "inbox")
+        if organized:
+            self._writable(organized_dir, "organized")
         return inbox_dir, organized_dir
 
-    def _writable(self, path: Path | str, role: str) -> Path:
+    def _writable(self, resolved: Path, role: str) -> Path:
         """A folder organize may use as its inbox or organized tree: inside the configured one
         of that role, or inside an extra root marked `mode: write` (others are read-only)."""
-        resolved = self.allowed(path)
         scope = self.settings.organize_roots(role)
         if any(resolved == root or resolved.is_relative_to(root) for root in scope):
             return resolved

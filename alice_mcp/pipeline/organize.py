@@ -28,7 +28,7 @@ from alice_mcp.pipeline.indexer import (
     index_file,
 )
 from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
-from alice_mcp.pipeline.pool import PoolPlan, in_thread, map_batches
+from alice_mcp.pipeline.pool import PoolPlan, Watchdog, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
 from alice_mcp.progress import Progress
@@ -38,6 +38,7 @@ from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
 log = structlog.get_logger(__name__)
+BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget allows for
 MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
 
@@ -134,9 +135,18 @@ class OrganizeRun:
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
         work = functools.partial(index_file, thumb_size=self.settings.media.thumbnail_size,
                                  stealth=self.settings.metadata.stealth)
-        async for results in map_batches(found.new, work, plan):
+        async for results in map_batches(found.new, work, plan, self._watchdog()):
             await self._handle_batch(results, send)
             await self.progress.advance(len(results))
+
+    def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
+        """A file's time budget: metadata.file_timeout_seconds plus 1 s per 20 MB."""
+        base = self.settings.metadata.file_timeout_seconds
+
+        def overdue(cand: Candidate, seconds: float) -> Failed:
+            return Failed(cand, f"reading took longer than {seconds:.1f} s; abandoned (raise "
+                                "metadata.file_timeout_seconds for slow disks)")
+        return Watchdog(budget=lambda c: base + c.size / BYTES_PER_SECOND, overdue=overdue)
 
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Settle what a killed run left journaled, and commit it before the scan reads the index."""

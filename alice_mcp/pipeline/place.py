@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import re
 import shutil
+import string
 import sys
 import uuid
 from datetime import datetime
@@ -18,6 +20,7 @@ from alice_mcp.media.probe import HASH_DIGEST_SIZE, hash_file, open_regular
 TEMP_SUFFIX = ".alice-tmp"
 LAYOUT_FIELDS = ("date", "year", "month", "day", "project", "source", "model_family", "stem",
                  "seq", "ext")
+MAX_FIELD_WIDTH = 64  # widths in the layout's format specs, e.g. {seq:05d}
 _SENTINEL = 987_654_321_012  # stands in for seq to find where the number sits in a file name
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
@@ -40,6 +43,7 @@ class Layout:
             raise LayoutError(f"layout {pattern!r} has no {{seq}} field; files would collide. "
                               "Add one, e.g. '{project}-{seq:05d}{ext}'")
         self.pattern = pattern
+        _check_widths(pattern)
         try:
             probe = self.render(datetime(2000, 1, 2), "p", "s", "f", "stem", _SENTINEL, ".png")
         except (KeyError, ValueError, IndexError) as exc:
@@ -63,6 +67,18 @@ class Layout:
     def name_regex(self, name_with_sentinel: str) -> re.Pattern[str]:
         head, _, tail = name_with_sentinel.partition(str(_SENTINEL))
         return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail) + r"\Z")
+
+
+def _check_widths(pattern: str) -> None:
+    """Refuse a field width no file name can use ('{seq:0999999999d}' would build a 1 GB name)."""
+    try:
+        fields = [spec for _, _, spec, _ in string.Formatter().parse(pattern) if spec]
+    except ValueError as exc:
+        raise LayoutError(f"layout {pattern!r} is invalid ({exc})") from None
+    for spec in fields:
+        if any(int(n) > MAX_FIELD_WIDTH for n in re.findall(r"\d+", spec)):
+            raise LayoutError(f"layout {pattern!r}: a field width over {MAX_FIELD_WIDTH} "
+                              "characters cannot fit in a file name")
 
 
 class Planner:
@@ -208,4 +224,10 @@ def _claim(tmp: Path, dst: Path) -> None:
         os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except FileExistsError:
         raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst)) from None
-    os.replace(tmp, dst)  # replaces only our own empty placeholder
+    try:
+        os.replace(tmp, dst)  # replaces only our own empty placeholder
+    except OSError:
+        with contextlib.suppress(OSError):
+            if os.stat(dst).st_size == 0:
+                os.unlink(dst)  # our placeholder: no final name without its bytes
+        raise

@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 from anyio.lowlevel import RunVar
@@ -52,12 +52,22 @@ def return_big_buffers_to_the_os() -> bool:
         return False
 
 
-async def map_batches(items: Sequence[T], work: Callable[[T], R],
-                      plan: PoolPlan) -> AsyncIterator[list[R]]:
+@dataclass(frozen=True, slots=True)
+class Watchdog(Generic[T, R]):
+    """A per-item time budget for work a thread cannot be interrupted in: past it, the item is
+    abandoned (its thread finishes in the background, its result unused) and overdue() is used."""
+
+    budget: Callable[[T], float]
+    overdue: Callable[[T, float], R]
+
+
+async def map_batches(items: Sequence[T], work: Callable[[T], R], plan: PoolPlan,
+                      watchdog: Watchdog[T, R] | None = None) -> AsyncIterator[list[R]]:
     """Yield each batch's results, in input order, after running work(item) in worker threads.
 
     Cancelling the caller stops scheduling at once; threads already running finish their file
-    (a thread cannot be interrupted) and their results are discarded.
+    (a thread cannot be interrupted) and their results are discarded. With a watchdog, an item
+    over its time budget is abandoned the same way and gets the watchdog's result instead.
     """
     return_big_buffers_to_the_os()
     limiter = anyio.CapacityLimiter(plan.workers)
@@ -65,7 +75,15 @@ async def map_batches(items: Sequence[T], work: Callable[[T], R],
         results: list[R | None] = [None] * len(batch)
 
         async def run_one(index: int, item: T, results: list[R | None] = results) -> None:
-            results[index] = await anyio.to_thread.run_sync(work, item, limiter=limiter)
+            if watchdog is None:
+                results[index] = await anyio.to_thread.run_sync(work, item, limiter=limiter)
+                return
+            seconds = watchdog.budget(item)
+            with anyio.move_on_after(seconds):
+                results[index] = await anyio.to_thread.run_sync(work, item, limiter=limiter,
+                                                                abandon_on_cancel=True)
+                return
+            results[index] = watchdog.overdue(item, seconds)
 
         if plan.workers == 1:
             for index, item in enumerate(batch):

@@ -166,6 +166,9 @@ class Database:
             self._fit_memory(conn)
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_file():  # a FIFO would block open() forever
+            raise StoreError(f"the library database {self.path} is not a regular file; point "
+                             "--database (paths.database) at a .duckdb file")
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:

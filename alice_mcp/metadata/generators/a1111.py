@@ -34,8 +34,7 @@ class _ParamScanner:
 
     pattern = r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'  # what this computes
     _space = re.compile(r"\s*")
-    _word = re.compile(r"\w")
-    _key = re.compile(r"[\w \-/]*")  # one character class: no backtracking
+    _key = re.compile(r"\w[\w \-/]*")  # a maximal key run: one class, no backtracking
     _quote_or_escape = re.compile(r'[\\"]')
 
     def findall(self, line: str) -> list[tuple[str, str]]:
@@ -43,15 +42,12 @@ class _ParamScanner:
         found: list[tuple[str, str]] = []
         pos, end = 0, len(line)
         while pos < end:
-            start = self._space.match(line, pos).end()  # type: ignore[union-attr]
-            if start >= end:
+            run = self._key.search(line, pos)  # no key starts before the next word character
+            if run is None:
                 break
-            if not self._word.match(line, start):
-                pos = start + 1
-                continue
-            stop = self._key.match(line, start + 1).end()  # type: ignore[union-attr]
+            start, stop = run.span()
             if stop - start < 2 or stop >= end or line[stop] != ":":
-                pos = max(stop, start + 1)  # every start inside this run fails the same way
+                pos = stop  # every start inside this run fails the same way
                 continue
             at = self._space.match(line, stop + 1).end()  # type: ignore[union-attr]
             value, pos = self._value(line, at)
@@ -82,7 +78,8 @@ class _ParamScanner:
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
 PARAM_RE = _ParamScanner()
 MAX_INFOTEXT = 1024 * 1024  # characters of infotext split; beyond it is not a real prompt
-LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
+# bounded runs: unbounded ones re-scan the rest of the prompt from every unclosed '<lora:'
+LORA_IN_PROMPT = re.compile(r"<(?:lora|lyco):([^:<>]{1,256})(?::[^<>]{0,64})?>", re.IGNORECASE)
 NEGATIVE = "Negative prompt:"
 CIVITAI_MARKERS = ("Civitai resources:", "Civitai metadata:")
 # parameters held by typed fields, as A1111 spells them
