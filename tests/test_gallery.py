@@ -82,7 +82,9 @@ def _stdio(tmp_path: Path, inbox: Path) -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
     env.update({"ALICE_PATHS__INBOX": str(inbox),
                 "ALICE_PATHS__ORGANIZED": str(tmp_path / "organized"),
-                "ALICE_PATHS__DATABASE": str(tmp_path / "lib.duckdb")})
+                "ALICE_PATHS__DATABASE": str(tmp_path / "lib.duckdb"),
+                # below the app's first guess of 8: it must learn the cap from view's error
+                "ALICE_SERVER__MAX_VIEW_IMAGES": "5"})
     return StdioServerParameters(command=sys.executable, args=["-m", "alice_mcp", "mcp-server"],
                                  env=env, cwd=str(tmp_path))
 
