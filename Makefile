@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER := $(VENV)/.chromium
 EXAMPLES := examples
 
 .PHONY: install test stress demo bench bench-quick lint clean
@@ -15,7 +16,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Debian's chromium for the gallery test (tests/test_gallery.py drives it with Playwright; never
+# `playwright install`). Only where apt-get exists; elsewhere that test skips and says why.
+$(BROWSER): | $(STAMP)
+	command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium) || \
+		echo "could not install chromium: tests/test_gallery.py will skip"
+	! command -v chromium >/dev/null || touch $(BROWSER)
+
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest -q
 
 # the reliability tests, longer: 300 SIGKILLs, 20x the property-test examples

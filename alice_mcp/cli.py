@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scope", nargs="*", help="search query limiting the comparison")
     p.add_argument("--max-distance", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
+    p = sub.add_parser("keep", parents=[common], help="keep one of a duplicate group: merge "
+                       "the others' tags into it, tag the others 'duplicate' (no file moves)")
+    p.add_argument("id", help="the asset to keep")
+    p.add_argument("others", nargs="+", help="the rest of its duplicate group")
     p = sub.add_parser("show", parents=[common], help="every stored detail of one asset")
     p.add_argument("id")
     p = sub.add_parser("analyze", parents=[common], help="describe and tag assets")
@@ -293,6 +297,15 @@ async def cmd_duplicates(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     return 0
 
 
+async def cmd_keep(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings) as library:
+        result = await library.resolve_duplicates(opts["id"], opts["others"])
+    _emit(opts, result, f"kept {result.kept[:12]}; {len(result.marked_duplicate)} tagged "
+          f"duplicate; merged tags: {', '.join(result.merged_tags) or 'none'}"
+          + (f"; unknown: {', '.join(result.unknown_ids)}" if result.unknown_ids else ""))
+    return 1 if result.unknown_ids else 0
+
+
 async def cmd_show(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings, read_only=True) as library:
         detail = await library.get_asset(opts["id"])
@@ -392,7 +405,7 @@ def _emit(opts: dict[str, Any], result: BaseModel, line: str) -> None:
 COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, Any, int]]] = {
     "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
     "search": cmd_search, "stats": cmd_stats, "tag": cmd_tag, "similar": cmd_similar,
-    "duplicates": cmd_duplicates, "show": cmd_show, "analyze": cmd_analyze,
+    "duplicates": cmd_duplicates, "keep": cmd_keep, "show": cmd_show, "analyze": cmd_analyze,
     "embed": cmd_embed, "models": cmd_models,
     "mcp-server": cmd_mcp_server,
 }

@@ -140,6 +140,15 @@ class TagResult(_Result):
     unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
 
 
+class ResolveResult(_Result):
+    """One duplicate group resolved: which asset is kept and what it gained. No file is touched."""
+
+    kept: str
+    marked_duplicate: list[str] = Field(description="the others, now tagged 'duplicate'")
+    merged_tags: list[str] = Field(description="tags of the others the kept asset did not have")
+    unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
+
+
 class SimilarHit(_Result):
     asset_id: str
     distance: int | None = Field(None, description="by pixels: Hamming distance between "

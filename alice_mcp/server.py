@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import structlog
+from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import PydanticSerializationError
 
 from alice_mcp import __version__
+from alice_mcp.apps import GALLERY_URI, gallery_apps
 from alice_mcp.config import Settings
 from alice_mcp.errors import AliceError, InvalidArgument, NotFound
 from alice_mcp.library import Library
@@ -28,6 +30,7 @@ from alice_mcp.results import (
     EmbedReport,
     LibraryStats,
     OrganizeReport,
+    ResolveResult,
     SearchPage,
     SimilarResult,
     TagResult,
@@ -44,7 +47,9 @@ alice-mcp is the user's library of AI-generated images and videos.
   also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
 - `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
 - `organize` files new images from the inbox (try dry_run=true first and show the plan).
-- `tag`, `analyze`, `find_similar`, `find_duplicates`, `stats` do what their names say.
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats` do what
+  their names say. Hosts that render MCP Apps show search, look-alike and duplicate results
+  in a gallery where the user can open, tag and keep assets.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,17 +61,22 @@ AssetId = Annotated[str, Field(min_length=6, max_length=64,
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-def _tool(server: MCPServer, title: str, *, structured_output: bool | None = None,
-          **hints: bool) -> Callable[[F], F]:
+def _tool(target: MCPServer | Apps, title: str, *, structured_output: bool | None = None,
+          ui: str | None = None, **hints: bool) -> Callable[[F], F]:
     """Register a tool with a title, its docstring (dedented) as description, honest
-    annotations, and the library's errors turned into tool errors the model can act on."""
+    annotations, and the library's errors turned into tool errors the model can act on.
+    With `ui` (on an Apps target) the tool also names the MCP Apps view of its results."""
     def register(fn: F) -> F:
         @functools.wraps(fn)
         async def call(*args: Any, **kwargs: Any) -> Any:
             with _mcp_errors():
                 return _utf8(await fn(*args, **kwargs))
-        server.tool(title=title, description=inspect.cleandoc(fn.__doc__ or ""),
-                    annotations=_annotations(**hints), structured_output=structured_output)(call)
+        options = {"title": title, "description": inspect.cleandoc(fn.__doc__ or ""),
+                   "annotations": _annotations(**hints), "structured_output": structured_output}
+        if isinstance(target, Apps):
+            target.tool(resource_uri=ui or GALLERY_URI, **options)(call)
+        else:
+            target.tool(**options)(call)
         return fn
     return register
 
@@ -180,33 +190,14 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
             finally:
                 opened.remove(library)
 
-    server = AliceServer("alice-mcp", version=__version__, instructions=INSTRUCTIONS,
-                         lifespan=lifespan, **(auth or {}))
-
     def lib(ctx: Context) -> Library:
         return ctx.request_context.lifespan_context
 
-    @_tool(server, "Organize the inbox", read_only=False, destructive=True)
-    async def organize(
-        ctx: Context,
-        inbox: Annotated[str | None, Field(description="folder of new files; default: the "
-                                           "configured inbox")] = None,
-        organized: Annotated[str | None, Field(description="the organized tree; default: the "
-                                               "configured one")] = None,
-        move: Annotated[bool, Field(description="move files instead of copying them")] = False,
-        dry_run: Annotated[bool, Field(description="only plan; touch nothing")] = False,
-    ) -> OrganizeReport:
-        """Index new images and videos in the inbox and file them under
-        <organized>/<date>/<project>/<source>/. Copies by default (move=true moves; nothing is
-        ever deleted or overwritten); identical files are counted as duplicates, unchanged
-        files are skipped, so running it again is safe. Reports progress; can be cancelled.
-        Suggest dry_run=true first. The result lists the first 50 placements."""
-        report = await lib(ctx).organize(inbox=inbox, organized=organized, move=move,
-                                         dry_run=dry_run, listeners=[_progress(ctx)])
-        report.placements = report.placements[:REPORTED_PLACEMENTS]
-        return report
+    # the tools whose results the gallery shows: bound to the Apps extension, which the
+    # server consumes when it is built
+    apps = gallery_apps()
 
-    @_tool(server, "Search the library", read_only=True)
+    @_tool(apps, "Search the library", read_only=True)
     async def search(
         ctx: Context,
         query: Annotated[str | None, Field(max_length=1000, description=(
@@ -241,6 +232,61 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
                                     after=after, before=before, min_stars=min_stars,
                                     media_type=media_type, sort=sort, semantic=semantic)
         return await lib(ctx).search(parsed, limit=limit, cursor=cursor)
+
+    @_tool(apps, "Find look-alikes", read_only=True)
+    async def find_similar(
+        ctx: Context,
+        asset_id: AssetId | None = None,
+        path: Annotated[str | None, Field(description="an image file inside the library's "
+                                          "folders, instead of asset_id")] = None,
+        max_distance: Annotated[int, Field(ge=0, le=32, description="bits of pHash that may "
+                                           "differ: 0 same picture, ~10 similar")] = 10,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        by: Annotated[Literal["pixels", "meaning"], Field(description=(
+            "pixels: the same picture re-encoded or resized (perceptual hash); meaning: "
+            "pictures of the same kind of thing (embeddings, asset_id only)"))] = "pixels",
+    ) -> SimilarResult:
+        """Assets that look like one asset (or an image file), nearest first: by pixels, the
+        Hamming distance between 64-bit perceptual hashes; by meaning, the similarity of
+        their embeddings (run embed first)."""
+        return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit,
+                                      by=by)
+
+    @_tool(apps, "Find duplicates", read_only=True)
+    async def find_duplicates(
+        ctx: Context,
+        scope: Annotated[str | None, Field(max_length=1000, description="a search query "
+                                           "limiting which assets are compared")] = None,
+        max_distance: Annotated[int, Field(ge=0, le=10, description="0: identical pictures; "
+                                           "higher also finds near-duplicates")] = 0,
+        limit: Annotated[int, Field(ge=1, le=200, description="groups to return")] = 50,
+    ) -> DuplicatesResult:
+        """Groups of assets that look the same (re-encodes, resizes, near-identical variations),
+        largest groups first. Nothing is deleted: show the groups and let the user decide."""
+        return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
+
+    server = AliceServer("alice-mcp", version=__version__, instructions=INSTRUCTIONS,
+                         lifespan=lifespan, extensions=[apps], **(auth or {}))
+
+    @_tool(server, "Organize the inbox", read_only=False, destructive=True)
+    async def organize(
+        ctx: Context,
+        inbox: Annotated[str | None, Field(description="folder of new files; default: the "
+                                           "configured inbox")] = None,
+        organized: Annotated[str | None, Field(description="the organized tree; default: the "
+                                               "configured one")] = None,
+        move: Annotated[bool, Field(description="move files instead of copying them")] = False,
+        dry_run: Annotated[bool, Field(description="only plan; touch nothing")] = False,
+    ) -> OrganizeReport:
+        """Index new images and videos in the inbox and file them under
+        <organized>/<date>/<project>/<source>/. Copies by default (move=true moves; nothing is
+        ever deleted or overwritten); identical files are counted as duplicates, unchanged
+        files are skipped, so running it again is safe. Reports progress; can be cancelled.
+        Suggest dry_run=true first. The result lists the first 50 placements."""
+        report = await lib(ctx).organize(inbox=inbox, organized=organized, move=move,
+                                         dry_run=dry_run, listeners=[_progress(ctx)])
+        report.placements = report.placements[:REPORTED_PLACEMENTS]
+        return report
 
     @_tool(server, "Tag assets", read_only=False, destructive=True)
     async def tag(
@@ -280,25 +326,6 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         return await lib(ctx).analyze(asset_ids, paths, provider=provider, force=force,
                                       query=query, listeners=[_progress(ctx)])
 
-    @_tool(server, "Find look-alikes", read_only=True)
-    async def find_similar(
-        ctx: Context,
-        asset_id: AssetId | None = None,
-        path: Annotated[str | None, Field(description="an image file inside the library's "
-                                          "folders, instead of asset_id")] = None,
-        max_distance: Annotated[int, Field(ge=0, le=32, description="bits of pHash that may "
-                                           "differ: 0 same picture, ~10 similar")] = 10,
-        limit: Annotated[int, Field(ge=1, le=100)] = 20,
-        by: Annotated[Literal["pixels", "meaning"], Field(description=(
-            "pixels: the same picture re-encoded or resized (perceptual hash); meaning: "
-            "pictures of the same kind of thing (embeddings, asset_id only)"))] = "pixels",
-    ) -> SimilarResult:
-        """Assets that look like one asset (or an image file), nearest first: by pixels, the
-        Hamming distance between 64-bit perceptual hashes; by meaning, the similarity of
-        their embeddings (run embed first)."""
-        return await lib(ctx).similar(asset_id, path, max_distance=max_distance, limit=limit,
-                                      by=by)
-
     @_tool(server, "Embed for search by meaning", read_only=False, destructive=False)
     async def embed(
         ctx: Context,
@@ -311,18 +338,17 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         cancelled and resumed. If a model is missing, the error says how to get it."""
         return await lib(ctx).embed(query, listeners=[_progress(ctx)])
 
-    @_tool(server, "Find duplicates", read_only=True)
-    async def find_duplicates(
+    @_tool(server, "Resolve a duplicate group", read_only=False, destructive=True)
+    async def resolve_duplicates(
         ctx: Context,
-        scope: Annotated[str | None, Field(max_length=1000, description="a search query "
-                                           "limiting which assets are compared")] = None,
-        max_distance: Annotated[int, Field(ge=0, le=10, description="0: identical pictures; "
-                                           "higher also finds near-duplicates")] = 0,
-        limit: Annotated[int, Field(ge=1, le=200, description="groups to return")] = 50,
-    ) -> DuplicatesResult:
-        """Groups of assets that look the same (re-encodes, resizes, near-identical variations),
-        largest groups first. Nothing is deleted: show the groups and let the user decide."""
-        return await lib(ctx).duplicates(scope, max_distance=max_distance, limit=limit)
+        keep: Annotated[AssetId, Field(description="the asset of the group to keep")],
+        others: Annotated[list[AssetId], Field(min_length=1, max_length=1000, description=(
+            "the rest of the group (from find_duplicates)"))],
+    ) -> ResolveResult:
+        """Keep one asset of a duplicate group: the tags of the others are merged into it (as
+        the user's), and the others are tagged 'duplicate' so search can leave them out
+        (-tag:duplicate). No file is moved or deleted. Ask the user which one to keep."""
+        return await lib(ctx).resolve_duplicates(keep, others)
 
     @_tool(server, "Asset details", read_only=True)
     async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:
@@ -418,6 +444,7 @@ def _prompts(server: MCPServer) -> None:
         return (f"Find duplicate images in my library with `find_duplicates` "
                 f"(max_distance={max_distance}). For each group, `view` the images and "
                 "compare `get_asset` details (size, quality, stars, prompt). Recommend which "
-                "one to keep and tag the others 'duplicate' with `tag` once I agree. "
+                "one to keep, and once I agree call `resolve_duplicates` (it merges the "
+                "others' tags into the kept one and tags the others 'duplicate'). "
                 "Do not delete anything.")
 

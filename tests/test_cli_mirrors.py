@@ -60,6 +60,13 @@ def test_show_similar_and_duplicates(library: tuple[Path, list[str]]) -> None:
     assert f"asset {ids[0]}" in readable.stdout and "organized:" in readable.stdout
     missing = _alice(db, "show", "0000000000")
     assert missing.returncode == 2 and "use search" in missing.stderr
+    # keep one of the pair: the other's tags move over, the other is tagged duplicate
+    assert _alice(db, "tag", pair[1], "--add", "favourite").returncode == 0
+    kept = _alice(db, "keep", pair[0][:10], pair[1])
+    assert kept.returncode == 0, kept.stderr
+    assert f"kept {pair[0][:12]}; 1 tagged duplicate; merged tags: favourite" in kept.stdout
+    marked = json.loads(_alice(db, "search", "tag:duplicate", "--json").stdout)
+    assert [r["asset_id"] for r in marked["results"]] == [pair[1]]
 
 
 def test_analyze_a_selection_then_everything(library: tuple[Path, list[str]]) -> None:

@@ -15,6 +15,7 @@ from mcp import Client, StdioServerParameters
 from PIL import Image
 
 from alice_mcp import samples
+from alice_mcp.apps import GALLERY_URI
 from alice_mcp.config import Settings, load_settings
 from alice_mcp.pipeline.place import TEMP_SUFFIX
 from alice_mcp.server import build_server
@@ -50,7 +51,8 @@ def _tools_snapshot(tools) -> list[dict]:
     return [{"name": t.name, "title": t.title, "description": t.description,
              "input_schema": t.input_schema,
              "output_schema": t.output_schema,
-             "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None}
+             "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None,
+             "_meta": t.meta}
             for t in sorted(tools, key=lambda t: t.name)]
 
 
@@ -70,7 +72,8 @@ async def test_every_tool_declares_honest_annotations(server_settings: Settings)
     async with Client(build_server(server_settings)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"organize", "search", "tag", "analyze", "find_similar",
-                          "find_duplicates", "get_asset", "view", "stats", "embed"}
+                          "find_duplicates", "resolve_duplicates", "get_asset", "view", "stats",
+                          "embed"}
     read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats"}
     for name, tool in tools.items():
         ann = tool.annotations
@@ -199,6 +202,22 @@ async def test_similar_and_duplicates_use_perceptual_hashes(server_settings: Set
         by_path = (await client.call_tool("find_similar", {"path": str(inbox / "resaved.jpg"),
                                                            "max_distance": 4})).structured_content
         assert {r["asset_id"] for r in by_path["results"]} >= {first, second} - {None}
+        # keep one: the other's tags move over, the other is marked, no file is touched
+        files = sorted(p for p in server_settings.paths.organized.rglob("*") if p.is_file())
+        await client.call_tool("tag", {"asset_ids": [second], "add": ["Sunset", "keep me"]})
+        await client.call_tool("tag", {"asset_ids": [first], "add": ["duplicate", "sunset"]})
+        resolved = (await client.call_tool("resolve_duplicates", {"keep": first,
+                                                                  "others": [second, first]})
+                    ).structured_content
+        assert resolved == {"kept": first, "marked_duplicate": [second],
+                            "merged_tags": ["keep me"], "unknown_ids": []}
+        kept = (await client.call_tool("get_asset", {"asset_id": first})).structured_content
+        assert {t["tag"] for t in kept["tags"]} == {"sunset", "keep me"}
+        marked = (await client.call_tool("search", {"query": "tag:duplicate"})).structured_content
+        assert [r["asset_id"] for r in marked["results"]] == [second]
+        alone = await client.call_tool("resolve_duplicates", {"keep": first, "others": [first]})
+        assert alone.is_error and "at least one other" in alone.content[0].text
+        assert sorted(p for p in server_settings.paths.organized.rglob("*") if p.is_file()) == files
     finally:
         await client.__aexit__(None, None, None)
 
@@ -215,6 +234,33 @@ async def test_view_returns_images_the_assistant_can_see(server_settings: Settin
             assert max(img.size) <= 128
         too_many = await client.call_tool("view", {"asset_ids": ids * 5})
         assert too_many.is_error and "at most 8" in too_many.content[0].text
+    finally:
+        await client.__aexit__(None, None, None)
+
+
+async def test_gallery_app_is_listed_and_bound_to_its_tools(server_settings: Settings) -> None:
+    """MCP Apps: the ui:// resource is listed and readable as text/html;profile=mcp-app with a
+    CSP that allows nothing external; search, find_similar and find_duplicates name it; a client
+    without UI support still gets the same structured result and its text copy."""
+    client = await _organized_client(server_settings)
+    try:
+        listed = {r.uri: r for r in (await client.list_resources()).resources}
+        gallery = listed[GALLERY_URI]
+        assert gallery.mime_type == "text/html;profile=mcp-app" and gallery.description
+        read = (await client.read_resource(GALLERY_URI)).contents[0]
+        assert read.mime_type == "text/html;profile=mcp-app"
+        assert read.text.startswith("<!doctype html>") and "ui/initialize" in read.text
+        assert read.meta["ui"]["csp"] == {"connectDomains": [], "resourceDomains": [],
+                                          "frameDomains": [], "baseUriDomains": []}
+        assert "http://" not in read.text and "https://" not in read.text
+        assert "connect-src 'none'" in read.text  # the page's own CSP too
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        bound = {n for n, t in tools.items() if (t.meta or {}).get("ui")}
+        assert bound == {"search", "find_similar", "find_duplicates"}
+        assert all(tools[n].meta["ui"]["resourceUri"] == GALLERY_URI for n in bound)
+        result = await client.call_tool("search", {"limit": 3})
+        assert len(result.structured_content["results"]) == 3
+        assert json.loads(result.content[0].text) == result.structured_content
     finally:
         await client.__aexit__(None, None, None)
 

@@ -9,14 +9,16 @@ from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.base import LibraryBase
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.progress import Progress, ProgressListener
-from alice_mcp.results import AnalysisEstimate, AnalyzeReport, TagResult
+from alice_mcp.results import AnalysisEstimate, AnalyzeReport, ResolveResult, TagResult
 from alice_mcp.store import assets, locations, tags, upkeep
 from alice_mcp.store import query as q
 from alice_mcp.understanding.service import UnderstandingService, make_provider
 
+DUPLICATE_TAG = "duplicate"
+
 
 class Describing(LibraryBase):
-    """tag, analyze and estimate_analysis."""
+    """tag, resolve_duplicates, analyze and estimate_analysis."""
 
     async def tag(self, asset_ids: Sequence[str], add: Sequence[str] = (),
                   remove: Sequence[str] = (), category: str = "custom") -> TagResult:
@@ -37,6 +39,24 @@ class Describing(LibraryBase):
             return TagResult(updated_assets=len(ids), added=added, removed=removed,
                              unknown_ids=unknown)
         result = await in_thread(run)
+        self.search_cache.invalidate()
+        return result
+
+    async def resolve_duplicates(self, keep: str, others: Sequence[str]) -> ResolveResult:
+        """Keep one asset of a duplicate group: the others' tags merge into it, the others are
+        tagged 'duplicate' (and `keep` loses that tag). Files are never moved or deleted."""
+        def run() -> ResolveResult:
+            kept = self.resolve_id(keep)
+            found = assets.resolve_prefixes(self.db, others)
+            ids = sorted({m[0] for m in found.values() if len(m) == 1} - {kept})
+            unknown = [given for given, m in found.items() if len(m) != 1]
+            if not ids:
+                raise InvalidArgument("give at least one other asset of the group (not the "
+                                      "kept one) to mark as its duplicate")
+            merged = tags.merge_into(self.db, kept, ids, DUPLICATE_TAG)
+            return ResolveResult(kept=kept, marked_duplicate=ids, merged_tags=merged,
+                                 unknown_ids=unknown)
+        result = await anyio.to_thread.run_sync(run)
         self.search_cache.invalidate()
         return result
 

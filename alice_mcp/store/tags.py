@@ -52,3 +52,30 @@ def tags_of(db: Database, asset_id: str) -> list[dict[str, Any]]:
 def tag_names(db: Database, asset_id: str) -> set[str]:
     """The distinct tags one asset has now, of any origin."""
     return {t for (t,) in db.fetchall("SELECT tag FROM tags WHERE asset_id = ?", [asset_id])}
+
+
+def merge_into(db: Database, keep: str, others: Sequence[str], marker: str) -> list[str]:
+    """Keep one asset of a duplicate group, in one transaction: the others' tags (but the marker)
+    are copied onto `keep` as the user's, `keep` loses the marker, the others get it.
+    Returns the tags `keep` did not have before."""
+    others = [o for o in others if o != keep]
+    with db.transaction() as cur:
+        before = {t for (t,) in cur.execute("SELECT tag FROM tags WHERE asset_id = ?",
+                                            [keep]).fetchall()}
+        rows = cur.execute(
+            "SELECT tag, min(category) FROM tags WHERE asset_id IN "
+            "(SELECT unnest(?::VARCHAR[])) AND tag <> ? GROUP BY tag ORDER BY tag",
+            [others, marker]).fetchall()
+        if rows:
+            cur.execute(
+                """INSERT INTO tags (asset_id, tag, category, origin, confidence)
+                   SELECT ?, t, c, 'user', 1.0
+                   FROM (SELECT unnest(?::VARCHAR[]) AS t, unnest(?::VARCHAR[]) AS c)
+                   ON CONFLICT (asset_id, tag, origin) DO NOTHING""",
+                [keep, [t for t, _ in rows], [c for _, c in rows]])
+        cur.execute("DELETE FROM tags WHERE asset_id = ? AND tag = ?", [keep, marker])
+        cur.execute(
+            """INSERT INTO tags (asset_id, tag, category, origin, confidence)
+               SELECT unnest(?::VARCHAR[]), ?, 'custom', 'user', 1.0
+               ON CONFLICT (asset_id, tag, origin) DO NOTHING""", [others, marker])
+    return sorted({t for t, _ in rows} - before)
