@@ -56,7 +56,7 @@ class Describing(LibraryBase):
             merged = tags.merge_into(self.db, kept, ids, DUPLICATE_TAG)
             return ResolveResult(kept=kept, marked_duplicate=ids, merged_tags=merged,
                                  unknown_ids=unknown)
-        result = await anyio.to_thread.run_sync(run)
+        result = await in_thread(run)
         self.search_cache.invalidate()
         return result
 
