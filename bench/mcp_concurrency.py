@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -73,68 +74,82 @@ def bare_command(port: int) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "bench.mcp_concurrency", "--bare", str(port)], dict(os.environ)
 
 
-async def burst(url: str, sessions: int, calls: int) -> tuple[list[float], float]:
-    """Every session connects, then all call `search` back to back; (latencies, wall seconds)."""
-    make = queries("combined")
-    latencies: list[float] = []
+@dataclass
+class Load:
+    """What many sessions saw: latencies of the answered calls, calls lost with a dropped
+    session, and when the calls began (every session connected)."""
+
+    latencies: list[float] = field(default_factory=list)
+    lost: int = 0
+    started: float = 0.0
+
+
+async def _drive(url: str, sessions: int, calls: int,
+                 run: Callable[[int, Client, Load], Awaitable[None]]) -> Load:
+    """Connect every session, then let each run its calls; a session whose connection drops
+    counts its unanswered calls as lost instead of stopping the others."""
+    load = Load()
     ready = anyio.Event()
-    connected = 0
+    arrived = [0]
+
+    def arrive() -> None:
+        arrived[0] += 1
+        if arrived[0] == sessions:
+            load.started = time.perf_counter()
+            ready.set()
 
     async def session(n: int) -> None:
-        nonlocal connected
-        async with Client(url) as client:
-            connected += 1
-            if connected == sessions:
-                ready.set()
-            await ready.wait()
-            for i in range(calls):
-                started = time.perf_counter()
-                result = await client.call_tool("search", {"query": make(n * calls + i),
-                                                           "limit": 20})
-                latencies.append(time.perf_counter() - started)
-                if result.is_error:
-                    raise RuntimeError(f"search failed: {result.content}")
+        joined, before = False, len(load.latencies)
+        try:
+            async with Client(url) as client:
+                arrive()
+                joined = True
+                await ready.wait()
+                await run(n, client, load)
+        except Exception:  # a dropped connection ends this session only
+            if not joined:
+                arrive()
+            load.lost += calls - (len(load.latencies) - before)
 
-    started = time.perf_counter()
     async with anyio.create_task_group() as tg:
         for n in range(sessions):
             tg.start_soon(session, n)
-        await ready.wait()
-        started = time.perf_counter()
-    return latencies, time.perf_counter() - started
+    return load
 
 
-async def paced(url: str, sessions: int, seconds: float) -> list[float]:
+async def _search(client: Client, query: str, load: Load) -> None:
+    started = time.perf_counter()
+    result = await client.call_tool("search", {"query": query, "limit": 20})
+    if result.is_error:
+        raise RuntimeError(f"search failed: {result.content}")
+    load.latencies.append(time.perf_counter() - started)
+
+
+async def burst(url: str, sessions: int, calls: int) -> tuple[Load, float]:
+    """Every session connects, then all call `search` back to back; (load, wall seconds)."""
+    make = queries("combined")
+
+    async def run(n: int, client: Client, load: Load) -> None:
+        for i in range(calls):
+            await _search(client, make(n * calls + i), load)
+
+    load = await _drive(url, sessions, calls, run)
+    return load, time.perf_counter() - load.started
+
+
+async def paced(url: str, sessions: int, seconds: float) -> Load:
     """Every session calls `search` every PACE_SECONDS (start times spread over one pace), for
     `seconds`: sessions / PACE_SECONDS calls per second in all."""
     make = queries("combined")
-    latencies: list[float] = []
-    ready = anyio.Event()
-    connected = 0
-    t0 = [0.0]
+    calls = max(1, int(seconds / PACE_SECONDS))
 
-    async def session(n: int) -> None:
-        nonlocal connected
-        async with Client(url) as client:
-            connected += 1
-            if connected == sessions:
-                t0[0] = time.perf_counter() + 0.2
-                ready.set()
-            await ready.wait()
-            for k in range(max(1, int(seconds / PACE_SECONDS))):
-                due = t0[0] + k * PACE_SECONDS + n * PACE_SECONDS / sessions
-                await anyio.sleep(max(0.0, due - time.perf_counter()))
-                started = time.perf_counter()
-                result = await client.call_tool("search", {"query": make(n * 1000 + k),
-                                                           "limit": 20})
-                latencies.append(time.perf_counter() - started)
-                if result.is_error:
-                    raise RuntimeError(f"search failed: {result.content}")
+    async def run(n: int, client: Client, load: Load) -> None:
+        for k in range(calls):
+            due = load.started + 0.2 + k * PACE_SECONDS + n * PACE_SECONDS / sessions
+            await anyio.sleep(max(0.0, due - time.perf_counter()))
+            await _search(client, make(n * 1000 + k), load)
 
-    async with anyio.create_task_group() as tg:
-        for n in range(sessions):
-            tg.start_soon(session, n)
-    return latencies
+    return await _drive(url, sessions, calls, run)
 
 
 def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
@@ -151,8 +166,9 @@ def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
             lone, _ = anyio.run(burst, url, 1, single_calls)
             many, wall = anyio.run(burst, url, sessions, calls)
             steady = anyio.run(paced, url, sessions, paced_seconds)
-            figures[name] = {"lone": lone, "many": many, "rate": len(many) / wall,
-                             "paced": steady}
+            figures[name] = {"lone": lone.latencies, "many": many.latencies,
+                             "rate": len(many.latencies) / wall, "paced": steady.latencies,
+                             "lost": f"burst {many.lost}, paced {steady.lost}"}
     alice, bare = figures["alice"], figures["bare"]
     what = f"MCP `search` over HTTP, {size:,} assets"
     paced_rows = summarize(alice["paced"])  # type: ignore[arg-type]
@@ -165,6 +181,7 @@ def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
              f"p95 {bare_paced.p95 * 1000:.1f} ms")
     paced_row.target = f"p50 < {PACED_P50 * 1000:g} ms, p95 < {PACED_P95 * 1000:g} ms"
     paced_row.met = paced_rows.median < PACED_P50 and paced_rows.p95 < PACED_P95
+    lost = f"calls lost with a dropped connection: alice {alice['lost']}, bare {bare['lost']}"
     return [
         latency_row(f"mcp.http.single.{size}", f"{what}, one session, varied queries "
                     "(search cache off)", summarize(alice["lone"]),  # type: ignore[arg-type]
@@ -175,7 +192,7 @@ def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
                  versus=("bare SDK server", summarize([bare["rate"]])),  # type: ignore[list-item]
                  min_ratio=0.5),
         latency_row(f"mcp.http.burst.{size}.latency", f"{what}, latency in the burst",
-                    summarize(alice["many"])),  # type: ignore[arg-type]
+                    summarize(alice["many"]), note=lost),  # type: ignore[arg-type]
         paced_row,
     ]
 
