@@ -385,6 +385,9 @@ async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     log.info("serving MCP over HTTP", host=conf.host, port=conf.port,
              bearer_token="required" if token else "off (loopback only)",
              allowed_hosts=security.allowed_hosts)
+    if not exposure.is_loopback(conf.host) and not conf.allowed_hosts:
+        log.warning("only loopback Host names are accepted: clients that reach this machine by "
+                    "another name or address get 421; list them in server.allowed_hosts")
     await build_server(loaded.settings, auth=auth).run_streamable_http_async(
         host=conf.host, port=conf.port, transport_security=security)
     return 0

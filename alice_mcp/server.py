@@ -129,7 +129,15 @@ class AliceServer(MCPServer):
     a call naming an argument the tool does not have is refused before anything runs (the SDK
     would drop it silently: `dryRun` would really move files)."""
 
-    _arguments: dict[str, list[str]] | None = None
+    _arguments: dict[str, list[str]] | None = None  # tool -> its argument names, built lazily
+
+    def add_tool(self, *args: Any, **kwargs: Any) -> None:
+        super().add_tool(*args, **kwargs)
+        self._arguments = None
+
+    def remove_tool(self, name: str) -> None:
+        super().remove_tool(name)
+        self._arguments = None
 
     async def list_tools(self):  # noqa: ANN201 - the SDK's list of tools
         tools = await super().list_tools()

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -22,8 +23,12 @@ from mcp import Client
 
 from bench import synthetic
 from bench.memory import clean_env, config_file
+from bench.report import Row, latency_row, rate_row
 from bench.search import queries
-from bench.timing import percentile
+from bench.timing import summarize
+
+PACE_SECONDS = 0.5
+PACED_P50, PACED_P95 = 0.040, 0.100
 
 
 def _free_port() -> int:
@@ -69,40 +74,127 @@ def bare_command(port: int) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "bench.mcp_concurrency", "--bare", str(port)], dict(os.environ)
 
 
-async def burst(url: str, sessions: int, calls: int) -> tuple[list[float], float]:
-    """Every session connects, then all call `search` back to back; (latencies, wall seconds)."""
-    make = queries("combined")
-    latencies: list[float] = []
+@dataclass
+class Load:
+    """What many sessions saw: latencies of the answered calls, calls lost with a dropped
+    session, and when the calls began (every session connected)."""
+
+    latencies: list[float] = field(default_factory=list)
+    lost: int = 0
+    started: float = 0.0
+
+
+async def _drive(url: str, sessions: int, calls: int,
+                 run: Callable[[int, Client, Load], Awaitable[None]]) -> Load:
+    """Connect every session, then let each run its calls; a session whose connection drops
+    counts its unanswered calls as lost instead of stopping the others."""
+    load = Load()
     ready = anyio.Event()
-    connected = 0
+    arrived = [0]
+
+    def arrive() -> None:
+        arrived[0] += 1
+        if arrived[0] == sessions:
+            load.started = time.perf_counter()
+            ready.set()
 
     async def session(n: int) -> None:
-        nonlocal connected
-        async with Client(url) as client:
-            connected += 1
-            if connected == sessions:
-                ready.set()
-            await ready.wait()
-            for i in range(calls):
-                started = time.perf_counter()
-                result = await client.call_tool("search", {"query": make(n * calls + i),
-                                                           "limit": 20})
-                latencies.append(time.perf_counter() - started)
-                if result.is_error:
-                    raise RuntimeError(f"search failed: {result.content}")
+        joined, before = False, len(load.latencies)
+        try:
+            async with Client(url) as client:
+                arrive()
+                joined = True
+                await ready.wait()
+                await run(n, client, load)
+        except Exception:  # a dropped connection ends this session only
+            if not joined:
+                arrive()
+            load.lost += calls - (len(load.latencies) - before)
 
-    started = time.perf_counter()
     async with anyio.create_task_group() as tg:
         for n in range(sessions):
             tg.start_soon(session, n)
-        await ready.wait()
-        started = time.perf_counter()
-    return latencies, time.perf_counter() - started
+    return load
 
 
-def _report(name: str, latencies: list[float], wall: float) -> str:
-    return (f"{name}: {len(latencies)} calls, p50 {percentile(latencies, 50) * 1000:.1f} ms, "
-            f"p95 {percentile(latencies, 95) * 1000:.1f} ms, {len(latencies) / wall:.0f} calls/s")
+async def _search(client: Client, query: str, load: Load) -> None:
+    started = time.perf_counter()
+    result = await client.call_tool("search", {"query": query, "limit": 20})
+    if result.is_error:
+        raise RuntimeError(f"search failed: {result.content}")
+    load.latencies.append(time.perf_counter() - started)
+
+
+async def burst(url: str, sessions: int, calls: int) -> tuple[Load, float]:
+    """Every session connects, then all call `search` back to back; (load, wall seconds)."""
+    make = queries("combined")
+
+    async def run(n: int, client: Client, load: Load) -> None:
+        for i in range(calls):
+            await _search(client, make(n * calls + i), load)
+
+    load = await _drive(url, sessions, calls, run)
+    return load, time.perf_counter() - load.started
+
+
+async def paced(url: str, sessions: int, seconds: float) -> Load:
+    """Every session calls `search` every PACE_SECONDS (start times spread over one pace), for
+    `seconds`: sessions / PACE_SECONDS calls per second in all."""
+    make = queries("combined")
+    calls = max(1, int(seconds / PACE_SECONDS))
+
+    async def run(n: int, client: Client, load: Load) -> None:
+        for k in range(calls):
+            due = load.started + 0.2 + k * PACE_SECONDS + n * PACE_SECONDS / sessions
+            await anyio.sleep(max(0.0, due - time.perf_counter()))
+            await _search(client, make(n * 1000 + k), load)
+
+    return await _drive(url, sessions, calls, run)
+
+
+def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
+            paced_seconds: float, single_calls: int) -> list[Row]:
+    """Rows over HTTP, each against the bare SDK server measured in the same run: one client;
+    a burst of sessions x calls back to back; sessions paced at one call per 0.5 s each."""
+    figures: dict[str, dict[str, object]] = {}
+    bare_port, alice_port = _free_port(), _free_port()
+    for name, (command, env), port in (
+            ("bare", bare_command(bare_port), bare_port),
+            ("alice", alice_command(database, workdir, alice_port), alice_port)):
+        with serving(command, env, port) as url:
+            anyio.run(burst, url, 1, 5)  # warm up
+            lone, _ = anyio.run(burst, url, 1, single_calls)
+            many, wall = anyio.run(burst, url, sessions, calls)
+            steady = anyio.run(paced, url, sessions, paced_seconds)
+            figures[name] = {"lone": lone.latencies, "many": many.latencies,
+                             "rate": len(many.latencies) / wall, "paced": steady.latencies,
+                             "lost": f"burst {many.lost}, paced {steady.lost}"}
+    alice, bare = figures["alice"], figures["bare"]
+    what = f"MCP `search` over HTTP, {size:,} assets"
+    paced_rows = summarize(alice["paced"])  # type: ignore[arg-type]
+    bare_paced = summarize(bare["paced"])  # type: ignore[arg-type]
+    paced_row = latency_row(
+        f"mcp.http.paced.{size}", f"{what}, {sessions} sessions each calling every "
+        f"{PACE_SECONDS:g} s for {paced_seconds:g} s ({sessions / PACE_SECONDS:g} calls/s)",
+        paced_rows, target_p50=PACED_P50,
+        note=f"bare SDK server, same load: p50 {bare_paced.median * 1000:.1f} ms, "
+             f"p95 {bare_paced.p95 * 1000:.1f} ms")
+    paced_row.target = f"p50 < {PACED_P50 * 1000:g} ms, p95 < {PACED_P95 * 1000:g} ms"
+    paced_row.met = paced_rows.median < PACED_P50 and paced_rows.p95 < PACED_P95
+    lost = f"calls lost with a dropped connection: alice {alice['lost']}, bare {bare['lost']}"
+    return [
+        latency_row(f"mcp.http.single.{size}", f"{what}, one session, varied queries "
+                    "(search cache off)", summarize(alice["lone"]),  # type: ignore[arg-type]
+                    note=f"bare SDK server: p50 "
+                         f"{summarize(bare['lone']).median * 1000:.1f} ms"),  # type: ignore[arg-type]
+        rate_row(f"mcp.http.burst.{size}", f"{what}, {sessions} sessions x {calls} calls back "
+                 "to back", summarize([alice["rate"]]), unit="calls/s",  # type: ignore[list-item]
+                 versus=("bare SDK server", summarize([bare["rate"]])),  # type: ignore[list-item]
+                 min_ratio=0.5),
+        latency_row(f"mcp.http.burst.{size}.latency", f"{what}, latency in the burst",
+                    summarize(alice["many"]), note=lost),  # type: ignore[arg-type]
+        paced_row,
+    ]
 
 
 def run_bare(port: int) -> None:
@@ -124,6 +216,7 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=3000)
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--paced-seconds", type=float, default=20)
     parser.add_argument("--single", type=int, default=100, help="calls of one lone client")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -134,17 +227,10 @@ def main() -> None:
         workdir = Path(tmp)
         database = workdir / "lib.duckdb"
         synthetic.build_library(database, args.assets)
-        bare_port, alice_port = _free_port(), _free_port()
-        for name, (command, env), port in (
-                ("bare SDK", bare_command(bare_port), bare_port),
-                (f"alice {args.assets:,} assets", alice_command(database, workdir, alice_port),
-                 alice_port)):
-            with serving(command, env, port) as url:
-                anyio.run(burst, url, 1, 10)  # warm up
-                lone, wall = anyio.run(burst, url, 1, args.single)
-                print(_report(f"{name}, 1 session", lone, wall))
-                many, wall = anyio.run(burst, url, args.sessions, args.calls)
-                print(_report(f"{name}, {args.sessions} sessions x {args.calls}", many, wall))
+        for row in measure(database, args.assets, workdir, args.sessions, args.calls,
+                           args.paced_seconds, args.single):
+            print(f"{row.what}: {row.figure}; {row.versus} {row.target} "
+                  f"{'' if row.met is None else 'met' if row.met else 'NOT met'} {row.note}")
 
 
 if __name__ == "__main__":

@@ -155,6 +155,13 @@ _WHY: dict[str, str] = {
         "without the cap, ~33 ms with it. Next step if needed: an integer asset key (a 128-bit "
         "UHUGEINT key was ~1.7x faster than VARCHAR in the same experiment)."),
     "search.": "see the tag search note: the probe of every asset_id dominates.",
+    "mcp.http.": (
+        "client sessions and both servers share the machine's 2 cores, so on it the burst and "
+        "paced rows measure CPU more than concurrency; read the ratio to the bare SDK server, "
+        "measured in the same run. Reads run on reader threads (performance."
+        "max_concurrent_reads), each on its own DuckDB cursor; DuckDB releases the GIL while "
+        "a statement runs. The search cache is off for these rows, so every call reaches "
+        "the database."),
     "mcp.": (
         "the round trip is the search plus ~4-5 ms of MCP/JSON over stdio (the cached row "
         "is the protocol cost alone)."),

@@ -18,7 +18,18 @@ from pathlib import Path
 
 from alice_mcp.config import load_settings
 from alice_mcp.logs import configure_logging
-from bench import corpus, detection, indexing, mcp_search, memory, rescan, search, semantic, store
+from bench import (
+    corpus,
+    detection,
+    indexing,
+    mcp_concurrency,
+    mcp_search,
+    memory,
+    rescan,
+    search,
+    semantic,
+    store,
+)
 from bench.report import Row, document, load_average, table
 from bench.sizes import PRESETS, Sizes, with_overrides
 
@@ -91,6 +102,10 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
             if "mcp" in only and size == sizes.mcp_size:
                 _section(rows, f"MCP search on {size:,}", lambda p=path, n=size: mcp_search.measure(
                     p, n, workdir, sizes.mcp_calls))
+                _section(rows, f"MCP search over HTTP, many sessions, on {size:,}",
+                         lambda p=path, n=size: mcp_concurrency.measure(
+                             p, n, workdir, sizes.mcp_sessions, sizes.mcp_burst_calls,
+                             sizes.mcp_paced_seconds, sizes.mcp_calls))
             if "store" in only and size == sizes.mcp_size:
                 _section(rows, "tag update", lambda p=path, n=size: [store.tag_update(
                     p, n, sizes.tag_repeats, sizes.tag_assets)])

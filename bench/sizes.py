@@ -24,6 +24,9 @@ class Sizes:
     search_calls: int
     mcp_size: int
     mcp_calls: int
+    mcp_sessions: int  # HTTP: sessions at once (burst and paced)
+    mcp_burst_calls: int  # HTTP: calls per session back to back
+    mcp_paced_seconds: float  # HTTP: each session calls every 0.5 s for this long
     organize_files: int
     organize_pool: int
     profiles: tuple[str, ...]
@@ -36,7 +39,8 @@ FULL = Sizes(
     name="full", detect_files=48, detect_repeats=9, index_files=400, index_pool=6,
     index_repeats=5, insert_sizes=(1_000, 100_000), per_row_sample=2_000, insert_repeats=5,
     tag_assets=500, tag_repeats=15, search_sizes=(100_000, 1_000_000), search_calls=40,
-    mcp_size=100_000, mcp_calls=50, organize_files=10_000, organize_pool=6,
+    mcp_size=100_000, mcp_calls=50, mcp_sessions=50, mcp_burst_calls=20,
+    mcp_paced_seconds=20, organize_files=10_000, organize_pool=6,
     profiles=("memory_constrained", "default", "fast", "large_collection"), rescan_repeats=5,
     semantic_sizes=(100_000, 1_000_000), embed_items=256,
 )
@@ -44,7 +48,8 @@ QUICK = Sizes(
     name="quick", detect_files=12, detect_repeats=3, index_files=128, index_pool=2,
     index_repeats=2, insert_sizes=(1_000, 100_000), per_row_sample=300, insert_repeats=2,
     tag_assets=500, tag_repeats=5, search_sizes=(100_000,), search_calls=12,
-    mcp_size=100_000, mcp_calls=15, organize_files=800, organize_pool=2,
+    mcp_size=100_000, mcp_calls=15, mcp_sessions=20, mcp_burst_calls=5,
+    mcp_paced_seconds=5, organize_files=800, organize_pool=2,
     profiles=("memory_constrained", "default"), rescan_repeats=3,
     semantic_sizes=(100_000,), embed_items=128,
 )
@@ -52,7 +57,7 @@ TINY = Sizes(
     name="tiny", detect_files=2, detect_repeats=1, index_files=16, index_pool=1,
     index_repeats=1, insert_sizes=(100, 1_000), per_row_sample=30, insert_repeats=1,
     tag_assets=50, tag_repeats=1, search_sizes=(2_000,), search_calls=3, mcp_size=2_000,
-    mcp_calls=3, organize_files=24, organize_pool=1,
+    mcp_calls=3, mcp_sessions=3, mcp_burst_calls=2, mcp_paced_seconds=1, organize_files=24, organize_pool=1,
     profiles=("memory_constrained", "default"), rescan_repeats=1,
     semantic_sizes=(2_000,), embed_items=32,
 )

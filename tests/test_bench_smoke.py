@@ -15,6 +15,8 @@ ROW_PREFIXES = (
     "insert 1,000 rows: batched vs one row per statement", "tag update of",
     "search by tag (tag:x), 2,000 assets, uncached", "search by tag (tag:x), 2,000 assets, cached",
     "search by text", "search, combined filters", "find_similar", "MCP `search` tool call",
+    "MCP `search` over HTTP, 2,000 assets, one session",
+    "MCP `search` over HTTP, 2,000 assets, 3 sessions x 2", "MCP `search` over HTTP, 2,000 assets, 3 sessions each",
     "peak RSS, `alice` organizing 24 files, profile memory_constrained",
     "peak RSS, `alice` organizing 24 files, profile default", "organize end to end",
     "rescan of an unchanged library", "text embedding, all-MiniLM-L6-v2",
