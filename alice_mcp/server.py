@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,7 +13,7 @@ import structlog
 from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from mcp.types import TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 from pydantic_core import PydanticSerializationError
 
@@ -37,6 +36,7 @@ from alice_mcp.results import (
 )
 from alice_mcp.store.query import SORTS, Query
 from alice_mcp.store.tags import TAG_CATEGORIES
+from alice_mcp.strict import AliceServer
 from alice_mcp.text import display_text
 
 log = structlog.get_logger(__name__)
@@ -122,52 +122,6 @@ def _mcp_errors(resource: bool = False) -> Iterator[None]:
         if isinstance(exc, NotFound):
             raise ResourceNotFoundError(str(exc)) from None
         raise ResourceError(str(exc)) from None
-
-
-class AliceServer(MCPServer):
-    """MCPServer with strict arguments: every input schema says additionalProperties: false, and
-    a call naming an argument the tool does not have is refused before anything runs (the SDK
-    would drop it silently: `dryRun` would really move files)."""
-
-    _arguments: dict[str, list[str]] | None = None  # tool -> its argument names, built lazily
-
-    def add_tool(self, *args: Any, **kwargs: Any) -> None:
-        super().add_tool(*args, **kwargs)
-        self._arguments = None
-
-    def remove_tool(self, name: str) -> None:
-        super().remove_tool(name)
-        self._arguments = None
-
-    async def list_tools(self):  # noqa: ANN201 - the SDK's list of tools
-        tools = await super().list_tools()
-        for tool in tools:
-            tool.input_schema = {**tool.input_schema, "additionalProperties": False}
-        return tools
-
-    async def call_tool(self, name: str, arguments: dict[str, Any],
-                        context: Context | None = None) -> CallToolResult | InputRequiredResult:
-        if self._arguments is None:
-            self._arguments = {t.name: list(t.input_schema.get("properties", {}))
-                               for t in await super().list_tools()}
-        valid = self._arguments.get(name)
-        if valid is not None:
-            for given in arguments:
-                if given not in valid:
-                    raise ToolError(unknown_argument(given, valid))
-        return await super().call_tool(name, arguments, context)
-
-
-def unknown_argument(given: str, valid: list[str]) -> str:
-    """'unknown argument 'dryRun'; did you mean 'dry_run'?' (or the list of valid names)."""
-    def squash(name: str) -> str:
-        return name.replace("_", "").replace("-", "").lower()
-    same = [v for v in valid if squash(v) == squash(given)]
-    guess = same or difflib.get_close_matches(given, valid, n=1, cutoff=0.5)
-    if guess:
-        return f"unknown argument {given!r}; did you mean {guess[0]!r}? Nothing was done."
-    takes = f"this tool takes: {', '.join(valid)}" if valid else "this tool takes no arguments"
-    return f"unknown argument {given!r}; {takes}. Nothing was done."
 
 
 def _progress(ctx: Context):  # noqa: ANN202 - a ProgressListener
