@@ -144,8 +144,12 @@ async def test_a_file_over_its_time_budget_is_abandoned_with_a_per_file_error(
     from alice_mcp.config import load_settings
     from alice_mcp.library import Library
 
+    from PIL import Image
+
     (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "big.png").write_bytes(_a_letters())
+    # 16 megapixels in ~50 KB: the allowance for its size is ~2 ms, its one decode takes far
+    # longer on any machine (the 200k-letter file alone was sometimes done within its allowance)
+    Image.new("RGB", (4000, 4000), (90, 120, 200)).save(tmp_path / "inbox" / "big.png")
     flags = {"paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
              "paths.database": tmp_path / "l.duckdb", "metadata.file_timeout_seconds": 0}
     with Library(load_settings(flags=flags).settings) as library:
