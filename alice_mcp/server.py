@@ -28,6 +28,7 @@ from alice_mcp.results import (
     OrganizeReport,
     SearchPage,
     SimilarResult,
+    ExportResult,
     TagResult,
 )
 from alice_mcp.store.query import SORTS, Query
@@ -41,7 +42,8 @@ alice-mcp is the user's library of AI-generated images and videos.
   also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
 - `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
 - `organize` files new images from the inbox (try dry_run=true first and show the plan).
-- `tag`, `analyze`, `find_similar`, `find_duplicates`, `stats` do what their names say.
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `stats`, `export` do what their
+  names say.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -186,10 +188,12 @@ def build_server(settings: Settings) -> MCPServer:
         remove: Annotated[list[TagName] | None, Field(max_length=50)] = None,
         category: Annotated[str, Field(description=f"one of {', '.join(TAG_CATEGORIES)}")]
         = "custom",
+        stars: Annotated[int | None, Field(ge=0, le=5, description="set the stars (1-5; "
+                                           "0 clears them)")] = None,
     ) -> TagResult:
-        """Add and/or remove tags on many assets at once, in one transaction. Tags are
-        lower-cased. The user's tags are never overwritten by analyze."""
-        return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
+        """Add and/or remove tags on many assets at once, in one transaction, and set their
+        stars. Tags are lower-cased. The user's tags are never overwritten by analyze."""
+        return await lib(ctx).tag(asset_ids, add or [], remove or [], category, stars=stars)
 
     @_tool(server, "Analyze assets", read_only=False, open_world=True)  # remote providers
     async def analyze(
@@ -291,6 +295,17 @@ def build_server(settings: Settings) -> MCPServer:
         """Counts by source, model family, month, stars and media type; cache hit rates,
         process performance figures and money spent on analysis."""
         return await lib(ctx).stats()
+
+    @_tool(server, "Export search rows", read_only=True)
+    async def export(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=2000, description="search language; "
+                                           "empty: every asset")] = None,
+        limit: Annotated[int, Field(ge=1, le=10_000)] = 1000,
+    ) -> ExportResult:
+        """The rows `alice export` writes, for the assets a search matches: paths, generator,
+        prompt, negative, seed, steps, sampler, cfg, model, tags, stars, description."""
+        return await lib(ctx).export(query, limit=limit)
 
     _resources(server, lib, opened)
     _prompts(server)

@@ -11,6 +11,7 @@ import structlog
 
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.meaning import Meaning
+from alice_mcp.library.sidecars import Sidecars
 from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.watch import WatchState, watch_folder
@@ -20,7 +21,7 @@ from alice_mcp.results import OrganizeReport
 log = structlog.get_logger(__name__)
 
 
-class Organizing(Meaning):
+class Organizing(Meaning, Sidecars):
     """organize, watch and inspect."""
 
     async def organize(self, inbox: Path | str | None = None,
@@ -35,6 +36,8 @@ class Organizing(Meaning):
         try:
             async with self.monitoring():
                 report = await run.perform()
+                if not dry_run:
+                    await self.follow_organized(organized_dir, report)
         finally:
             if not dry_run:
                 self.search_cache.invalidate()

@@ -50,6 +50,7 @@ class Step:
     dst: Path | None
     writes: list[Write]
     op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    duplicate: bool = False  # with move: a duplicate moved into <organized>/_duplicates/
 
 
 class OrganizeRun:
@@ -115,7 +116,7 @@ class OrganizeRun:
         known = await anyio.to_thread.run_sync(locations.known_inbox_files, self.db, self.inbox)
         found: ScanResult = await anyio.to_thread.run_sync(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,),
-                              settle_seconds=self.settle_seconds))
+                              settle_seconds=self.settle_seconds, keep_placed=self.move))
         report = self.report
         report.counters.stat = found.stats
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
@@ -124,6 +125,8 @@ class OrganizeRun:
         report.deferred = len(found.deferred)
         report.skipped_files = [FileProblem(path=p, reason=r) for p, r in found.skipped[:200]]
         await self._place_known(found.unplaced, send)
+        if self.move and found.placed:
+            await self._place_known(found.placed, send)
         plan = PoolPlan.for_run(len(found.new), max_workers=self.perf.max_workers,
                                 batch_size=self.perf.batch_size,
                                 parallel_threshold=self.perf.parallel_threshold,
@@ -196,6 +199,12 @@ class OrganizeRun:
               family: str | None, organized_at: str | None, writes: list[Write]) -> Step:
         """Decide, without touching anything, whether a file is a duplicate or where it goes."""
         duplicate_of = organized_at or self._placed_in_run.get(asset_id)
+        if duplicate_of is not None and self.move:
+            self.report.duplicates += 1
+            dst = self.planner.duplicate_destination(self._now, cand.path.name)
+            self._note(Placement(source=str(cand.path), destination=str(dst),
+                                 asset_id=asset_id, duplicate_of=duplicate_of))
+            return Step(cand, asset_id, dst, writes, duplicate=True)
         if duplicate_of is not None:
             self.report.duplicates += 1
             writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size, cand.mtime_ns))
@@ -213,7 +222,7 @@ class OrganizeRun:
                          send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Journal the batch's placements (committed), then place each file and record it."""
         if self.dry_run:
-            self.report.organized += sum(1 for s in steps if s.dst is not None)
+            self.report.organized += sum(1 for s in steps if s.dst is not None and not s.duplicate)
             return
         moving = [s for s in steps if s.dst is not None]
         if moving:
@@ -247,7 +256,10 @@ class OrganizeRun:
                     path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
                 await send.send(done)
                 return
-            self.report.organized += 1
+            if step.duplicate:
+                self.report.duplicates_moved += 1
+            else:
+                self.report.organized += 1
             st = dst.stat()
             writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
                                          st.st_mtime_ns))

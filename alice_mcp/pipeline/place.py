@@ -14,6 +14,7 @@ from alice_mcp.errors import LayoutError, PlacementError
 from alice_mcp.media.probe import hash_file
 
 TEMP_SUFFIX = ".alice-tmp"
+DUPLICATES = "_duplicates"  # with move: exact duplicates of organized assets go here, by date
 LAYOUT_FIELDS = ("date", "year", "month", "day", "project", "source", "model_family", "stem",
                  "seq", "ext")
 _SENTINEL = 987_654_321_012  # stands in for seq to find where the number sits in a file name
@@ -70,6 +71,7 @@ class Planner:
         self.root = root
         self.layout = layout
         self._next: dict[tuple[Path, str], int] = {}
+        self._taken: set[Path] = set()  # duplicate destinations handed out in this run
 
     def destination(self, *, when: datetime, project: str, source: str, ext: str,
                     stem: str = "", model_family: str | None = None) -> Path:
@@ -82,6 +84,18 @@ class Planner:
         seq = self._next[key]
         self._next[key] = seq + 1
         return self.root / self.layout.render(when, project, source, family, stem, seq, ext)
+
+
+    def duplicate_destination(self, when: datetime, name: str) -> Path:
+        """<root>/_duplicates/<date>/<name>, numbered (-1, -2...) if that name is taken."""
+        folder = self.root / DUPLICATES / when.astimezone().strftime("%Y-%m-%d")
+        stem, ext = os.path.splitext(safe_component(name, 120))
+        for n in range(1_000_000):
+            dst = folder / (f"{stem}-{n}{ext}" if n else f"{stem}{ext}")
+            if dst not in self._taken and not dst.exists():
+                self._taken.add(dst)
+                return dst
+        raise PlacementError(errno.EEXIST, "no free name for a duplicate", str(folder))
 
 
 def _highest_seq(folder: Path, pattern: re.Pattern[str]) -> int:

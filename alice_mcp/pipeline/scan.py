@@ -30,6 +30,7 @@ class Candidate:
 class ScanResult:
     new: list[Candidate] = field(default_factory=list)
     unplaced: list[tuple[Candidate, str]] = field(default_factory=list)  # known, not organized yet
+    placed: list[tuple[Candidate, str]] = field(default_factory=list)  # known, organized (keep_placed)
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     deferred: list[str] = field(default_factory=list)  # changed too recently: may be growing
@@ -37,9 +38,11 @@ class ScanResult:
 
 
 def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = (),
-         settle_seconds: float = 0.0) -> ScanResult:
+         settle_seconds: float = 0.0, keep_placed: bool = False) -> ScanResult:
     """Every media file under inbox, oldest first, split into new / known-but-unplaced / unchanged;
-    files changed in the last settle_seconds are deferred (they may still be being written).
+    files changed in the last settle_seconds are deferred (they may still be being written);
+    with keep_placed, unchanged files whose asset is organized are listed too (a move takes
+    them out of the inbox).
 
     Oldest first makes the earliest copy of a duplicate the original, and numbers files in the
     order they were made."""
@@ -59,6 +62,8 @@ def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] 
             result.new.append(cand)
         elif seen.placed:
             result.unchanged += 1
+            if keep_placed:
+                result.placed.append((cand, seen.asset_id))
         else:
             result.unplaced.append((cand, seen.asset_id))
     result.new.sort(key=lambda c: (c.mtime_ns, str(c.path)))

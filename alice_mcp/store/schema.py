@@ -52,3 +52,6 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     # indexes added after migration 1; idempotent, so older files get them on open
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
+    # columns added after migration 1 (not in the writer's column lists: the pipeline never
+    # writes them); set when every location of the asset vanished (store/locations.py)
+    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS missing_since TIMESTAMPTZ")
