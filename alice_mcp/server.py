@@ -24,11 +24,11 @@ from alice_mcp.results import (
     AssetDetail,
     DuplicatesResult,
     EmbedReport,
+    ExportResult,
     LibraryStats,
     OrganizeReport,
     SearchPage,
     SimilarResult,
-    ExportResult,
     TagResult,
 )
 from alice_mcp.store.query import SORTS, Query

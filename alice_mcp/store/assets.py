@@ -30,7 +30,7 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
     marks = ", ".join("?" * len(ids))
     places = db.submit(db.fetchall, "SELECT asset_id, role <> 'organized', path "
                              f"FROM files WHERE asset_id IN ({marks}) UNION ALL "
-                             "SELECT asset_id, true, path FROM missing_files "
+                             "SELECT asset_id, false, path FROM missing_files "
                              f"WHERE asset_id IN ({marks})", ids + ids)
     labels = db.submit(db.fetchall,
                              f"SELECT asset_id, tag FROM tags WHERE asset_id IN ({marks})", ids)

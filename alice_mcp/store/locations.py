@@ -65,8 +65,9 @@ def known_organized_files(db: Database, root: Path) -> dict[str, KnownFile]:
 
 
 def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
-    """Forget locations that are gone; an asset left with none is marked missing (its last
-    paths kept in missing_files), and an asset found again is no longer. Returns the paths
+    """Forget organized locations that are gone; an asset left with no organized location is
+    marked missing (its last paths kept in missing_files; an inbox copy does not count: the
+    organized tree is the library), and an asset found again is no longer. Returns the paths
     whose asset became missing."""
     with db.transaction() as cur:
         if paths:
@@ -74,18 +75,19 @@ def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
                            WHERE path IN (SELECT unnest(?::VARCHAR[]))""", [list(paths)])
             cur.execute("DELETE FROM files WHERE path IN (SELECT path FROM gone)")
             cur.execute("""INSERT INTO missing_files SELECT path, asset_id, role, ? FROM gone
-                           WHERE asset_id NOT IN (SELECT asset_id FROM files)
+                           WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
                            ON CONFLICT (path) DO NOTHING""", [now])
             cur.execute("""UPDATE assets SET missing_since = ? WHERE missing_since IS NULL
                            AND asset_id IN (SELECT asset_id FROM gone)
-                           AND asset_id NOT IN (SELECT asset_id FROM files)""", [now])
+                           AND asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')""", [now])
             lost = [p for (p,) in cur.execute(
-                """SELECT path FROM gone WHERE asset_id NOT IN (SELECT asset_id FROM files)
+                """SELECT path FROM gone WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
                    ORDER BY path""").fetchall()]
             cur.execute("DROP TABLE gone")
         else:
             lost = []
         cur.execute("""UPDATE assets SET missing_since = NULL WHERE missing_since IS NOT NULL
-                       AND asset_id IN (SELECT asset_id FROM files)""")
-        cur.execute("DELETE FROM missing_files WHERE asset_id IN (SELECT asset_id FROM files)")
+                       AND asset_id IN (SELECT asset_id FROM files WHERE role = 'organized')""")
+        cur.execute("DELETE FROM missing_files WHERE asset_id IN "
+                    "(SELECT asset_id FROM files WHERE role = 'organized')")
     return lost
