@@ -61,7 +61,6 @@ class Sidecars(LibraryBase):
             report.relinked = len(state.relinked)
             report.indexed_in_place = len(state.indexed_in_place)
             report.missing = state.missing[:MAX_REPORTED]
-            report.counters.stat += state.stats
             outcome = SyncOutcome()
             read_changed(self.db, pair_sidecars(state.sidecars, state.media), now, outcome)
             if self.settings.sidecars.write == "auto":
