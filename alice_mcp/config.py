@@ -18,7 +18,7 @@ import platformdirs
 import structlog
 import yaml
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -95,6 +95,12 @@ class SidecarsSettings(Section):
 
     write: Literal["auto", "off"] = "off"  # auto: after tag, analyze and organize
     naming: Literal["ext", "stem"] = "ext"  # ext: <file>.<ext>.xmp; stem: <file>.xmp
+
+    @field_validator("write", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare `off` as false (and `on` as true): take them as meant."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
 
 
 class StoreSettings(Section):

@@ -60,8 +60,18 @@ def organize_report(report: OrganizeReport) -> None:
               f"{report.duplicates} duplicates, {report.unchanged} unchanged, "
               f"{report.skipped} skipped, {len(report.errors)} errors "
               f"({report.seconds:.2f} s)")
+    followed = [f"{n} {what}" for n, what in (
+        (report.duplicates_moved, "duplicates moved to _duplicates/"),
+        (report.relinked, "moved files found again"),
+        (report.indexed_in_place, "files added by hand indexed"),
+        (len(report.missing), "assets missing"), (report.sidecars_read, "sidecars read back"),
+        (report.sidecars_written, "sidecars written")) if n]
+    if followed:
+        out.print("organized tree: " + ", ".join(followed))
     for problem in report.errors:
         out.print(f"  [red]error[/red] {problem.path}: {problem.reason}")
+    for problem in report.warnings:
+        out.print(f"  [yellow]warning[/yellow] {problem.path}: {problem.reason}")
     if report.cancelled:
         out.print("[yellow]Cancelled: run again to finish the rest.[/yellow]")
 
