@@ -289,3 +289,21 @@ async def test_export_csv_json_parquet_and_rows(tmp_path: Path, inbox: Path,
         assert json.loads((tmp_path / "k.json").read_text())[0]["tags"] == ["hero"]
         await library.export(None, output=tmp_path / "all.parquet")
         assert (tmp_path / "all.parquet").read_bytes()[:4] == b"PAR1"
+
+
+async def test_an_older_library_opened_read_only_is_upgraded_once(tmp_path: Path, inbox: Path,
+                                                                 organized: Path) -> None:
+    import duckdb
+
+    samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
+    with _auto(tmp_path, inbox, organized, **{"sidecars.write": "off"}) as library:
+        await library.organize()
+    with duckdb.connect(str(tmp_path / "library.duckdb")) as conn:  # as an older alice left it
+        conn.execute("DROP TABLE sidecars")
+        conn.execute("DROP TABLE missing_files")
+        conn.execute("ALTER TABLE assets DROP COLUMN missing_since")
+    settings = load_settings(flags={"paths.inbox": inbox, "paths.organized": organized,
+                                    "paths.database": tmp_path / "library.duckdb"}).settings
+    with Library(settings, read_only=True) as library:
+        assert (await library.search("knight")).total == 1
+        assert (await library.stats()).missing == 0
