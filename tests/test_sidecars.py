@@ -307,3 +307,23 @@ async def test_an_older_library_opened_read_only_is_upgraded_once(tmp_path: Path
     with Library(settings, read_only=True) as library:
         assert (await library.search("knight")).total == 1
         assert (await library.stats()).missing == 0
+
+
+async def test_inbox_sidecars_travel_with_their_files_and_are_read(tmp_path: Path, inbox: Path,
+                                                                  organized: Path) -> None:
+    samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
+    samples.write_a1111_png(inbox / "b.png", prompt="a queen", seed=2)
+    (inbox / "a.png.xmp").write_bytes(DIGIKAM)
+    (inbox / "b.xmp").write_bytes(DARKTABLE)  # Lightroom-style name, darktable content
+    with _auto(tmp_path, inbox, organized) as library:
+        report = await library.organize(move=True)
+        assert [p for p in inbox.rglob("*") if p.is_file()] == []
+        assert report.sidecars_read == 2 and report.warnings == []
+        knight = (await library.search("knight")).results[0]
+        assert knight.stars == 4 and {"neon noir", "alice", "rainy street"} <= set(knight.tags)
+        queen = (await library.search("queen")).results[0]
+        assert queen.stars == 1
+        side = Path(queen.path).with_name(Path(queen.path).name + ".xmp")
+        text = side.read_text("utf-8")
+        assert 'darktable:operation="colorbalancergb"' in text  # the history stack survived
+        assert "a queen" in text  # and alice's view was merged in (sidecars.write: auto)

@@ -37,7 +37,7 @@ class Organizing(Meaning, Sidecars):
             async with self.monitoring():
                 report = await run.perform()
                 if not dry_run:
-                    await self.follow_organized(organized_dir, report)
+                    await self.follow_organized(organized_dir, report, run)
         finally:
             if not dry_run:
                 self.search_cache.invalidate()

@@ -12,8 +12,15 @@ import anyio
 from alice_mcp.errors import InvalidArgument
 from alice_mcp.library.base import LibraryBase
 from alice_mcp.pipeline.follow import follow_tree
+from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.results import ExportResult, FileProblem, OrganizeReport, SidecarReport
-from alice_mcp.sidecars.sync import SyncOutcome, pair_sidecars, read_changed, write_sidecars
+from alice_mcp.sidecars.sync import (
+    SyncOutcome,
+    bring_along,
+    pair_sidecars,
+    read_changed,
+    write_sidecars,
+)
 from alice_mcp.store import export, sidecars
 from alice_mcp.store import query as q
 
@@ -48,13 +55,19 @@ class Sidecars(LibraryBase):
             self.db, list(asset_ids), self.settings.sidecars.naming, datetime.now(UTC), outcome))
         return _sidecar_report(outcome)
 
-    async def follow_organized(self, organized: Path, report: OrganizeReport) -> None:
-        """After placing: walk the organized tree once (re-link, mark missing, index what was
-        added by hand), read the sidecars edited since, write the ones still unwritten."""
+    async def follow_organized(self, organized: Path, report: OrganizeReport,
+                               run: OrganizeRun | None = None) -> None:
+        """After placing: bring the inbox's sidecars along with their files, walk the
+        organized tree once (re-link, mark missing, index what was added by hand), read the
+        sidecars edited since, write the ones still unwritten."""
         media = self.settings.media
 
-        def run() -> None:
+        def follow() -> None:
             now = datetime.now(UTC)
+            if run is not None:
+                report.warnings += [FileProblem(path=p, reason=r) for p, r in bring_along(
+                    run.sidecars, run.placed, move=run.move,
+                    naming=self.settings.sidecars.naming)]
             state = follow_tree(self.db, organized, now, stars_thresholds=media.stars_thresholds,
                                 thumb_size=media.thumbnail_size,
                                 stealth=self.settings.metadata.stealth)
@@ -64,12 +77,13 @@ class Sidecars(LibraryBase):
             outcome = SyncOutcome()
             read_changed(self.db, pair_sidecars(state.sidecars, state.media), now, outcome)
             if self.settings.sidecars.write == "auto":
-                write_sidecars(self.db, sidecars.without_sidecar(self.db),
+                placed = {a for a, _ in run.placed.values()} if run is not None else set()
+                write_sidecars(self.db, sorted(placed | set(sidecars.without_sidecar(self.db))),
                                self.settings.sidecars.naming, now, outcome)
             report.sidecars_read, report.sidecars_written = outcome.read, outcome.written
             report.warnings += [FileProblem(path=p, reason=r)
                                 for p, r in (state.problems + outcome.problems)[:MAX_REPORTED]]
-        await anyio.to_thread.run_sync(run)
+        await anyio.to_thread.run_sync(follow)
 
     async def export(self, query: str | q.Query | None = None, *, fmt: str | None = None,
                      output: Path | str | None = None, limit: int | None = None) -> ExportResult:

@@ -72,6 +72,8 @@ class OrganizeRun:
         self.report = OrganizeReport(inbox=str(inbox), organized_root=str(organized),
                                      move=move, dry_run=dry_run)
         self._placed_in_run: dict[str, str] = {}
+        self.sidecars: dict[str, tuple[int, int]] = {}  # the inbox's .xmp files, as scanned
+        self.placed: dict[str, tuple[str, str]] = {}  # source -> (asset_id, destination)
         self._now = datetime.now(UTC)
 
     async def perform(self) -> OrganizeReport:
@@ -119,6 +121,7 @@ class OrganizeRun:
                               settle_seconds=self.settle_seconds, keep_placed=self.move))
         report = self.report
         report.counters.stat = found.stats
+        self.sidecars = found.sidecars
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
         report.unchanged = found.unchanged
         report.skipped = len(found.skipped)
@@ -256,6 +259,7 @@ class OrganizeRun:
                     path=str(cand.path), reason=f"cannot place at {dst}: {exc.strerror or exc}"))
                 await send.send(done)
                 return
+            self.placed[str(cand.path)] = (step.asset_id, str(dst))
             if step.duplicate:
                 self.report.duplicates_moved += 1
             else:

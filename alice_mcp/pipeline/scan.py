@@ -35,6 +35,7 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     deferred: list[str] = field(default_factory=list)  # changed too recently: may be growing
     stats: int = 0
+    sidecars: dict[str, tuple[int, int]] = field(default_factory=dict)  # .xmp -> (size, mtime)
 
 
 def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = (),
@@ -49,6 +50,9 @@ def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] 
     result = ScanResult()
     young = time.time_ns() - int(settle_seconds * 1e9) if settle_seconds > 0 else None
     for path, st in _walk(inbox, exclude, result):
+        if path.suffix.lower() == ".xmp":  # a sidecar: it travels with its file (sidecars/)
+            result.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
+            continue
         media_type = media_type_for(path)
         if media_type is None:
             result.skipped.append((str(path), "not an image or video file"))

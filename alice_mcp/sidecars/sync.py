@@ -61,6 +61,26 @@ def pair_sidecars(sidecars: dict[str, tuple[int, int]],
     return pairs
 
 
+def bring_along(sidecars: dict[str, tuple[int, int]], placed: dict[str, tuple[str, str]], *,
+                move: bool, naming: str) -> list[tuple[str, str]]:
+    """Each inbox sidecar of a file placed in this run goes beside the placed file (moved
+    with move, else copied), whole and untouched: the tree's pass then reads it. A sidecar
+    already at the destination is left alone (and reported). Returns the problems."""
+    problems = []
+    for side, media, _ in pair_sidecars(sidecars, [Path(p) for p in placed]):
+        target = sidecar_path(Path(placed[media][1]), naming)
+        if target.exists():
+            problems.append((side, f"not brought along: {target} already exists"))
+            continue
+        try:
+            write_atomically(target, Path(side).read_bytes())
+            if move:
+                Path(side).unlink()
+        except OSError as exc:
+            problems.append((side, f"not brought along: {exc.strerror or exc}"))
+    return problems
+
+
 def read_changed(db: Database, pairs: Sequence[tuple[str, str, tuple[int, int]]],
                  now: datetime, outcome: SyncOutcome) -> None:
     """Read each sidecar changed since alice last saw it; its keywords and rating become the
