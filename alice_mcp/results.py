@@ -163,6 +163,7 @@ class SidecarReport(_Result):
     written: int = Field(0, description="sidecars written")
     read: int = Field(0, description="sidecars edited outside alice, read back first")
     tags_added: int = Field(0, description="user tags taken from edited sidecars")
+    tags_removed: int = Field(0, description="tags the user took out of edited sidecars")
     stars_changed: int = Field(0, description="assets whose stars an edited sidecar changed")
     problems: list[FileProblem] = Field(default_factory=list)
 

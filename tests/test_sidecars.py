@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -145,7 +146,7 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
         assert report.organized == 2 and report.sidecars_written == 2
         page = await library.search("knight")
         asset = page.results[0].asset_id
-        result = await library.tag([asset], ["Castle"], category="subject", stars=3)
+        result = await library.tag([asset], ["Castle", "spare"], category="subject", stars=3)
         assert result.sidecars_written == 1
         media = Path(page.results[0].path)
         side = media.with_name(media.name + ".xmp")
@@ -157,6 +158,8 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
         edited = written.replace("<rdf:li>subject/castle</rdf:li>",
                                  "<rdf:li>subject/castle</rdf:li><rdf:li>mood/Gloomy</rdf:li>")
         edited = edited.replace("<xmp:Rating>3</xmp:Rating>", "<xmp:Rating>5</xmp:Rating>")
+        edited = re.sub(r"<rdf:li>(subject[|/])?spare</rdf:li>", "", edited)  # and one taken out
+        assert "spare" not in edited
         assert edited != written
         side.write_text(edited, "utf-8")
         (side.parent / "broken.png.xmp").write_text("<not xml", "utf-8")
@@ -168,6 +171,7 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
         detail = await library.get_asset(asset)
         users = {(t.tag, t.category) for t in detail.tags if t.origin == "user"}
         assert ("gloomy", "mood") in users and ("castle", "subject") in users
+        assert "spare" not in {t.tag for t in detail.tags}
         assert detail.fields["stars"] == 5
         # a later analyze or rescan does not take the edit back
         third = await library.organize()

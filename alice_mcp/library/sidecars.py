@@ -106,6 +106,7 @@ class Sidecars(LibraryBase):
 
 def _sidecar_report(outcome: SyncOutcome) -> SidecarReport:
     return SidecarReport(written=outcome.written, read=outcome.read,
-                         tags_added=outcome.tags_added, stars_changed=outcome.stars_changed,
+                         tags_added=outcome.tags_added, tags_removed=outcome.tags_removed,
+                         stars_changed=outcome.stars_changed,
                          problems=[FileProblem(path=p, reason=r)
                                    for p, r in outcome.problems[:MAX_REPORTED]])

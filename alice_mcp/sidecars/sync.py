@@ -1,7 +1,8 @@
 """Sidecars against the index: write them for assets, and read back the ones a user edited.
 
 A sidecar is read only when its size or mtime differs from what alice last wrote or read
-(table sidecars); before alice rewrites a sidecar a user changed, it reads it first, so an
+(table sidecars); a keyword it held then and lacks now was removed by the user, and goes as
+with `tag --remove` (no analysis brings it back: understanding/user_edits.py); before alice rewrites a sidecar a user changed, it reads it first, so an
 edit made in digiKam or Lightroom is never overwritten by alice's older view.
 """
 
@@ -40,6 +41,7 @@ class SyncOutcome:
     written: int = 0
     read: int = 0
     tags_added: int = 0
+    tags_removed: int = 0
     stars_changed: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
 
@@ -90,7 +92,8 @@ def read_changed(db: Database, pairs: Sequence[tuple[str, str, tuple[int, int]]]
     records = []
     for side, media, stat in pairs:
         asset_id = owners.get(media)
-        if asset_id is None or seen.get(side) == stat:
+        last_stat, last_tags = seen.get(side, (None, []))
+        if asset_id is None or last_stat == stat:
             continue
         try:
             if stat[0] > MAX_SIDECAR_BYTES:
@@ -100,11 +103,14 @@ def read_changed(db: Database, pairs: Sequence[tuple[str, str, tuple[int, int]]]
         except (OSError, SidecarError) as exc:
             outcome.problems.append((side, str(exc)))
             continue
-        added, changed = stored.apply_edits(db, asset_id, found.tags, found.stars)
+        now_tags = [t for _, t in found.tags]
+        removed = sorted(set(last_tags) - set(now_tags))  # taken out of the sidecar by the user
+        added, changed = stored.apply_edits(db, asset_id, found.tags, found.stars, removed)
         outcome.read += 1
         outcome.tags_added += added
+        outcome.tags_removed += len(removed)
         outcome.stars_changed += changed
-        records.append((side, asset_id, *stat))
+        records.append((side, asset_id, *stat, now_tags))
     stored.record(db, records, now)
 
 
@@ -127,7 +133,8 @@ def write_sidecars(db: Database, asset_ids: Sequence[str], naming: str, now: dat
             outcome.problems.append((str(side), f"sidecar not written: {exc}"))
             continue
         outcome.written += 1
-        records.append((str(side), row["asset_id"], st.st_size, st.st_mtime_ns))
+        records.append((str(side), row["asset_id"], st.st_size, st.st_mtime_ns,
+                        [t for _, t in row["tags"]]))
     stored.record(db, records, now)
 
 

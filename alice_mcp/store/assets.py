@@ -135,3 +135,9 @@ def set_stars(db: Database, asset_ids: Sequence[str], stars: int | None) -> int:
         return int(cur.execute("UPDATE assets SET stars = ? WHERE asset_id IN "
                                "(SELECT unnest(?::VARCHAR[]))", [stars, list(asset_ids)]
                                ).fetchone()[0])
+
+
+def any_missing(db: Database) -> bool:
+    """Whether some asset is marked missing (every organized file of it vanished)."""
+    return bool(db.fetchall("SELECT EXISTS (SELECT 1 FROM assets WHERE missing_since IS NOT "
+                            "NULL)")[0][0])

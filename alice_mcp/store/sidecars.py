@@ -12,24 +12,28 @@ GENERATION_COLUMNS = ("source", "model", "prompt", "negative_prompt", "seed", "s
                       "sampler", "cfg")
 
 
-def recorded(db: Database, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """path -> (size, mtime_ns) of the given sidecars as alice last wrote or read them."""
+def recorded(db: Database, paths: Sequence[str]) -> dict[str, tuple[tuple[int, int], list[str]]]:
+    """path -> ((size, mtime_ns), keywords) of the given sidecars as alice last wrote or
+    read them."""
     if not paths:
         return {}
-    rows = db.fetchall("SELECT path, size, mtime_ns FROM sidecars WHERE path IN "
+    rows = db.fetchall("SELECT path, size, mtime_ns, tags FROM sidecars WHERE path IN "
                        "(SELECT unnest(?::VARCHAR[]))", [list(paths)])
-    return {p: (s, m) for p, s, m in rows}
+    return {p: ((s, m), list(t)) for p, s, m, t in rows}
 
 
-def record(db: Database, rows: Sequence[tuple[str, str, int, int]], now: datetime) -> None:
-    """Remember (path, asset_id, size, mtime_ns) of sidecars just written or read."""
+def record(db: Database, rows: Sequence[tuple[str, str, int, int, list[str]]],
+           now: datetime) -> None:
+    """Remember (path, asset_id, size, mtime_ns, keywords) of sidecars just written or read."""
     if not rows:
         return
     with db.transaction() as cur:
-        cur.executemany("""INSERT INTO sidecars VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE
+        cur.executemany("""INSERT INTO sidecars VALUES (?, ?, ?, ?, ?, ?)
+                           ON CONFLICT (path) DO UPDATE
                            SET asset_id = excluded.asset_id, size = excluded.size,
-                               mtime_ns = excluded.mtime_ns, synced_at = excluded.synced_at""",
-                        [[p, a, s, m, now] for p, a, s, m in rows])
+                               mtime_ns = excluded.mtime_ns, tags = excluded.tags,
+                               synced_at = excluded.synced_at""",
+                        [[p, a, s, m, sorted(set(t)), now] for p, a, s, m, t in rows])
 
 
 def without_sidecar(db: Database) -> list[str]:
@@ -65,10 +69,14 @@ def facts_of(db: Database, asset_ids: Sequence[str]) -> dict[str, dict[str, Any]
 
 
 def apply_edits(db: Database, asset_id: str, found: Sequence[tuple[str, str]],
-                stars: int | None) -> tuple[int, bool]:
-    """A sidecar's keywords the asset lacks (of any origin) become user tags; its rating
-    becomes the stars. Returns (tags added, stars changed)."""
+                stars: int | None, removed: Sequence[str] = ()) -> tuple[int, bool]:
+    """A sidecar's keywords the asset lacks (of any origin) become user tags, the removed
+    ones go (of every origin, as `tag --remove`); its rating becomes the stars. Returns
+    (tags added, stars changed)."""
     with db.transaction() as cur:
+        if removed:
+            cur.execute("DELETE FROM tags WHERE asset_id = ? AND tag IN "
+                        "(SELECT unnest(?::VARCHAR[]))", [asset_id, list(removed)])
         have = {t for (t,) in cur.execute("SELECT tag FROM tags WHERE asset_id = ?",
                                           [asset_id]).fetchall()}
         new = [(asset_id, t, c) for c, t in found if t not in have]
