@@ -331,3 +331,29 @@ async def test_inbox_sidecars_travel_with_their_files_and_are_read(tmp_path: Pat
         text = side.read_text("utf-8")
         assert 'darktable:operation="colorbalancergb"' in text  # the history stack survived
         assert "a queen" in text  # and alice's view was merged in (sidecars.write: auto)
+
+
+async def test_auto_sidecars_follow_analyze_and_user_edits_survive_it(
+        tmp_path: Path, inbox: Path, organized: Path) -> None:
+    samples.write_a1111_png(inbox / "a.png", prompt="a red castle at sunset, cinematic", seed=1)
+    with _auto(tmp_path, inbox, organized) as library:
+        await library.organize()
+        hit = (await library.search()).results[0]
+        side = Path(hit.path).with_name(Path(hit.path).name + ".xmp")
+        before = side.read_bytes()
+        text, n = re.subn(r"<xmp:Rating>\d</xmp:Rating>", "<xmp:Rating>2</xmp:Rating>",
+                          before.decode())
+        assert n == 1
+        side.write_text(text, "utf-8")  # a user's edit not read yet...
+        report = await library.analyze(provider="local")
+        assert report.analyzed == 1
+        # ...is read before alice rewrites the sidecar with the analysis, and wins
+        after = read_sidecar(side.read_bytes())
+        assert after.stars == 2 and (await library.get_asset(hit.asset_id)).fields["stars"] == 2
+        analysed = {t.tag for t in (await library.get_asset(hit.asset_id)).tags}
+        assert analysed and analysed <= {t for _, t in after.tags}
+        assert b"dc:description" in side.read_bytes() or not (
+            await library.get_asset(hit.asset_id)).fields["description"]
+        again = await library.analyze(provider="local", force=True)
+        assert again.analyzed == 1
+        assert (await library.get_asset(hit.asset_id)).fields["stars"] == 2
