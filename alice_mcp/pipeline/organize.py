@@ -123,7 +123,7 @@ class OrganizeRun:
         report.counters.stat = found.stats
         self.sidecars = found.sidecars
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
-        report.unchanged = found.unchanged
+        report.unchanged = found.unchanged - len(found.placed)  # a move takes those out
         report.skipped = len(found.skipped)
         report.deferred = len(found.deferred)
         report.skipped_files = [FileProblem(path=p, reason=r) for p, r in found.skipped[:200]]

@@ -85,7 +85,6 @@ class Planner:
         self._next[key] = seq + 1
         return self.root / self.layout.render(when, project, source, family, stem, seq, ext)
 
-
     def duplicate_destination(self, when: datetime, name: str) -> Path:
         """<root>/_duplicates/<date>/<name>, numbered (-1, -2...) if that name is taken."""
         folder = self.root / DUPLICATES / when.astimezone().strftime("%Y-%m-%d")
