@@ -357,3 +357,13 @@ async def test_auto_sidecars_follow_analyze_and_user_edits_survive_it(
         again = await library.analyze(provider="local", force=True)
         assert again.analyzed == 1
         assert (await library.get_asset(hit.asset_id)).fields["stars"] == 2
+
+
+def test_sidecars_pair_with_their_file_in_either_naming_and_never_a_guess() -> None:
+    from alice_mcp.sidecars.sync import pair_sidecars
+
+    media = [Path("/t/a.png"), Path("/t/b.png"), Path("/t/c.png"), Path("/t/c.jpg")]
+    found = pair_sidecars({"/t/a.png.xmp": (1, 1), "/t/b.xmp": (2, 2), "/t/c.xmp": (3, 3),
+                           "/t/c.jpg.xmp": (4, 4), "/t/zzz.xmp": (5, 5)}, media + media)
+    assert found == [("/t/a.png.xmp", "/t/a.png", (1, 1)), ("/t/b.xmp", "/t/b.png", (2, 2)),
+                     ("/t/c.jpg.xmp", "/t/c.jpg", (4, 4))]  # c.xmp: two files named c

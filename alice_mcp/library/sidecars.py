@@ -56,29 +56,31 @@ class Sidecars(LibraryBase):
         return _sidecar_report(outcome)
 
     async def follow_organized(self, organized: Path, report: OrganizeReport,
-                               run: OrganizeRun | None = None) -> None:
+                               run: OrganizeRun | None = None, *, walk: bool = True) -> None:
         """After placing: bring the inbox's sidecars along with their files, walk the
-        organized tree once (re-link, mark missing, index what was added by hand), read the
-        sidecars edited since, write the ones still unwritten."""
+        organized tree once (re-link, mark missing, index what was added by hand; skipped
+        without walk), read the sidecars edited since, write the ones still unwritten."""
         media = self.settings.media
 
         def follow() -> None:
             now = datetime.now(UTC)
-            if run is not None:
-                report.warnings += [FileProblem(path=p, reason=r) for p, r in bring_along(
-                    run.sidecars, run.placed, move=run.move,
-                    naming=self.settings.sidecars.naming)]
-            state = follow_tree(self.db, organized, now, stars_thresholds=media.stars_thresholds,
+            outcome = SyncOutcome()
+            brought = {} if run is None else bring_along(
+                run.sidecars, run.placed, move=run.move, naming=self.settings.sidecars.naming,
+                outcome=outcome)
+            state = follow_tree(self.db, organized if walk else None, now,
+                                stars_thresholds=media.stars_thresholds,
                                 thumb_size=media.thumbnail_size,
                                 stealth=self.settings.metadata.stealth)
             report.relinked = len(state.relinked)
             report.indexed_in_place = len(state.indexed_in_place)
             report.missing = state.missing[:MAX_REPORTED]
-            outcome = SyncOutcome()
-            read_changed(self.db, pair_sidecars(state.sidecars, state.media), now, outcome)
+            placed = [Path(dst) for _, dst in run.placed.values()] if run is not None else []
+            read_changed(self.db, pair_sidecars(state.sidecars | brought, state.media + placed),
+                         now, outcome)
             if self.settings.sidecars.write == "auto":
-                placed = {a for a, _ in run.placed.values()} if run is not None else set()
-                write_sidecars(self.db, sorted(placed | set(sidecars.without_sidecar(self.db))),
+                ids = {a for a, _ in run.placed.values()} if run is not None else set()
+                write_sidecars(self.db, sorted(ids | set(sidecars.without_sidecar(self.db))),
                                self.settings.sidecars.naming, now, outcome)
             report.sidecars_read, report.sidecars_written = outcome.read, outcome.written
             report.warnings += [FileProblem(path=p, reason=r)

@@ -35,12 +35,12 @@ class TreeState:
     stats: int = 0
 
 
-def follow_tree(db: Database, root: Path, now: datetime, *,
+def follow_tree(db: Database, root: Path | None, now: datetime, *,
                 stars_thresholds: tuple[float, float, float, float],
                 thumb_size: int = 256, stealth: bool = False) -> TreeState:
-    """Walk root once, bring the index in line with it, and say what changed."""
+    """Walk root once, bring the index in line with it, and say what changed (None: no walk)."""
     state = TreeState()
-    if not root.is_dir():
+    if root is None or not root.is_dir():
         return state
     known = locations.known_organized_files(db, root)
     walked = ScanResult()

@@ -50,9 +50,10 @@ def pair_sidecars(sidecars: dict[str, tuple[int, int]],
                   media: Sequence[Path]) -> list[tuple[str, str, tuple[int, int]]]:
     """(sidecar, media file, sidecar stat) for each sidecar beside a media file, in either
     naming: `<file>.<ext>.xmp` first, else `<file>.xmp` when one file has that stem."""
-    by_name = {str(m) + ".xmp": str(m) for m in media}
+    files = dict.fromkeys(media)  # each once, in order
+    by_name = {str(m) + ".xmp": str(m) for m in files}
     by_stem: dict[str, str | None] = {}
-    for m in media:
+    for m in files:
         key = str(m.with_suffix(".xmp"))
         by_stem[key] = None if key in by_stem else str(m)
     pairs = []
@@ -64,23 +65,26 @@ def pair_sidecars(sidecars: dict[str, tuple[int, int]],
 
 
 def bring_along(sidecars: dict[str, tuple[int, int]], placed: dict[str, tuple[str, str]], *,
-                move: bool, naming: str) -> list[tuple[str, str]]:
+                move: bool, naming: str, outcome: SyncOutcome) -> dict[str, tuple[int, int]]:
     """Each inbox sidecar of a file placed in this run goes beside the placed file (moved
-    with move, else copied), whole and untouched: the tree's pass then reads it. A sidecar
-    already at the destination is left alone (and reported). Returns the problems."""
-    problems = []
+    with move, else copied), whole and untouched. A sidecar already at the destination is
+    left alone (a problem). Returns the sidecars brought, with their stat, to be read."""
+    brought: dict[str, tuple[int, int]] = {}
     for side, media, _ in pair_sidecars(sidecars, [Path(p) for p in placed]):
         target = sidecar_path(Path(placed[media][1]), naming)
         if target.exists():
-            problems.append((side, f"not brought along: {target} already exists"))
+            outcome.problems.append((side, f"not brought along: {target} already exists"))
             continue
         try:
             write_atomically(target, Path(side).read_bytes())
             if move:
                 Path(side).unlink()
+            st = target.stat()
         except OSError as exc:
-            problems.append((side, f"not brought along: {exc.strerror or exc}"))
-    return problems
+            outcome.problems.append((side, f"not brought along: {exc.strerror or exc}"))
+            continue
+        brought[str(target)] = (st.st_size, st.st_mtime_ns)
+    return brought
 
 
 def read_changed(db: Database, pairs: Sequence[tuple[str, str, tuple[int, int]]],
