@@ -126,7 +126,8 @@ def search_page(page: SearchPage) -> None:
     for hit in page.results:
         size = f"{hit.width}x{hit.height}" if hit.width else ""
         table.add_row(hit.asset_id[:12], hit.source, "*" * (hit.stars or 0), size,
-                      (hit.prompt or "")[:60], hit.path or "",
+                      (hit.prompt or "")[:60],
+                      f"(missing) {hit.path}" if hit.missing else hit.path or "",
                       *([_why(hit.match)] if meaning else []))
     out.print(table)
     more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
@@ -152,7 +153,8 @@ def models(found: list[ModelStatus]) -> None:
 
 
 def stats(found: LibraryStats) -> None:
-    out.print(f"{found.assets} assets, {found.files} files in {found.database}")
+    missing = f" ({found.missing} missing: search missing:true)" if found.missing else ""
+    out.print(f"{found.assets} assets{missing}, {found.files} files in {found.database}")
     for title, rows in (("source", found.by_source), ("model family", found.by_model_family),
                         ("month", found.by_month), ("stars", found.by_stars),
                         ("media type", found.by_media_type)):
