@@ -146,6 +146,7 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
         assert report.organized == 2 and report.sidecars_written == 2
         page = await library.search("knight")
         asset = page.results[0].asset_id
+        original = Path(page.results[0].path).read_bytes()
         result = await library.tag([asset], ["Castle", "spare"], category="subject", stars=3)
         assert result.sidecars_written == 1
         media = Path(page.results[0].path)
@@ -154,6 +155,7 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
         assert "subject|castle" in written and "subject/castle" in written
         assert "<xmp:Rating>3</xmp:Rating>" in written
         assert "trainedAlgorithmicMedia" in written and "a knight" in written
+        assert media.read_bytes() == original  # the original is never touched
         # edit as digiKam would: a new TagsList entry and another rating
         edited = written.replace("<rdf:li>subject/castle</rdf:li>",
                                  "<rdf:li>subject/castle</rdf:li><rdf:li>mood/Gloomy</rdf:li>")
