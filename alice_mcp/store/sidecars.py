@@ -27,13 +27,18 @@ def record(db: Database, rows: Sequence[tuple[str, str, int, int, list[str]]],
     """Remember (path, asset_id, size, mtime_ns, keywords) of sidecars just written or read."""
     if not rows:
         return
-    with db.transaction() as cur:
-        cur.executemany("""INSERT INTO sidecars VALUES (?, ?, ?, ?, ?, ?)
-                           ON CONFLICT (path) DO UPDATE
-                           SET asset_id = excluded.asset_id, size = excluded.size,
-                               mtime_ns = excluded.mtime_ns, tags = excluded.tags,
-                               synced_at = excluded.synced_at""",
-                        [[p, a, s, m, sorted(set(t)), now] for p, a, s, m, t in rows])
+    latest = {r[0]: r for r in rows}  # one row per path (a statement may not update one twice)
+    paths, ids, sizes, mtimes, keywords = zip(*latest.values(), strict=True)
+    with db.transaction() as cur:  # one statement of zipped lists: executemany cost 5 ms a row
+        cur.execute("""INSERT INTO sidecars
+                       SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]),
+                              unnest(?::BIGINT[]), unnest(?::VARCHAR[][]), ?
+                       ON CONFLICT (path) DO UPDATE
+                       SET asset_id = excluded.asset_id, size = excluded.size,
+                           mtime_ns = excluded.mtime_ns, tags = excluded.tags,
+                           synced_at = excluded.synced_at""",
+                    [list(paths), list(ids), list(sizes), list(mtimes),
+                     [sorted(set(t)) for t in keywords], now])
 
 
 def without_sidecar(db: Database) -> list[str]:
