@@ -160,7 +160,7 @@ class ProcessFigures(_Result):
 class SidecarReport(_Result):
     """The outcome of writing (and first reading back) XMP sidecars."""
 
-    written: int = Field(0, description="sidecars written")
+    written: int = Field(0, description="sidecars written (one that would not change is left)")
     read: int = Field(0, description="sidecars edited outside alice, read back first")
     tags_added: int = Field(0, description="user tags taken from edited sidecars")
     tags_removed: int = Field(0, description="tags the user took out of edited sidecars")

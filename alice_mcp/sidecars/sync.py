@@ -131,12 +131,14 @@ def write_sidecars(db: Database, asset_ids: Sequence[str], naming: str, now: dat
         row = facts[asset_id]
         try:
             existing = side.read_bytes() if side.exists() else None
-            write_atomically(side, merge_sidecar(existing, facts_for(row)))
+            data = merge_sidecar(existing, facts_for(row))
+            if data != existing:  # the same bytes again cost no fsync and keep the mtime
+                write_atomically(side, data)
+                outcome.written += 1
             st = side.stat()
         except (OSError, SidecarError) as exc:
             outcome.problems.append((str(side), f"sidecar not written: {exc}"))
             continue
-        outcome.written += 1
         records.append((str(side), row["asset_id"], st.st_size, st.st_mtime_ns,
                         [t for _, t in row["tags"]]))
     stored.record(db, records, now)
