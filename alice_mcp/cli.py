@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", action="append", default=[], metavar="TAG")
     p.add_argument("--remove", action="append", default=[], metavar="TAG")
     p.add_argument("--category", default="custom")
+    p.add_argument("--stars", type=int, help="set the stars (1-5; 0 clears them)")
+    p = sub.add_parser("sidecars", parents=[common], help="XMP sidecars beside organized files")
+    p.add_argument("action", choices=["write"], help="write: write (or refresh) the sidecars "
+                   "of the assets the query matches, reading a user's edits back first")
+    p.add_argument("query", nargs="*", help="search query selecting assets (default: all)")
+    p = sub.add_parser("export", parents=[common], help="write the rows of a search to a file")
+    p.add_argument("query", nargs="*", help="search query selecting assets (default: all)")
+    p.add_argument("--format", dest="fmt", choices=["csv", "json", "parquet"],
+                   help="default: from the file name's extension")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     p = sub.add_parser("similar", parents=[common], help="assets that look like this one")
     p.add_argument("id", nargs="?", help="an asset id (or its first 6+ characters)")
     p.add_argument("--path", help="an image file inside the library's folders, instead of an id")
@@ -279,10 +289,28 @@ async def cmd_stats(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 async def cmd_tag(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings) as library:
-        result = await library.tag(opts["ids"], opts["add"], opts["remove"], opts["category"])
+        result = await library.tag(opts["ids"], opts["add"], opts["remove"], opts["category"],
+                                   stars=opts.get("stars"))
     _emit(opts, result, f"{result.updated_assets} assets: +{result.added} -{result.removed} tags"
           + (f"; unknown: {', '.join(result.unknown_ids)}" if result.unknown_ids else ""))
     return 1 if result.unknown_ids else 0
+
+
+async def cmd_sidecars(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings) as library:
+        report = await library.write_sidecars(" ".join(opts.get("query") or []) or None)
+    _emit(opts, report, f"{report.written} sidecars written, {report.read} edited ones read "
+          f"back (+{report.tags_added} tags, {report.stars_changed} stars changed)"
+          + "".join(f"\n  {p.path}: {p.reason}" for p in report.problems))
+    return 1 if report.problems else 0
+
+
+async def cmd_export(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    with Library(loaded.settings, read_only=True) as library:
+        result = await library.export(" ".join(opts.get("query") or []) or None,
+                                      fmt=opts.get("fmt"), output=opts["output"])
+    _emit(opts, result, f"{result.total} rows written to {result.file} ({result.format})")
+    return 0
 
 
 async def cmd_similar(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
@@ -414,7 +442,7 @@ COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, An
     "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
     "search": cmd_search, "stats": cmd_stats, "tag": cmd_tag, "similar": cmd_similar,
     "duplicates": cmd_duplicates, "keep": cmd_keep, "show": cmd_show, "analyze": cmd_analyze,
-    "embed": cmd_embed, "models": cmd_models,
+    "embed": cmd_embed, "models": cmd_models, "sidecars": cmd_sidecars, "export": cmd_export,
     "mcp-server": cmd_mcp_server,
 }
 

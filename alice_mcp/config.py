@@ -113,6 +113,19 @@ class MediaSettings(Section):
     stars_thresholds: tuple[float, float, float, float] = (20.0, 40.0, 60.0, 80.0)
 
 
+class SidecarsSettings(Section):
+    """XMP sidecars beside organized files (alice_mcp/sidecars/): tags travel with the files."""
+
+    write: Literal["auto", "off"] = "off"  # auto: after tag, analyze and organize
+    naming: Literal["ext", "stem"] = "ext"  # ext: <file>.<ext>.xmp; stem: <file>.xmp
+
+    @field_validator("write", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare `off` as false (and `on` as true): take them as meant."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+
 class StoreSettings(Section):
     """The library's database file, shared by every process that opens it."""
 
@@ -151,6 +164,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    sidecars: SidecarsSettings = Field(default_factory=SidecarsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

@@ -69,8 +69,18 @@ def organize_report(report: OrganizeReport) -> None:
               f"{report.duplicates} duplicates, {report.unchanged} unchanged, "
               f"{report.skipped} skipped, {len(report.errors)} errors "
               f"({report.seconds:.2f} s)")
+    followed = [f"{n} {what}" for n, what in (
+        (report.duplicates_moved, "duplicates moved to _duplicates/"),
+        (report.relinked, "moved files found again"),
+        (report.indexed_in_place, "files added by hand indexed"),
+        (len(report.missing), "assets missing"), (report.sidecars_read, "sidecars read back"),
+        (report.sidecars_written, "sidecars written")) if n]
+    if followed:
+        out.print("organized tree: " + ", ".join(followed))
     for problem in report.errors:
         out.print(f"  [red]error[/red] {safe(problem.path)}: {safe(problem.reason)}")
+    for problem in report.warnings:
+        out.print(f"  [yellow]warning[/yellow] {safe(problem.path)}: {safe(problem.reason)}")
     if report.cancelled:
         out.print("[yellow]Cancelled: run again to finish the rest.[/yellow]")
 
@@ -132,7 +142,8 @@ def search_page(page: SearchPage) -> None:
     for hit in page.results:
         size = f"{hit.width}x{hit.height}" if hit.width else ""
         table.add_row(hit.asset_id[:12], safe(hit.source), "*" * (hit.stars or 0), size,
-                      safe((hit.prompt or "")[:60]), safe(hit.path or ""),
+                      safe((hit.prompt or "")[:60]),
+                      f"(missing) {safe(hit.path)}" if hit.missing else safe(hit.path or ""),
                       *([_why(hit.match)] if meaning else []))
     out.print(table)
     more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
@@ -158,7 +169,8 @@ def models(found: list[ModelStatus]) -> None:
 
 
 def stats(found: LibraryStats) -> None:
-    out.print(f"{found.assets} assets, {found.files} files in {found.database}")
+    missing = f" ({found.missing} missing: search missing:true)" if found.missing else ""
+    out.print(f"{found.assets} assets{missing}, {found.files} files in {found.database}")
     for title, rows in (("source", found.by_source), ("model family", found.by_model_family),
                         ("month", found.by_month), ("stars", found.by_stars),
                         ("media type", found.by_media_type)):

@@ -96,3 +96,7 @@ class PlacementError(AliceError, OSError):
     """A file could not be placed in the organized tree; its source is untouched."""
 
     exit_code = EXIT_FAILED_ITEMS
+
+
+class SidecarError(MediaError):
+    """An XMP sidecar that cannot be read (broken, hostile or too large): a per-file warning."""

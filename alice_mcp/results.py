@@ -60,6 +60,18 @@ class OrganizeReport(_Result):
     recovered: int = Field(0, description="placements of an interrupted run finished now")
     rolled_back: int = Field(0, description="placements of an interrupted run undone now")
     errors: list[FileProblem] = Field(default_factory=list)
+    duplicates_moved: int = Field(0, description="with move: duplicates moved into "
+                                  "<organized>/_duplicates/<date>/ (so the inbox empties)")
+    relinked: int = Field(0, description="files moved or renamed inside the organized tree, "
+                          "found again by their bytes (tags, stars, analyses kept)")
+    indexed_in_place: int = Field(0, description="files added to the organized tree by hand")
+    missing: list[str] = Field(default_factory=list, description="last paths of assets whose "
+                               "every file vanished from the organized tree (search hides them; "
+                               "missing:true finds them)")
+    sidecars_read: int = Field(0, description="XMP sidecars edited outside alice, read back")
+    sidecars_written: int = Field(0, description="XMP sidecars written (sidecars.write: auto)")
+    warnings: list[FileProblem] = Field(default_factory=list, description="per-file problems "
+                                        "that stopped nothing, e.g. a broken sidecar")
     placements: list[Placement] = Field(default_factory=list)
     counters: PipelineCounters = Field(default_factory=PipelineCounters)
     seconds: float = 0.0
@@ -92,6 +104,7 @@ class AssetSummary(_Result):
     height: int | None = None
     media_type: str = "image"
     created_at: datetime | None = None
+    missing: bool = Field(False, description="every file of it vanished (path is the last one)")
     match: MatchInfo | None = Field(None, description="for a search by meaning: why it matched")
 
 
@@ -131,6 +144,26 @@ class ProcessFigures(_Result):
     caches: list[CacheFigures]
 
 
+class SidecarReport(_Result):
+    """The outcome of writing (and first reading back) XMP sidecars."""
+
+    written: int = Field(0, description="sidecars written (one that would not change is left)")
+    read: int = Field(0, description="sidecars edited outside alice, read back first")
+    tags_added: int = Field(0, description="user tags taken from edited sidecars")
+    tags_removed: int = Field(0, description="tags the user took out of edited sidecars")
+    stars_changed: int = Field(0, description="assets whose stars an edited sidecar changed")
+    problems: list[FileProblem] = Field(default_factory=list)
+
+
+class ExportResult(_Result):
+    """The rows of an export (paths, generation, tags, stars, description)."""
+
+    total: int
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+    file: str | None = Field(None, description="where the rows were written, if anywhere")
+    format: str | None = None
+
+
 class TagResult(_Result):
     """The outcome of one batch tag edit (one transaction)."""
 
@@ -138,6 +171,7 @@ class TagResult(_Result):
     added: int = Field(description="tag rows added")
     removed: int = Field(description="tag rows removed")
     unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
+    sidecars_written: int = Field(0, description="XMP sidecars rewritten (sidecars.write: auto)")
 
 
 class ResolveResult(_Result):
@@ -288,6 +322,7 @@ class LibraryStats(_Result):
     by_stars: list[Counted]
     by_media_type: list[Counted]
     tags: int = 0
+    missing: int = Field(0, description="assets whose every file vanished")
     cost_usd_total: float = 0.0
     database: str
     process: ProcessFigures | None = None

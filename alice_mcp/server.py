@@ -27,6 +27,7 @@ from alice_mcp.results import (
     AssetDetail,
     DuplicatesResult,
     EmbedReport,
+    ExportResult,
     LibraryStats,
     OrganizeReport,
     ResolveResult,
@@ -47,9 +48,9 @@ alice-mcp is the user's library of AI-generated images and videos.
   also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
 - `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
 - `organize` files new images from the inbox (try dry_run=true first and show the plan).
-- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats` do what
-  their names say. Hosts that render MCP Apps show search, look-alike and duplicate results
-  in a gallery where the user can open, tag and keep assets.
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats`, `export`
+  do what their names say. Hosts that render MCP Apps show search, look-alike and duplicate
+  results in a gallery where the user can open, tag and keep assets.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -258,10 +259,12 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         remove: Annotated[list[TagName] | None, Field(max_length=50)] = None,
         category: Annotated[str, Field(description=f"one of {', '.join(TAG_CATEGORIES)}")]
         = "custom",
+        stars: Annotated[int | None, Field(ge=0, le=5, description="set the stars (1-5; "
+                                           "0 clears them)")] = None,
     ) -> TagResult:
-        """Add and/or remove tags on many assets at once, in one transaction. Tags are
-        lower-cased. The user's tags are never overwritten by analyze."""
-        return await lib(ctx).tag(asset_ids, add or [], remove or [], category)
+        """Add and/or remove tags on many assets at once, in one transaction, and set their
+        stars. Tags are lower-cased. The user's tags are never overwritten by analyze."""
+        return await lib(ctx).tag(asset_ids, add or [], remove or [], category, stars=stars)
 
     # not idempotent: with a remote provider a call may spend money (a forced call spends it
     # again); open world: remote providers are reached over the network
@@ -348,6 +351,17 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         """Counts by source, model family, month, stars and media type; cache hit rates,
         process performance figures and money spent on analysis."""
         return await lib(ctx).stats()
+
+    @_tool(server, "Export search rows", read_only=True)
+    async def export(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=2000, description="search language; "
+                                           "empty: every asset")] = None,
+        limit: Annotated[int, Field(ge=1, le=10_000)] = 1000,
+    ) -> ExportResult:
+        """The rows `alice export` writes, for the assets a search matches: paths, generator,
+        prompt, negative, seed, steps, sampler, cfg, model, tags, stars, description."""
+        return await lib(ctx).export(query, limit=limit)
 
     _resources(server, lib, opened)
     _prompts(server)

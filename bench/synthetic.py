@@ -79,7 +79,8 @@ def _assets_sql(start: int, stop: int) -> str:
         (hash(i, 8) % 1000) / 10.0, 1 + (hash(i, 8) % 1000) // 200,
         NULL, {_sql_list(PROJECTS)}[1 + i % {len(PROJECTS)}], NULL,
         TIMESTAMPTZ '2025-01-01 00:00:00+00',
-        NULL  -- engine (no search the bench times uses it)
+        NULL,  -- engine (no search the bench times uses it)
+        NULL AS missing_since
     FROM (SELECT i, (hash(i, 9) % {n_models})::INTEGER AS m FROM range({start}, {stop}) t(i))
     """
 

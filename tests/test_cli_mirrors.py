@@ -79,3 +79,24 @@ def test_analyze_a_selection_then_everything(library: tuple[Path, list[str]]) ->
     assert again["analyzed"] == 0 and again["requests"] == 0
     nothing = json.loads(_alice(db, "analyze", "source:nobody", "--json").stdout)
     assert nothing["analyzed"] == 0
+
+
+def test_stars_sidecars_write_and_export(library: tuple[Path, list[str]],
+                                         tmp_path: Path) -> None:
+    db, ids = library
+    done = _alice(db, "tag", ids[0], "--add", "keeper", "--stars", "5")
+    assert done.returncode == 0, done.stderr
+    written = _alice(db, "sidecars", "write", f"id:{ids[0]}", "--organized",
+                     str(tmp_path / "out"))
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.startswith("1 sidecars written"), written.stdout
+    side = next((tmp_path / "out").rglob("*.xmp"))
+    assert "<xmp:Rating>5</xmp:Rating>" in side.read_text("utf-8")
+    out = tmp_path / "rows.json"
+    exported = _alice(db, "export", "tag:keeper", "--format", "json", "-o", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert f"1 rows written to {out} (json)" in exported.stdout
+    rows = json.loads(out.read_text())
+    assert rows[0]["asset_id"] == ids[0] and rows[0]["stars"] == 5 and rows[0]["tags"] == ["keeper"]
+    bad = _alice(db, "export", "-o", str(tmp_path / "rows.txt"))
+    assert bad.returncode != 0 and "cannot export as 'txt'" in bad.stderr

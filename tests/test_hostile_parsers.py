@@ -141,10 +141,10 @@ def test_xmp_values_are_still_read() -> None:
 @pytest.mark.anyio
 async def test_a_file_over_its_time_budget_is_abandoned_with_a_per_file_error(
         tmp_path: Path) -> None:
+    from PIL import Image
+
     from alice_mcp.config import load_settings
     from alice_mcp.library import Library
-
-    from PIL import Image
 
     (tmp_path / "inbox").mkdir()
     # 16 megapixels in ~50 KB: the allowance for its size is ~2 ms, its one decode takes far

@@ -73,8 +73,9 @@ async def test_every_tool_declares_honest_annotations(server_settings: Settings)
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"organize", "search", "tag", "analyze", "find_similar",
                           "find_duplicates", "resolve_duplicates", "get_asset", "view", "stats",
-                          "embed"}
-    read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats"}
+                          "embed", "export"}
+    read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats",
+                 "export"}
     for name, tool in tools.items():
         ann = tool.annotations
         assert ann is not None and ann.read_only_hint == (name in read_only), name
@@ -84,6 +85,23 @@ async def test_every_tool_declares_honest_annotations(server_settings: Settings)
         assert tool.description and len(tool.description) > 60, name
         if name != "view":
             assert tool.output_schema, name
+
+
+async def test_export_tool_returns_the_rows_of_a_search(server_settings: Settings,
+                                                        roots: tuple[Path, Path]) -> None:
+    inbox, _ = roots
+    samples.write_a1111_png(inbox / "k.png", prompt="a knight", seed=77)
+    samples.write_a1111_png(inbox / "q.png", prompt="a queen", seed=78)
+    async with Client(build_server(server_settings)) as client:
+        await client.call_tool("organize", {})
+        found = await client.call_tool("search", {"query": "knight"})
+        asset = found.structured_content["results"][0]["asset_id"]
+        await client.call_tool("tag", {"asset_ids": [asset], "add": ["hero"], "stars": 5})
+        result = await client.call_tool("export", {"query": "knight"})
+    rows = result.structured_content["rows"]
+    assert result.structured_content["total"] == 1 and rows[0]["seed"] == 77
+    assert rows[0]["tags"] == ["hero"] and rows[0]["stars"] == 5
+    assert rows[0]["generator"] == "a1111" and rows[0]["prompt"] == "a knight"
 
 
 async def test_organize_reports_progress_and_counts(server_settings: Settings,
@@ -142,7 +160,8 @@ async def test_tag_search_by_tag_and_get_asset(server_settings: Settings) -> Non
         ids = [r["asset_id"] for r in page["results"]]
         tagged = (await client.call_tool("tag", {"asset_ids": ids, "add": ["Reference", "keep"]})
                   ).structured_content
-        assert tagged == {"updated_assets": 3, "added": 6, "removed": 0, "unknown_ids": []}
+        assert tagged == {"updated_assets": 3, "added": 6, "removed": 0, "unknown_ids": [],
+                      "sidecars_written": 0}
         hits = (await client.call_tool("search", {"tags_all": ["reference", "keep"]})
                 ).structured_content
         assert sorted(r["asset_id"] for r in hits["results"]) == sorted(ids)

@@ -3,43 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alice_mcp.errors import InvalidArgument, NotFound
-from alice_mcp.library.base import LibraryBase
+from alice_mcp.library.sidecars import Sidecars
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.progress import Progress, ProgressListener
 from alice_mcp.results import AnalysisEstimate, AnalyzeReport, ResolveResult, TagResult
-from alice_mcp.store import assets, locations, tags, upkeep
+from alice_mcp.store import analyses, assets, locations, tags, upkeep
 from alice_mcp.store import query as q
 from alice_mcp.understanding.service import UnderstandingService, make_provider
 
 DUPLICATE_TAG = "duplicate"
 
 
-class Describing(LibraryBase):
+class Describing(Sidecars):
     """tag, resolve_duplicates, analyze and estimate_analysis."""
 
     async def tag(self, asset_ids: Sequence[str], add: Sequence[str] = (),
-                  remove: Sequence[str] = (), category: str = "custom") -> TagResult:
-        """Add and remove tags on many assets in one transaction (user tags, never overwritten)."""
+                  remove: Sequence[str] = (), category: str = "custom",
+                  stars: int | None = None) -> TagResult:
+        """Add and remove tags on many assets in one transaction (user tags, never overwritten),
+        and set their stars (1-5, 0 clears) if given."""
         if category not in tags.TAG_CATEGORIES:
             raise InvalidArgument(f"unknown tag category {category!r}; use one of "
                                   f"{', '.join(tags.TAG_CATEGORIES)}")
-        if not add and not remove:
-            raise InvalidArgument("nothing to do: give tags to add and/or remove")
+        if not add and not remove and stars is None:
+            raise InvalidArgument("nothing to do: give tags to add and/or remove, or stars")
+        if stars is not None and not 0 <= stars <= 5:
+            raise InvalidArgument(f"stars={stars}: give 1 to 5 stars, or 0 to clear them")
 
-        def run() -> TagResult:
+        def run() -> tuple[TagResult, list[str]]:
             found = assets.resolve_prefixes(self.db, asset_ids)
             ids = sorted({m[0] for m in found.values() if len(m) == 1})
             unknown = [given for given, m in found.items() if len(m) != 1]
-            added, removed = tags.edit_tags(self.db, ids, add, remove, category) if ids else (0, 0)
+            added, removed = (tags.edit_tags(self.db, ids, add, remove, category)
+                               if ids and (add or remove) else (0, 0))
+            if ids and stars is not None:
+                assets.set_stars(self.db, ids, stars or None)
             if added >= upkeep.CHECK_AFTER_ROWS:
                 upkeep.order_tags_if_needed(self.db)
             return TagResult(updated_assets=len(ids), added=added, removed=removed,
-                             unknown_ids=unknown)
-        result = await in_thread(run)
+                             unknown_ids=unknown), ids
+        result, ids = await in_thread(run)
         self.search_cache.invalidate()
+        written = await self.sidecars_after(ids)
+        result.sidecars_written = written.written if written else 0
         return result
 
     async def resolve_duplicates(self, keep: str, others: Sequence[str]) -> ResolveResult:
@@ -71,9 +81,13 @@ class Describing(LibraryBase):
         ids = await self._analysis_selection(asset_ids, paths, query)
         service = UnderstandingService(self.db, self.settings)
         try:
+            started = datetime.now(UTC)
             report = await service.analyze(ids, chosen, force=force,
                                            progress=Progress(listeners, noun="assets"))
             await in_thread(upkeep.order_tags_if_needed, self.db)
+            if self.settings.sidecars.write == "auto":
+                await self.sidecars_after(await in_thread(
+                    analyses.analyzed_since, self.db, started))
         finally:
             self.search_cache.invalidate()
         self.metrics.api_calls += report.requests

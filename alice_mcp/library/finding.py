@@ -68,7 +68,8 @@ class Finding(Meaning):
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
             prompt=excerpt(r["prompt"]), tags=r["tags"], stars=r["stars"],
             width=r["width"], height=r["height"], media_type=r["media_type"],
-            created_at=r["created_at"]) for a, _ in page if (r := rows.get(a))]
+            created_at=r["created_at"], missing=r["missing"]) for a, _ in page
+            if (r := rows.get(a))]
         more = offset + len(page) < total
         return SearchPage(results=results, total=total,
                           next_cursor=q.encode_cursor(offset + len(page), parsed) if more else None)
@@ -85,6 +86,7 @@ class Finding(Meaning):
         caches = [CacheFigures(name=name, **figures) for name, figures in snap.pop("caches").items()]
         return LibraryStats(
             assets=total["assets"], files=total["files"], tags=total["tags"],
+            missing=total["missing"],
             cost_usd_total=total["cost_usd"], by_source=counted("source"),
             by_model_family=counted("model_family"), by_month=counted("month"),
             by_stars=counted("stars"), by_media_type=counted("media_type"),

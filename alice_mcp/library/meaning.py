@@ -95,7 +95,10 @@ class Meaning(LibraryBase):
         (embeddings/hybrid.py says how)."""
         text = parsed.semantic or ""
         narrowed = parsed.without_meaning()
-        among = set(q.matching_ids(self.db, narrowed)) if q.build_where(narrowed).where else None
+        # an unfiltered query narrows only if some asset is missing (hidden by default)
+        filtered = (len(q.build_where(narrowed).where) > 1 or narrowed.missing
+                    or assets.any_missing(self.db))
+        among = set(q.matching_ids(self.db, narrowed)) if filtered else None
         usable = [s for s in vectors.SPACES if self.embedder.present(s)]
         if not usable:
             raise embedding_models.ModelMissing(

@@ -10,6 +10,7 @@ import structlog
 
 from alice_mcp.errors import InvalidArgument, NotFound, OutsideRoots
 from alice_mcp.library.meaning import Meaning
+from alice_mcp.library.sidecars import Sidecars
 from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.pool import in_thread
@@ -20,14 +21,16 @@ from alice_mcp.results import OrganizeReport
 log = structlog.get_logger(__name__)
 
 
-class Organizing(Meaning):
+class Organizing(Meaning, Sidecars):
     """organize, watch and inspect."""
 
     async def organize(self, inbox: Path | str | None = None,
                        organized: Path | str | None = None, *, move: bool = False,
                        dry_run: bool = False, settle_seconds: float = 0.0,
-                       listeners: Sequence[ProgressListener] = ()) -> OrganizeReport:
-        """Index the inbox and place each new file in the organized tree (copy unless move)."""
+                       listeners: Sequence[ProgressListener] = (),
+                       follow: bool = True) -> OrganizeReport:
+        """Index the inbox and place each new file in the organized tree (copy unless move);
+        with follow, then walk the organized tree to follow what changed there by hand."""
         inbox_dir, organized_dir = self._folders(inbox, organized)
         run = OrganizeRun(self.db, self.settings, inbox_dir, organized_dir, move=move,
                           dry_run=dry_run, settle_seconds=settle_seconds,
@@ -35,6 +38,8 @@ class Organizing(Meaning):
         try:
             async with self.monitoring():
                 report = await run.perform()
+                if not dry_run:
+                    await self.follow_organized(organized_dir, report, run, walk=follow)
         finally:
             if not dry_run:
                 self.search_cache.invalidate()
@@ -52,9 +57,13 @@ class Organizing(Meaning):
         state = state if state is not None else WatchState()
         folder, _ = self._folders(inbox, organized)
 
+        walked = False
+
         async def run() -> bool:
+            nonlocal walked  # the organized tree is walked on the first run, not per arrival
             report = await self.organize(inbox, organized, move=move,
-                                         settle_seconds=settle_seconds)
+                                         settle_seconds=settle_seconds, follow=not walked)
+            walked = True
             state.record(report)
             if report.organized and self.settings.embeddings.auto:
                 await self.embed_new()

@@ -53,6 +53,7 @@ class Step:
     writes: list[Write]
     op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     where: dict[str, Any] = field(default_factory=dict)  # the Planner's arguments for dst
+    duplicate: bool = False  # with move: a duplicate moved into <organized>/_duplicates/
 
 
 class OrganizeRun:
@@ -75,6 +76,8 @@ class OrganizeRun:
                                      move=move, dry_run=dry_run)
         self._placed_in_run: dict[str, str] = {}
         self._writer: BatchWriter | None = None
+        self.sidecars: dict[str, tuple[int, int]] = {}  # the inbox's .xmp files, as scanned
+        self.placed: dict[str, tuple[str, str]] = {}  # source -> (asset_id, destination)
         self._now = datetime.now(UTC)
 
     async def perform(self) -> OrganizeReport:
@@ -119,15 +122,18 @@ class OrganizeRun:
         known = await in_thread(locations.known_inbox_files, self.db, self.inbox)
         found: ScanResult = await in_thread(
             functools.partial(scan, self.inbox, known, exclude=(self.organized,),
-                              settle_seconds=self.settle_seconds))
+                              settle_seconds=self.settle_seconds, keep_placed=self.move))
         report = self.report
         report.counters.stat = found.stats
+        self.sidecars = found.sidecars
         report.scanned = len(found.new) + len(found.unplaced) + found.unchanged
-        report.unchanged = found.unchanged
+        report.unchanged = found.unchanged - len(found.placed)  # a move takes those out
         report.skipped = len(found.skipped)
         report.deferred = len(found.deferred)
         report.skipped_files = [FileProblem(path=p, reason=r) for p, r in found.skipped[:200]]
         await self._place_known(found.unplaced, send)
+        if self.move and found.placed:
+            await self._place_known(found.placed, send)
         plan = PoolPlan.for_run(len(found.new), max_workers=self.perf.max_workers,
                                 batch_size=self.perf.batch_size,
                                 parallel_threshold=self.perf.parallel_threshold,
@@ -209,6 +215,12 @@ class OrganizeRun:
               family: str | None, organized_at: str | None, writes: list[Write]) -> Step:
         """Decide, without touching anything, whether a file is a duplicate or where it goes."""
         duplicate_of = organized_at or self._placed_in_run.get(asset_id)
+        if duplicate_of is not None and self.move:
+            self.report.duplicates += 1
+            dst = self.planner.duplicate_destination(self._now, cand.path.name)
+            self._note(Placement(source=str(cand.path), destination=str(dst),
+                                 asset_id=asset_id, duplicate_of=duplicate_of))
+            return Step(cand, asset_id, dst, writes, duplicate=True)
         if duplicate_of is not None:
             self.report.duplicates += 1
             writes.append(self._file_row(cand.path, asset_id, "inbox", cand.size, cand.mtime_ns))
@@ -226,7 +238,7 @@ class OrganizeRun:
                          send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Journal the batch's placements (committed), then place each file and record it."""
         if self.dry_run:
-            self.report.organized += sum(1 for s in steps if s.dst is not None)
+            self.report.organized += sum(1 for s in steps if s.dst is not None and not s.duplicate)
             return
         moving = [s for s in steps if s.dst is not None]
         if moving:
@@ -289,7 +301,11 @@ class OrganizeRun:
             dst = step.dst
             assert dst is not None
             done = Write("journal_done", {"op_id": step.op_id})
-            self.report.organized += 1
+            self.placed[str(cand.path)] = (step.asset_id, str(dst))
+            if step.duplicate:
+                self.report.duplicates_moved += 1
+            else:
+                self.report.organized += 1
             st = dst.stat()
             writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
                                          st.st_mtime_ns))

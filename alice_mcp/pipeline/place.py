@@ -18,6 +18,7 @@ from alice_mcp.errors import LayoutError, PlacementError
 from alice_mcp.media.probe import HASH_DIGEST_SIZE, hash_file, open_regular
 
 TEMP_SUFFIX = ".alice-tmp"
+DUPLICATES = "_duplicates"  # with move: exact duplicates of organized assets go here, by date
 LAYOUT_FIELDS = ("date", "year", "month", "day", "project", "source", "model_family", "stem",
                  "seq", "ext")
 MAX_FIELD_WIDTH = 64  # widths in the layout's format specs, e.g. {seq:05d}
@@ -88,6 +89,7 @@ class Planner:
         self.root = root
         self.layout = layout
         self._next: dict[tuple[Path, str], int] = {}
+        self._taken: set[Path] = set()  # duplicate destinations handed out in this run
 
     def destination(self, *, when: datetime, project: str, source: str, ext: str,
                     stem: str = "", model_family: str | None = None,
@@ -103,6 +105,17 @@ class Planner:
         seq = self._next[key]
         self._next[key] = seq + 1
         return self.root / self.layout.render(when, project, source, family, stem, seq, ext)
+
+    def duplicate_destination(self, when: datetime, name: str) -> Path:
+        """<root>/_duplicates/<date>/<name>, numbered (-1, -2...) if that name is taken."""
+        folder = self.root / DUPLICATES / when.astimezone().strftime("%Y-%m-%d")
+        stem, ext = os.path.splitext(safe_component(name, 120))
+        for n in range(1_000_000):
+            dst = folder / (f"{stem}-{n}{ext}" if n else f"{stem}{ext}")
+            if dst not in self._taken and not dst.exists():
+                self._taken.add(dst)
+                return dst
+        raise PlacementError(errno.EEXIST, "no free name for a duplicate", str(folder))
 
 
 def _highest_seq(folder: Path, pattern: re.Pattern[str]) -> int:

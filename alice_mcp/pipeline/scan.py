@@ -30,22 +30,29 @@ class Candidate:
 class ScanResult:
     new: list[Candidate] = field(default_factory=list)
     unplaced: list[tuple[Candidate, str]] = field(default_factory=list)  # known, not organized yet
+    placed: list[tuple[Candidate, str]] = field(default_factory=list)  # known, organized (keep_placed)
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     deferred: list[str] = field(default_factory=list)  # changed too recently: may be growing
     stats: int = 0
+    sidecars: dict[str, tuple[int, int]] = field(default_factory=dict)  # .xmp -> (size, mtime)
 
 
 def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] = (),
-         settle_seconds: float = 0.0) -> ScanResult:
+         settle_seconds: float = 0.0, keep_placed: bool = False) -> ScanResult:
     """Every media file under inbox, oldest first, split into new / known-but-unplaced / unchanged;
-    files changed in the last settle_seconds are deferred (they may still be being written).
+    files changed in the last settle_seconds are deferred (they may still be being written);
+    with keep_placed, unchanged files whose asset is organized are listed too (a move takes
+    them out of the inbox).
 
     Oldest first makes the earliest copy of a duplicate the original, and numbers files in the
     order they were made."""
     result = ScanResult()
     young = time.time_ns() - int(settle_seconds * 1e9) if settle_seconds > 0 else None
     for path, st in _walk(inbox, exclude, result):
+        if path.suffix.lower() == ".xmp":  # a sidecar: it travels with its file (sidecars/)
+            result.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
+            continue
         media_type = media_type_for(path)
         if media_type is None:
             result.skipped.append((str(path), "not an image or video file"))
@@ -59,6 +66,8 @@ def scan(inbox: Path, known: Mapping[str, KnownFile], exclude: tuple[Path, ...] 
             result.new.append(cand)
         elif seen.placed:
             result.unchanged += 1
+            if keep_placed:
+                result.placed.append((cand, seen.asset_id))
         else:
             result.unplaced.append((cand, seen.asset_id))
     result.new.sort(key=lambda c: (c.mtime_ns, str(c.path)))

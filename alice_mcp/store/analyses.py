@@ -109,3 +109,9 @@ def analysis_inputs(db: Database, asset_ids: Sequence[str]) -> list[tuple[Any, .
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def analyzed_since(db: Database, since: datetime) -> list[str]:
+    """Assets with an analysis stored at or after since (what a run just described)."""
+    return [a for (a,) in db.fetchall("SELECT DISTINCT asset_id FROM analyses "
+                                      "WHERE created_at >= ? ORDER BY 1", [since])]

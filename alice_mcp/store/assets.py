@@ -30,12 +30,14 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
     in SQL cost more than the lookups."""
     marks = ", ".join("?" * len(ids))
     places = db.submit(db.fetchall, "SELECT asset_id, role <> 'organized', path "
-                             f"FROM files WHERE asset_id IN ({marks})", ids)
+                             f"FROM files WHERE asset_id IN ({marks}) UNION ALL "
+                             "SELECT asset_id, false, path FROM missing_files "
+                             f"WHERE asset_id IN ({marks})", ids + ids)
     labels = db.submit(db.fetchall,
                              f"SELECT asset_id, tag FROM tags WHERE asset_id IN ({marks})", ids)
     with db.cursor() as cur:
         rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
-                          f"media_type, created_at FROM assets WHERE asset_id IN ({marks})", ids)
+                          f"media_type, created_at, missing_since IS NOT NULL AS missing FROM assets WHERE asset_id IN ({marks})", ids)
         names = [d[0] for d in rel.description]
         rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
     paths: dict[str, tuple[bool, str]] = {}
@@ -126,3 +128,17 @@ def phash_of(db: Database, asset_id: str) -> int | None:
     """The stored 64-bit perceptual hash of one asset (None for videos without a frame)."""
     rows = db.fetchall("SELECT phash FROM assets WHERE asset_id = ?", [asset_id])
     return rows[0][0] if rows else None
+
+
+def set_stars(db: Database, asset_ids: Sequence[str], stars: int | None) -> int:
+    """Set (or clear, with None) the stars of these assets; returns how many rows changed."""
+    with db.transaction() as cur:
+        return int(cur.execute("UPDATE assets SET stars = ? WHERE asset_id IN "
+                               "(SELECT unnest(?::VARCHAR[]))", [stars, list(asset_ids)]
+                               ).fetchone()[0])
+
+
+def any_missing(db: Database) -> bool:
+    """Whether some asset is marked missing (every organized file of it vanished)."""
+    return bool(db.fetchall("SELECT EXISTS (SELECT 1 FROM assets WHERE missing_since IS NOT "
+                            "NULL)")[0][0])

@@ -15,7 +15,7 @@ import duckdb
 import structlog
 
 from alice_mcp.errors import LibraryBusy, StoreError
-from alice_mcp.store.schema import apply_schema
+from alice_mcp.store.schema import apply_schema, schema_is_current
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -188,8 +188,26 @@ class Database:
                 delay = min(delay * 2, 1.0)
         if not self.read_only:
             apply_schema(conn)
+        elif not schema_is_current(conn):
+            conn.close()
+            conn = self._upgraded_then_read_only()
         self._fit_memory(conn)
         return conn
+
+    def _upgraded_then_read_only(self) -> duckdb.DuckDBPyConnection:
+        """A library last written by an older alice, opened to read: bring its schema up to
+        date once (a writable open does the same; one holding the file has done it already),
+        then open it read-only again."""
+        assert self.path is not None
+        try:
+            with duckdb.connect(str(self.path)) as writable:
+                apply_schema(writable)
+        except duckdb.Error as exc:
+            raise StoreError(f"the library {self.path} was written by an older alice-mcp and "
+                             f"cannot be upgraded now ({exc}); run `alice` (organize) once "
+                             "with write access to it, then try again") from None
+        log.info("library schema upgraded", path=str(self.path))
+        return duckdb.connect(str(self.path), read_only=True)
 
 
 def _locked_message(path: Path, match: re.Match[str], waited: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def known_inbox_files(db: Database, inbox: Path) -> dict[str, KnownFile]:
     prefix = str(inbox).rstrip(os.sep) + os.sep
     rows = db.fetchall(
         """SELECT f.path, f.size, f.mtime_ns, f.asset_id, o.asset_id IS NOT NULL
-           FROM files f LEFT JOIN (SELECT DISTINCT asset_id FROM files
+           FROM files f LEFT JOIN (SELECT asset_id FROM files WHERE role = 'organized'
+                                   UNION SELECT asset_id FROM missing_files
                                    WHERE role = 'organized') o USING (asset_id)
            WHERE f.role = 'inbox' AND starts_with(f.path, ?)""", [to_stored(prefix)])
     return {from_stored(p): KnownFile(s, m, a, placed) for p, s, m, a, placed in rows}
@@ -54,3 +56,41 @@ def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
     return {from_stored(p): a for p, a in db.fetchall(
         "SELECT path, asset_id FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
         [[to_stored(p) for p in paths]])}
+
+
+def known_organized_files(db: Database, root: Path) -> dict[str, KnownFile]:
+    """The stored organized files under this folder (what a rescan of the tree compares)."""
+    prefix = str(root).rstrip(os.sep) + os.sep
+    rows = db.fetchall("SELECT path, size, mtime_ns, asset_id FROM files "
+                       "WHERE role = 'organized' AND starts_with(path, ?)", [to_stored(prefix)])
+    return {from_stored(p): KnownFile(s, m, a, True) for p, s, m, a in rows}
+
+
+def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
+    """Forget organized locations that are gone; an asset left with no organized location is
+    marked missing (its last paths kept in missing_files; an inbox copy does not count: the
+    organized tree is the library), and an asset found again is no longer. Returns the paths
+    whose asset became missing."""
+    with db.transaction() as cur:
+        if paths:
+            cur.execute("""CREATE OR REPLACE TEMP TABLE gone AS SELECT * FROM files
+                           WHERE path IN (SELECT unnest(?::VARCHAR[]))""", [[to_stored(p) for p in paths]])
+            cur.execute("DELETE FROM files WHERE path IN (SELECT path FROM gone)")
+            cur.execute("""INSERT INTO missing_files SELECT path, asset_id, role, ? FROM gone
+                           WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
+                           ON CONFLICT (path) DO NOTHING""", [now])
+            cur.execute("""UPDATE assets SET missing_since = ? WHERE missing_since IS NULL
+                           AND asset_id IN (SELECT asset_id FROM gone)
+                           AND asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')""", [now])
+            lost = [p for (p,) in cur.execute(
+                """SELECT path FROM gone WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
+                   ORDER BY path""").fetchall()]
+            lost = [from_stored(p) for p in lost]
+            cur.execute("DROP TABLE gone")
+        else:
+            lost = []
+        cur.execute("""UPDATE assets SET missing_since = NULL WHERE missing_since IS NOT NULL
+                       AND asset_id IN (SELECT asset_id FROM files WHERE role = 'organized')""")
+        cur.execute("DELETE FROM missing_files WHERE asset_id IN "
+                    "(SELECT asset_id FROM files WHERE role = 'organized')")
+    return lost

@@ -2,6 +2,7 @@
 
     cyberpunk "neon city" tag:portrait -tag:blurry source:midjourney engine:comfyui model:flux*
     stars:>=4 after:2025-01-01 before:7d type:video project:x w:>=1024 seed:123 sort:stars
+    missing:true (assets whose every file vanished; hidden otherwise)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SORTS = {
 SORT_COLUMNS = {"newest": "a.created_at", "oldest": "a.created_at",
                 "stars": "a.stars, a.quality", "quality": "a.quality", "indexed": "a.indexed_at"}
 FIELDS = ("tag", "source", "engine", "model", "family", "project", "type", "stars", "w", "h",
-          "seed", "sampler", "after", "before", "sort", "id", "like")
+          "seed", "sampler", "after", "before", "sort", "id", "like", "missing")
 # A free word matches the prompt, description or model (as one text, as before) or any tag.
 # Tags are matched in their own table (a semi-join) rather than aggregated per asset, which
 # made every text search group the whole tags table.
@@ -73,6 +74,7 @@ class Query:
     before: datetime | None = None
     sort: str = "newest"
     semantic: str | None = None  # like:"..." or ~"...": ranked by meaning (embeddings/)
+    missing: bool = False  # missing:true: only assets whose every file vanished
 
     def key(self) -> tuple[Any, ...]:
         """A hashable identity, for the search cache and for cursors."""
@@ -175,6 +177,10 @@ def _apply(q: Query, name: str, value: str, negated: bool, now: datetime) -> Non
             q.before = parse_when(value, now)
         case "like":
             _add_meaning(q, value)
+        case "missing":
+            if value.lower() not in ("true", "false"):
+                raise InvalidQuery(f"missing:{value[:30]} is not known; use missing:true")
+            q.missing = value.lower() == "true"
         case "sort":
             if value.lower() not in SORTS:
                 raise InvalidQuery(f"sort:{value} is not known; use one of {', '.join(SORTS)}")
@@ -239,6 +245,7 @@ class Sql:
 def build_where(q: Query) -> Sql:
     """WHERE clauses over `assets a`, with their parameters in order."""
     sql = Sql()
+    sql.add(f"a.missing_since IS {'NOT ' if q.missing else ''}NULL")
     for word in q.words:
         sql.add(TEXT_MATCH, word, word)
     for word in q.not_words:
@@ -285,7 +292,7 @@ def page_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
     The matches (id and sort keys) are materialised once, then counted and sorted: a window
     count(*) OVER () over the same rows took about as long again as finding them."""
     sql = build_where(q)
-    where = " AND ".join(sql.where) or "TRUE"
+    where = " AND ".join(sql.where)
     statement = (f"WITH matches AS MATERIALIZED (SELECT a.asset_id, {SORT_COLUMNS[q.sort]} "
                  f"FROM assets a WHERE {where}) "
                  "SELECT a.asset_id, (SELECT count(*) FROM matches) AS total FROM matches a "

@@ -53,3 +53,19 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS engine VARCHAR")
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
+    # columns added after migration 1 (not in the writer's column lists: the pipeline never
+    # writes them); set when every location of the asset vanished (store/locations.py)
+    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS missing_since TIMESTAMPTZ")
+
+
+def schema_is_current(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table of schema.sql and every column added since exists (a read-only
+    open of an older library must be upgraded before the queries of this version run)."""
+    tables = {t for (t,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()}
+    if not set(table_columns()) <= tables:
+        return False
+    return bool(conn.execute(
+        """SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()
+           AND table_name = 'assets' AND column_name = 'missing_since'""").fetchone()[0])

@@ -128,3 +128,24 @@ CREATE TABLE IF NOT EXISTS embeddings (
     made_at   TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (asset_id, space)
 );
+
+-- XMP sidecars (alice_mcp/sidecars/): the stat and keywords of each sidecar as alice last
+-- wrote or read it; a rescan reads a sidecar again only when its size or mtime changed (a
+-- user's edit), and a keyword gone from it since was removed by the user.
+CREATE TABLE IF NOT EXISTS sidecars (
+    path      VARCHAR PRIMARY KEY,
+    asset_id  VARCHAR NOT NULL,
+    size      BIGINT NOT NULL,
+    mtime_ns  BIGINT NOT NULL,
+    tags      VARCHAR[] NOT NULL,
+    synced_at TIMESTAMPTZ NOT NULL
+);
+
+-- Locations that vanished from the organized tree with no other location of their asset left:
+-- the asset is kept (tags, stars, analyses) with assets.missing_since set, until it reappears.
+CREATE TABLE IF NOT EXISTS missing_files (
+    path          VARCHAR PRIMARY KEY,
+    asset_id      VARCHAR NOT NULL,
+    role          VARCHAR NOT NULL,
+    missing_since TIMESTAMPTZ NOT NULL
+);

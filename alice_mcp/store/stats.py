@@ -17,11 +17,13 @@ GROUPINGS = {
 
 
 def totals(db: Database) -> dict[str, Any]:
-    """assets, files, tags and USD spent in all."""
-    assets, files, tags, cost = db.fetchall(
+    """assets, files, tags, missing assets and USD spent in all."""
+    assets, files, tags, cost, missing = db.fetchall(
         """SELECT (SELECT count(*) FROM assets), (SELECT count(*) FROM files),
-                  (SELECT count(*) FROM tags), (SELECT coalesce(sum(usd), 0) FROM costs)""")[0]
-    return {"assets": assets, "files": files, "tags": tags, "cost_usd": cost}
+                  (SELECT count(*) FROM tags), (SELECT coalesce(sum(usd), 0) FROM costs),
+                  (SELECT count(*) FROM assets WHERE missing_since IS NOT NULL)""")[0]
+    return {"assets": assets, "files": files, "tags": tags, "cost_usd": cost,
+            "missing": missing}
 
 
 def counted(db: Database, grouping: str) -> list[tuple[str | None, int]]:

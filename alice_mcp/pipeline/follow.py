@@ -1,0 +1,100 @@
+"""Follow the organized tree: a file moved or renamed there by hand is re-linked (same bytes,
+same asset), one that vanished is marked missing, one added by hand is indexed in place.
+
+An unchanged file costs the one stat of the walk; only files at a path the index does not
+know (or whose size or mtime changed) are read and hashed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from alice_mcp.media.probe import media_type_for
+from alice_mcp.pipeline.indexer import Failed, asset_row, file_row, index_file
+from alice_mcp.pipeline.scan import UNCATEGORIZED, Candidate, ScanResult, _walk
+from alice_mcp.store import assets, locations
+from alice_mcp.store.db import Database
+from alice_mcp.store.writer import BatchWriter, Write
+
+SIDECAR_SUFFIX = ".xmp"
+
+
+@dataclass(slots=True)
+class TreeState:
+    """What one walk of the organized tree found and did."""
+
+    unchanged: int = 0
+    relinked: list[str] = field(default_factory=list)  # new paths of known assets
+    indexed_in_place: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # last paths of assets now missing
+    media: list[Path] = field(default_factory=list)
+    sidecars: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    stats: int = 0
+
+
+def follow_tree(db: Database, root: Path | None, now: datetime, *,
+                stars_thresholds: tuple[float, float, float, float],
+                thumb_size: int = 256, stealth: bool = False) -> TreeState:
+    """Walk root once, bring the index in line with it, and say what changed (None: no walk)."""
+    state = TreeState()
+    if root is None or not root.is_dir():
+        return state
+    known = locations.known_organized_files(db, root)
+    walked = ScanResult()
+    fresh: list[Candidate] = []
+    for path, st in _walk(root, (), walked):
+        if path.name.endswith(SIDECAR_SUFFIX):
+            state.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
+            continue
+        media_type = media_type_for(path)
+        if media_type is None:
+            continue
+        state.media.append(path)
+        seen = known.pop(str(path), None)
+        if seen is not None and (seen.size, seen.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            state.unchanged += 1
+        else:
+            fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
+                                   media_type))
+    state.stats = walked.stats
+    _index_fresh(db, fresh, now, state, stars_thresholds, thumb_size, stealth)
+    state.missing = locations.vanish(db, sorted(known), now)
+    return state
+
+
+def _index_fresh(db: Database, fresh: list[Candidate], now: datetime, state: TreeState,
+                 stars_thresholds: tuple[float, float, float, float], thumb_size: int,
+                 stealth: bool) -> None:
+    """Hash the files at unknown paths: known bytes are re-linked, new bytes indexed in place."""
+    results = [index_file(c, thumb_size=thumb_size, stealth=stealth) for c in fresh]
+    found = [r for r in results if not isinstance(r, Failed)]
+    have = set(assets.asset_ids(db, [r.asset_id for r in found]))
+    writes: list[Write] = []
+    for item in results:
+        if isinstance(item, Failed):
+            state.problems.append((str(item.candidate.path), item.reason))
+            continue
+        cand = item.candidate
+        if item.asset_id in have:
+            state.relinked.append(str(cand.path))
+        else:
+            have.add(item.asset_id)
+            state.indexed_in_place.append(str(cand.path))
+            writes.append(Write("assets", asset_row(item, stars_thresholds, now)))
+            if item.pixels is not None:
+                writes.append(Write("thumbnails", {"asset_id": item.asset_id,
+                                                   "mime": item.pixels.thumbnail_mime,
+                                                   "data": item.pixels.thumbnail}))
+        writes.append(file_row(cand.path, item.asset_id, "organized", cand.size,
+                               cand.mtime_ns, now))
+    if writes:
+        BatchWriter(db).write_all(writes)
+
+
+def _project(root: Path, path: Path) -> str:
+    """The project folder of the default layout ({date}/{project}/...), else uncategorized."""
+    parts = path.relative_to(root).parts
+    return parts[1] if len(parts) > 2 else UNCATEGORIZED
