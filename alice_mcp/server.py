@@ -1,4 +1,8 @@
-"""The MCP face: tools, resources and prompts over the same Library the CLI uses. No logic of its own."""
+"""The MCP face: tools, resources and prompts over the same Library the CLI uses. No logic of its own.
+
+Over 400 lines: the whole tool surface (each signature is its input schema) sits here so the
+tools/list snapshot reviews it as one; the next split moves resources and prompts out.
+"""
 
 from __future__ import annotations
 
