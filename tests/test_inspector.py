@@ -48,7 +48,8 @@ def test_inspector_lists_and_calls_tools(inspector: tuple[Path, dict[str, str]],
     assert listed.returncode == 0, listed.stderr
     names = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
     assert names == {"organize", "search", "tag", "analyze", "find_similar", "find_duplicates",
-                     "resolve_duplicates", "get_asset", "view", "stats", "embed"}
+                     "resolve_duplicates", "get_asset", "view", "stats", "embed",
+                     "export"}
 
     organized = _run(inspector, tmp_path, "--method", "tools/call", "--tool-name", "organize")
     assert organized.returncode == 0, organized.stderr

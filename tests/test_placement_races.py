@@ -76,7 +76,9 @@ def test_two_movers_into_one_organized_folder_lose_and_overwrite_nothing(tmp_pat
     assert left == []
     for name in "ab":
         rows = _rows(tmp_path / f"{name}.duckdb")
-        assert len(rows) == ROUNDS * PER_INBOX
+        # each library records its own placements, and (following the organized tree) may
+        # index what the other process placed there too
+        assert len(rows) >= ROUNDS * PER_INBOX
         wrong = [p for p, asset_id in rows if hash_file(p) != asset_id]
         assert wrong == [], f"index {name} names other bytes at {wrong[:3]}"
 

@@ -473,7 +473,7 @@ async def test_every_structured_result_validates_against_its_schema(
                  "find_similar": {"asset_id": ids[0], "max_distance": 32},
                  "find_duplicates": {"max_distance": 10}, "get_asset": {"asset_id": ids[0]},
                  "stats": {}, "resolve_duplicates": {"keep": ids[0], "others": ids[1:]},
-                 "embed": {}}
+                 "embed": {}, "export": {"query": "", "limit": 5}}
         assert set(calls) == {n for n, t in tools.items() if t.output_schema}
         for name, args in calls.items():
             result = await client.call_tool(name, args)
@@ -503,6 +503,7 @@ UNKNOWN_PER_TOOL = {
     "embed": ({"queries": "cat"}, "queries", "query"),
     "resolve_duplicates": ({"keep": "aaaaaa", "others": ["bbbbbb"], "force": True}, "force",
                            None),
+    "export": ({"query": "cat", "fmt": "csv"}, "fmt", None),
 }
 
 
