@@ -60,13 +60,6 @@ def vectors(db: Database, space: str, model: str) -> tuple[list[str], np.ndarray
     return [a for a, _ in found], np.asarray([v for _, v in found], dtype=np.float32)
 
 
-def vector_of(db: Database, asset_id: str, space: str, model: str) -> np.ndarray | None:
-    """One stored vector, if the asset has one from this model."""
-    rows = db.fetchall("SELECT vector FROM embeddings WHERE asset_id = ? AND space = ? "
-                       "AND model = ?", [asset_id, space, model])
-    return np.asarray(rows[0][0], dtype=np.float32) if rows else None
-
-
 def texts(db: Database, asset_ids: Sequence[str] | None = None) -> dict[str, str]:
     """What the text space embeds of each asset: its prompt (never the negative prompt), the
     analysis description, and its tags, sorted."""
