@@ -232,3 +232,25 @@ def test_assets_and_thumbnails_batched_together_keep_their_types(db: Database) -
     assert db.fetchall("SELECT loras FROM assets ORDER BY asset_id LIMIT 2") == [(["x"],), ([],)]
     assert db.fetchall("SELECT data FROM thumbnails WHERE asset_id = ?", [f"{5:032x}"]) == [
         (b"\x05\x05\x05",)]
+
+
+def test_close_while_a_lookup_runs_waits_for_it_and_does_not_deadlock(db: Database) -> None:
+    """A lookup hands its cursor back under the database lock; close() must not hold that lock
+    while it waits for the lookup (CI hung for an hour on exactly this)."""
+    import threading
+    import time
+
+    started = threading.Event()
+
+    def slow_read() -> list[tuple[object, ...]]:
+        started.set()
+        time.sleep(0.3)
+        return db.fetchall("SELECT 42")
+
+    future = db.submit(slow_read)
+    started.wait(5)
+    closer = threading.Thread(target=db.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() deadlocked with a running lookup"
+    assert future.result(timeout=1) == [(42,)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import wait
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +36,15 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
                              f"WHERE asset_id IN ({marks})", ids + ids)
     labels = db.submit(db.fetchall,
                              f"SELECT asset_id, tag FROM tags WHERE asset_id IN ({marks})", ids)
-    with db.cursor() as cur:
-        rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
-                          f"media_type, created_at, missing_since IS NOT NULL AS missing FROM assets WHERE asset_id IN ({marks})", ids)
-        names = [d[0] for d in rel.description]
-        rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
+    try:
+        with db.cursor() as cur:
+            rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
+                              "media_type, created_at, missing_since IS NOT NULL AS missing "
+                              f"FROM assets WHERE asset_id IN ({marks})", ids)
+            names = [d[0] for d in rel.description]
+            rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
+    finally:  # a failed read still waits for its lookups: none may outlive the call
+        wait([places, labels])
     paths: dict[str, tuple[bool, str]] = {}
     for asset_id, elsewhere, path in places.result():
         paths[asset_id] = min(paths.get(asset_id, (elsewhere, path)), (elsewhere, path))
