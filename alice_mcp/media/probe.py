@@ -78,21 +78,22 @@ def hash_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
 def open_regular(path: Path | str, buffering: int = -1) -> BinaryIO:
     """Open a regular file for reading; a FIFO, device or socket is refused without blocking.
 
     O_NONBLOCK makes open() return at once on a FIFO with no writer; the type check then
     refuses it, so no path argument can park a worker thread in open() forever."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
+    fd = os.open(path, _READ_FLAGS)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise IsADirectoryError(21, "not a regular file (folder, device, pipe or socket)",
                                     str(path)) if stat.S_ISDIR(mode) else OSError(
                 22, "not a regular file (device, pipe or socket)", str(path))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
+        # O_NONBLOCK does not change reads of a regular file: no fcntl to clear it
         return open(fd, "rb", buffering=buffering)  # noqa: SIM115 - the caller closes it
     except BaseException:
         os.close(fd)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from alice_mcp.media.probe import open_regular
+from alice_mcp.metadata.base import USER_COMMENT, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta, read_container
 from alice_mcp.metadata.generators import (
     a1111,
@@ -73,6 +74,8 @@ IPTC_CONFIDENCE = 0.8
 OPEN_BUFFER = 4096  # given, so open() need not ask the OS whether the file is a terminal
 _MERGE_SKIP = {"source", "source_name", "engine", "confidence", "evidence", "extra", "raw",
                "errors", "loras"}  # fmt: skip
+_COMMENT_EVIDENCE = ":exif:UserComment"  # evidence of a hit read from the UserComment
+_COMMENT_FIELDS = frozenset({USER_COMMENT, USER_COMMENT_JSON})
 _EXIF_GRAPH = ("prompt:", "workflow:", "prompt: ", "workflow: ")  # EXIF strings ComfyUI read
 
 
@@ -100,7 +103,8 @@ def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
 def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     """Run the parser chain over already-read container metadata."""
     errors = list(meta.errors)
-    info = _run(_steps_reading(meta.sources()), meta, filename, errors)
+    present = meta.sources()
+    info = _run(_steps_reading(present), meta, filename, errors, present)
     if info is None:
         info = _run(PROVENANCE, meta, filename, errors)
         named = _run(FALLBACK, meta, filename, errors)
@@ -139,11 +143,17 @@ def _steps_reading(present: frozenset[str]) -> tuple[Step, ...]:
 
 
 def _run(
-    chain: Sequence[Step], meta: ContainerMeta, filename: str, errors: list[str]
+    chain: Sequence[Step], meta: ContainerMeta, filename: str, errors: list[str],
+    present: frozenset[str] = frozenset(),
 ) -> GenerationInfo | None:
-    """Call parsers in order; the first hit wins, later hits only fill its gaps."""
+    """Call parsers in order; the first hit wins, later hits only fill its gaps. Once the
+    EXIF UserComment gave the hit, a parser that reads nothing else is skipped: one field
+    has one writer (SwarmUI's JSON is not also NovelAI's or ComfyUI's)."""
     info: GenerationInfo | None = None
-    for name, parser, _ in chain:
+    claimed: frozenset[str] = frozenset()
+    for name, parser, reads in chain:
+        if claimed and reads is not None and reads & present <= claimed:
+            continue
         try:
             result = parser(meta, filename)
         except Exception as exc:
@@ -153,6 +163,8 @@ def _run(
             continue
         if info is None:
             info = result
+            if any(e.endswith(_COMMENT_EVIDENCE) for e in result.evidence):
+                claimed = _COMMENT_FIELDS
         else:
             _merge(info, result)
     return info
