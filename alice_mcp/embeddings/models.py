@@ -103,6 +103,11 @@ def _session(path: Path) -> Any:
     ort = _runtime()
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # ONNX Runtime's threads spin for a while after each run by default: on two cores that
+    # took the CPU from the vector search and DuckDB lookups right after a query's encoding
+    # (search by meaning on 100,000 assets: 68 ms with spinning, see BENCHMARKS.md without)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types

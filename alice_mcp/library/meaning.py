@@ -132,9 +132,9 @@ class Meaning(LibraryBase):
     def _keyword_hits(self, narrowed: q.Query, text: str,
                       lists: dict[str, list[tuple[str, float, float]]]) -> list[str]:
         """Assets holding every significant word of the description. With a text space, only
-        its nearest assets are checked (a prompt with all the words is near in meaning too, and
-        a free-word scan of a big library costs hundreds of milliseconds); without one, the
-        keyword search finds them."""
+        its nearest assets are checked, in the words the index holds (a prompt with all the
+        words is near in meaning too, and a free-word scan of a big library costs hundreds of
+        milliseconds); without one, the keyword search finds them."""
         words = significant_words(text)
         if not words:
             return []
@@ -142,8 +142,8 @@ class Meaning(LibraryBase):
             wider = _with_words(narrowed, words)
             return [a for a, _ in self.db.fetchall(*q.page_sql(wider, RANKED, 0))]
         near = list(dict.fromkeys(a for ranked in lists.values() for a, _, _ in ranked))
-        said = vectors.texts(self.db, near)
-        return [a for a in near if all(w in normalise_tag(said.get(a, "")) for w in words)]
+        index = self.embedder.index("text")
+        return [a for a in near if all(w in index.said(a) for w in words)]
 
     def _similar_by_meaning(self, reference: str, limit: int) -> list[SimilarHit]:
         """Assets nearest in meaning to one asset: by picture when it has one, else by text."""

@@ -4,12 +4,14 @@ texts and thumbnails the embed stage reads."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 
+from alice_mcp.store.assets import IN_LIST_CHUNK
 from alice_mcp.store.db import Database
 
 SPACES = ("text", "image")
@@ -49,15 +51,20 @@ def write(db: Database, space: str, model: str, rows: Sequence[tuple[str, str, n
 
 
 def vectors(db: Database, space: str, model: str) -> tuple[list[str], np.ndarray]:
-    """Every vector of a space made by a model: (asset ids, an n x dim float32 matrix)."""
+    """Every vector of a space made by a model: (asset ids, an n x dim float32 matrix).
+
+    Read as numpy columns: building Python lists first took 11x longer (100,000 vectors:
+    10.7 s against 1.0 s)."""
     try:
-        found = db.fetchall("SELECT asset_id, vector FROM embeddings WHERE space = ? "
-                            "AND model = ? ORDER BY asset_id", [space, model])
+        with db.cursor() as cur:
+            columns = cur.execute("SELECT asset_id, vector FROM embeddings WHERE space = ? "
+                                  "AND model = ? ORDER BY asset_id", [space, model]).fetchnumpy()
     except duckdb.CatalogException:  # a read-only library written before embeddings existed
         return [], np.zeros((0, 0), dtype=np.float32)
-    if not found:
+    if not len(columns["asset_id"]):
         return [], np.zeros((0, 0), dtype=np.float32)
-    return [a for a, _ in found], np.asarray([v for _, v in found], dtype=np.float32)
+    matrix = np.stack(columns["vector"]).astype(np.float32, copy=False)
+    return columns["asset_id"].tolist(), matrix
 
 
 def texts(db: Database, asset_ids: Sequence[str] | None = None) -> dict[str, str]:
@@ -68,19 +75,34 @@ def texts(db: Database, asset_ids: Sequence[str] | None = None) -> dict[str, str
             """SELECT a.asset_id, a.prompt, a.description, t.tags FROM assets a LEFT JOIN
                (SELECT asset_id, string_agg(DISTINCT tag, ', ' ORDER BY tag) AS tags
                 FROM tags GROUP BY asset_id) t USING (asset_id)""")
-        return {a: _said(p, d, t) for a, p, d, t in rows}
+        return {a: said(p, d, t) for a, p, d, t in rows}
     ids = list(dict.fromkeys(asset_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), IN_LIST_CHUNK):
+        found.update(_texts_of(db, ids[start:start + IN_LIST_CHUNK]))
+    return found
+
+
+def _texts_of(db: Database, ids: list[str]) -> dict[str, str]:
+    """texts() of up to IN_LIST_CHUNK ids: lists of constants, which the asset_id indexes
+    answer (a subquery's list scanned both tables: 25 ms for 100 ids of 100,000 assets)."""
+    marks = ", ".join("?" * len(ids))
+    tagged = db.submit(db.fetchall, f"SELECT asset_id, tag FROM tags WHERE asset_id IN ({marks})",
+                       ids)
+    try:
+        rows = db.fetchall(f"SELECT asset_id, prompt, description FROM assets "
+                           f"WHERE asset_id IN ({marks})", ids)
+    finally:
+        wait([tagged])
     labels: dict[str, set[str]] = {}
-    for a, tag in db.fetchall("SELECT asset_id, tag FROM tags WHERE asset_id IN "
-                              "(SELECT unnest(?::VARCHAR[]))", [ids]):
+    for a, tag in tagged.result():
         labels.setdefault(a, set()).add(tag)
-    return {a: _said(prompt, description, ", ".join(sorted(labels.get(a, ()))))
-            for a, prompt, description in db.fetchall(
-                "SELECT asset_id, prompt, description FROM assets WHERE asset_id IN "
-                "(SELECT unnest(?::VARCHAR[]))", [ids])}
+    return {a: said(prompt, description, ", ".join(sorted(labels.get(a, ()))))
+            for a, prompt, description in rows}
 
 
-def _said(prompt: str | None, description: str | None, tags: str | None) -> str:
+def said(prompt: str | None, description: str | None, tags: str | None) -> str:
+    """What the text space embeds: prompt, description and tags ("a, b"), one per line."""
     return "\n".join(p for p in (prompt, description, tags) if p)
 
 
