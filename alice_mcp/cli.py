@@ -421,8 +421,7 @@ async def cmd_mcp_server(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     if not exposure.is_loopback(conf.host) and not conf.allowed_hosts:
         log.warning("only loopback Host names are accepted: clients that reach this machine by "
                     "another name or address get 421; list them in server.allowed_hosts")
-    await build_server(loaded.settings, auth=auth).run_streamable_http_async(
-        host=conf.host, port=conf.port, transport_security=security)
+    await exposure.serve_http(build_server(loaded.settings, auth=auth), conf, security)
     return 0
 
 

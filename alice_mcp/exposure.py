@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
 from alice_mcp.config import APP_NAME, ServerSettings
@@ -121,3 +122,16 @@ def transport_security(conf: ServerSettings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True,
                                      allowed_hosts=list(dict.fromkeys(hosts)),
                                      allowed_origins=list(dict.fromkeys(origins)))
+
+
+async def serve_http(server: MCPServer, conf: ServerSettings,
+                     security: TransportSecuritySettings) -> None:
+    """Serve streamable HTTP with uvicorn, as the SDK's run_streamable_http_async does, but
+    with uvicorn's own logging off: its default configuration writes the access log to stdout,
+    and alice's logs go to stderr (structlog) in every mode."""
+    import uvicorn
+
+    app = server.streamable_http_app(transport_security=security, host=conf.host)
+    config = uvicorn.Config(app, host=conf.host, port=conf.port, log_config=None,
+                            access_log=False, log_level=conf.log_level.lower())
+    await uvicorn.Server(config).serve()

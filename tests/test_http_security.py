@@ -42,7 +42,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _serve(tmp_path: Path, host: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "alice_mcp", "mcp-server", "--transport", "http", "--host", host,
-         "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+         "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
 
 
@@ -64,8 +64,9 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int
         yield port, proc
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
         assert TOKEN not in err, "the token reached the log"
+        assert out == "", f"stdout is not for logs, even over HTTP: {out[:500]}"
 
 
 def _post(port: int, headers: dict[str, str]) -> httpx.Response:
