@@ -23,6 +23,9 @@ from alice_mcp.metadata.generators import (
 )
 from alice_mcp.metadata.models import MAX_EXTRA, RAW_VALUE_CAP, GenerationInfo
 
+MAX_PAIRS = 1000  # parameters read from one line; beyond them the line is not a real one
+REGEX_SAFE_LENGTH = 1024  # most real parameter lines are shorter; longer ones take the forward pass
+
 
 class _ParamScanner:
     """`findall` of stable-diffusion-webui's `re_param` (`pattern`), in linear time on any input.
@@ -39,13 +42,18 @@ class _ParamScanner:
     _key = re.compile(r"\w[\w \-/]*")  # a maximal key run: one class, no backtracking
     _quote_or_escape = re.compile(r'[\\"]')
 
-    def findall(self, line: str) -> list[tuple[str, str]]:
-        """Every (key, raw value) pair, exactly as `re.findall(pattern, line)` returns them."""
+    def findall(self, line: str, limit: int = MAX_PAIRS) -> list[tuple[str, str]]:
+        """Every (key, raw value) pair, exactly as `re.findall(pattern, line)` returns them,
+        up to `limit` pairs (a real line has dozens; a hostile one, millions)."""
         if len(line) <= REGEX_SAFE_LENGTH:
-            return self._regex.findall(line)
+            return self._regex.findall(line)[:limit]
+        return self.scan(line, limit)
+
+    def scan(self, line: str, limit: int = MAX_PAIRS) -> list[tuple[str, str]]:
+        """findall's forward pass, for lines of any length."""
         found: list[tuple[str, str]] = []
         pos, end = 0, len(line)
-        while pos < end:
+        while pos < end and len(found) < limit:
             run = self._key.search(line, pos)  # no key starts before the next word character
             if run is None:
                 break
@@ -79,7 +87,6 @@ class _ParamScanner:
         return -1
 
 
-REGEX_SAFE_LENGTH = 1024  # most real parameter lines are shorter; longer ones take the forward pass
 # Same shape as stable-diffusion-webui's `re_param`: key, then a quoted or comma-free value.
 PARAM_RE = _ParamScanner()
 MAX_INFOTEXT = 1024 * 1024  # characters of infotext split; beyond it is not a real prompt
