@@ -107,6 +107,20 @@ def test_a_library_from_before_the_engine_column_gets_it_on_open(tmp_path: Path)
     reopened.close()
 
 
+def test_a_library_from_before_the_engine_column_opened_to_read_gets_it(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    created = Database(path)
+    BatchWriter(created).write_all([_asset(1, source="swarmui", engine="comfyui")])
+    created.close()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("ALTER TABLE assets DROP COLUMN engine")
+    reader = Database(path, read_only=True)
+    assert reader.fetchall("SELECT count(*) FROM assets WHERE engine IS NULL") == [(1,)]
+    reader.close()
+
+
 def test_a_library_held_by_another_process_names_it(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -17,6 +17,7 @@ from alice_mcp.errors import StoreError
 SCHEMA_VERSION = 1
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", re.DOTALL)
 _CONSTRAINT = ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN")
+ADDED_COLUMNS = (("assets", "engine"), ("assets", "missing_since"))  # by apply_schema's ALTERs
 
 
 @functools.cache
@@ -50,7 +51,7 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     if found is None:
         conn.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
     # columns and indexes added after migration 1; idempotent, so older files get them on open
-    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS engine VARCHAR")
+    conn.execute("ALTER TABLE assets ADD COLUMN IF NOT EXISTS engine VARCHAR")  # ADDED_COLUMNS
     conn.execute("CREATE INDEX IF NOT EXISTS tags_by_asset ON tags (asset_id)")
     conn.execute("CREATE INDEX IF NOT EXISTS files_by_asset ON files (asset_id)")
     # columns added after migration 1 (not in the writer's column lists: the pipeline never
@@ -59,13 +60,12 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def schema_is_current(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every table of schema.sql and every column added since exists (a read-only
-    open of an older library must be upgraded before the queries of this version run)."""
-    tables = {t for (t,) in conn.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
-    ).fetchall()}
-    if not set(table_columns()) <= tables:
-        return False
-    return bool(conn.execute(
-        """SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()
-           AND table_name = 'assets' AND column_name = 'missing_since'""").fetchone()[0])
+    """Whether every table and column of schema.sql, and every column added since, exists (a
+    read-only open of an older library must be upgraded before the queries of this version
+    run)."""
+    present = set(conn.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = current_database()").fetchall())
+    wanted = {(table, column) for table, columns in table_columns().items()
+              for column, _ in columns}
+    return wanted | set(ADDED_COLUMNS) <= present
