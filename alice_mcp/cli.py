@@ -22,7 +22,7 @@ import structlog
 from pydantic import BaseModel
 
 from alice_mcp import __version__, display
-from alice_mcp.config import LoadedSettings, known_profiles, load_settings
+from alice_mcp.config import ExtraRoot, LoadedSettings, known_profiles, load_settings
 from alice_mcp.errors import EXIT_INTERRUPTED, EXIT_USAGE, AliceError, SettingsError
 from alice_mcp.library import Library
 from alice_mcp.logs import configure_logging
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("profiles", parents=[common],
                    help="the effective settings and where each value came from")
+    p = sub.add_parser("index", parents=[common], help="index collections where they lie "
+                       "(nothing copied or moved)")
+    p.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
     p = sub.add_parser("inspect", parents=[common], help="what generated these files")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--stealth", action="store_true", default=None,
@@ -243,6 +246,19 @@ async def _stop_on_signals(scope: anyio.CancelScope) -> None:
             print(f"alice: {signal.Signals(signum).name}, stopping", file=sys.stderr)
             scope.cancel()
             return
+
+
+async def cmd_index(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
+    settings = loaded.settings
+    for folder in opts["folders"]:  # named here, a folder is a root for this run (as --inbox)
+        settings.paths.extra_roots.append(ExtraRoot(path=folder))
+    failed = False
+    with Library(settings) as library:
+        for folder in opts["folders"]:
+            report = await library.index(folder)
+            failed = failed or bool(report.errors)
+            _show(opts, report, display.index_report)
+    return 1 if failed else 0
 
 
 async def cmd_profiles(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
@@ -438,7 +454,7 @@ def _emit(opts: dict[str, Any], result: BaseModel, line: str) -> None:
 
 
 COMMANDS: dict[str, Callable[[LoadedSettings, dict[str, Any]], Coroutine[Any, Any, int]]] = {
-    "organize": cmd_organize, "profiles": cmd_profiles, "inspect": cmd_inspect,
+    "organize": cmd_organize, "index": cmd_index, "profiles": cmd_profiles, "inspect": cmd_inspect,
     "search": cmd_search, "stats": cmd_stats, "tag": cmd_tag, "similar": cmd_similar,
     "duplicates": cmd_duplicates, "keep": cmd_keep, "show": cmd_show, "analyze": cmd_analyze,
     "embed": cmd_embed, "models": cmd_models, "sidecars": cmd_sidecars, "export": cmd_export,

@@ -19,6 +19,7 @@ from alice_mcp.results import (
     AnalyzeReport,
     AssetDetail,
     DuplicatesResult,
+    IndexReport,
     LibraryStats,
     MatchInfo,
     ModelStatus,
@@ -83,6 +84,15 @@ def organize_report(report: OrganizeReport) -> None:
         out.print(f"  [yellow]warning[/yellow] {safe(problem.path)}: {safe(problem.reason)}")
     if report.cancelled:
         out.print("[yellow]Cancelled: run again to finish the rest.[/yellow]")
+
+
+def index_report(report: IndexReport) -> None:
+    out.print(f"{safe(report.folder)}: {report.indexed} files indexed in place, "
+              f"{report.relinked} already known at another path, {report.unchanged} unchanged, "
+              f"{len(report.missing)} vanished, {len(report.errors)} errors "
+              f"({report.seconds:.2f} s)")
+    for problem in report.errors:
+        out.print(f"  [red]error[/red] {safe(problem.path)}: {safe(problem.reason)}")
 
 
 def _tree(root: Path, paths: list[Path]) -> Tree:

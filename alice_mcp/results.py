@@ -79,6 +79,20 @@ class OrganizeReport(_Result):
     cancelled: bool = False
 
 
+class IndexReport(_Result):
+    """One collection indexed where it lies (`alice index`): nothing copied or moved."""
+
+    folder: str
+    unchanged: int = Field(0, description="already indexed: skipped after one stat")
+    indexed: int = Field(0, description="files read and recorded as new assets")
+    relinked: int = Field(0, description="files whose bytes were already indexed (moved, "
+                          "renamed or copies): recorded at this path too")
+    missing: list[str] = Field(default_factory=list, description="last paths of assets whose "
+                               "every library location vanished")
+    errors: list[FileProblem] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
 class MatchInfo(_Result):
     """Why a hit of a search by meaning matched, and how well."""
 

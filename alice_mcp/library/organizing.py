@@ -1,8 +1,12 @@
-"""Use cases that bring files in: organize an inbox, watch it, inspect files."""
+"""Use cases that bring files in: organize an inbox, watch it, index a collection in place,
+inspect files."""
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +16,18 @@ from alice_mcp.errors import InvalidArgument, NotFound, OutsideRoots
 from alice_mcp.library.meaning import Meaning
 from alice_mcp.library.sidecars import Sidecars
 from alice_mcp.metadata import detect_path
+from alice_mcp.pipeline.follow import follow_tree
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.pipeline.watch import WatchState, watch_folder
 from alice_mcp.progress import Progress, ProgressListener
-from alice_mcp.results import OrganizeReport
+from alice_mcp.results import FileProblem, IndexReport, OrganizeReport
 
 log = structlog.get_logger(__name__)
 
 
 class Organizing(Meaning, Sidecars):
-    """organize, watch and inspect."""
+    """organize, watch, index and inspect."""
 
     async def organize(self, inbox: Path | str | None = None,
                        organized: Path | str | None = None, *, move: bool = False,
@@ -116,6 +121,32 @@ class Organizing(Meaning, Sidecars):
         if resolved.exists() and not resolved.is_dir():
             raise InvalidArgument(f"the {role} path {resolved} is a file, not a folder")
         return resolved
+
+    async def index(self, folder: Path | str, *,
+                    on_indexed: Callable[[int, int], None] | None = None) -> IndexReport:
+        """Index a collection where it lies: nothing is copied or moved. A rerun reads only
+        what changed, re-links moved files and marks vanished ones missing (as the organized
+        tree's rescan does); the folder must lie inside the roots."""
+        root = self._folder(self.allowed(folder), "collection", must_exist=True)
+        organized = self.settings.paths.organized
+        if organized is not None and root.is_relative_to(organized.expanduser().resolve()):
+            raise InvalidArgument(f"{root} lies inside the organized folder, which every "
+                                  "organize run follows already; index another folder")
+        started = time.perf_counter()
+        media, perf = self.settings.media, self.settings.performance
+        try:
+            state = await in_thread(functools.partial(
+                follow_tree, self.db, root, datetime.now(UTC),
+                stars_thresholds=media.stars_thresholds, thumb_size=media.thumbnail_size,
+                stealth=self.settings.metadata.stealth, role="indexed",
+                workers=perf.max_workers, on_indexed=on_indexed))
+        finally:
+            self.search_cache.invalidate()
+        return IndexReport(
+            folder=str(root), unchanged=state.unchanged, indexed=len(state.indexed_in_place),
+            relinked=len(state.relinked), missing=state.missing,
+            errors=[FileProblem(path=p, reason=r) for p, r in state.problems],
+            seconds=round(time.perf_counter() - started, 3))
 
     async def inspect(self, paths: Sequence[Path], *,
                       stealth: bool | None = None) -> list[dict[str, Any]]:

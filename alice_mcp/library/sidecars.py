@@ -71,7 +71,8 @@ class Sidecars(LibraryBase):
             state = follow_tree(self.db, organized if walk else None, now,
                                 stars_thresholds=media.stars_thresholds,
                                 thumb_size=media.thumbnail_size,
-                                stealth=self.settings.metadata.stealth)
+                                stealth=self.settings.metadata.stealth,
+                                workers=self.settings.performance.max_workers)
             report.relinked = len(state.relinked)
             report.indexed_in_place = len(state.indexed_in_place)
             report.missing = state.missing[:MAX_REPORTED]

@@ -1,5 +1,6 @@
 """Follow the organized tree: a file moved or renamed there by hand is re-linked (same bytes,
-same asset), one that vanished is marked missing, one added by hand is indexed in place.
+same asset), one that vanished is marked missing, one added by hand is indexed in place. The same walk
+indexes a collection where it lies (`alice index`), its files in the role "indexed".
 
 An unchanged file costs the one stat of the walk; only files at a path the index does not
 know (or whose size or mtime changed) are read and hashed.
@@ -7,18 +8,22 @@ know (or whose size or mtime changed) are read and hashed.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from alice_mcp.media.probe import media_type_for
-from alice_mcp.pipeline.indexer import Failed, asset_row, file_row, index_file
+from alice_mcp.pipeline.indexer import Failed, Indexed, asset_row, file_row, index_file
 from alice_mcp.pipeline.scan import UNCATEGORIZED, Candidate, ScanResult, _walk
 from alice_mcp.store import assets, locations
 from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Write
 
 SIDECAR_SUFFIX = ".xmp"
+BATCH = 200  # files read, then written, at a time: a big collection never sits in memory
 
 
 @dataclass(slots=True)
@@ -37,12 +42,18 @@ class TreeState:
 
 def follow_tree(db: Database, root: Path | None, now: datetime, *,
                 stars_thresholds: tuple[float, float, float, float],
-                thumb_size: int = 256, stealth: bool = False) -> TreeState:
-    """Walk root once, bring the index in line with it, and say what changed (None: no walk)."""
+                thumb_size: int = 256, stealth: bool = False, role: str = "organized",
+                workers: int = 1, on_indexed: Callable[[int, int], None] | None = None,
+                ) -> TreeState:
+    """Walk root once, bring the index in line with it, and say what changed (None: no walk).
+
+    role: "organized" for the organized tree, "indexed" for a collection indexed where it lies
+    (`alice index`). Fresh files are read by `workers` threads, BATCH at a time; on_indexed
+    (done, total) is called after each batch."""
     state = TreeState()
     if root is None or not root.is_dir():
         return state
-    known = locations.known_organized_files(db, root)
+    known = locations.known_organized_files(db, root, role)
     walked = ScanResult()
     fresh: list[Candidate] = []
     for path, st in _walk(root, (), walked):
@@ -60,16 +71,23 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
             fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
                                    media_type))
     state.stats = walked.stats
-    _index_fresh(db, fresh, now, state, stars_thresholds, thumb_size, stealth)
+    fresh.sort(key=lambda c: (c.mtime_ns, str(c.path)))  # the oldest copy of a duplicate first
+    work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
+    with ThreadPoolExecutor(max_workers=max(1, workers),
+                            thread_name_prefix="alice-follow") as pool:
+        for start in range(0, len(fresh), BATCH):
+            results = list(pool.map(work, fresh[start:start + BATCH]))
+            _record(db, results, now, state, stars_thresholds, role)
+            if on_indexed is not None:
+                on_indexed(min(start + BATCH, len(fresh)), len(fresh))
     state.missing = locations.vanish(db, sorted(known), now)
     return state
 
 
-def _index_fresh(db: Database, fresh: list[Candidate], now: datetime, state: TreeState,
-                 stars_thresholds: tuple[float, float, float, float], thumb_size: int,
-                 stealth: bool) -> None:
-    """Hash the files at unknown paths: known bytes are re-linked, new bytes indexed in place."""
-    results = [index_file(c, thumb_size=thumb_size, stealth=stealth) for c in fresh]
+def _record(db: Database, results: list[Indexed | Failed], now: datetime, state: TreeState,
+            stars_thresholds: tuple[float, float, float, float], role: str) -> None:
+    """Record one batch of files read at unknown paths: known bytes are re-linked, new bytes
+    indexed in place."""
     found = [r for r in results if not isinstance(r, Failed)]
     have = set(assets.asset_ids(db, [r.asset_id for r in found]))
     writes: list[Write] = []
@@ -88,8 +106,7 @@ def _index_fresh(db: Database, fresh: list[Candidate], now: datetime, state: Tre
                 writes.append(Write("thumbnails", {"asset_id": item.asset_id,
                                                    "mime": item.pixels.thumbnail_mime,
                                                    "data": item.pixels.thumbnail}))
-        writes.append(file_row(cand.path, item.asset_id, "organized", cand.size,
-                               cand.mtime_ns, now))
+        writes.append(file_row(cand.path, item.asset_id, role, cand.size, cand.mtime_ns, now))
     if writes:
         BatchWriter(db).write_all(writes)
 

@@ -58,18 +58,20 @@ def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
         [[to_stored(p) for p in paths]])}
 
 
-def known_organized_files(db: Database, root: Path) -> dict[str, KnownFile]:
-    """The stored organized files under this folder (what a rescan of the tree compares)."""
+def known_organized_files(db: Database, root: Path,
+                          role: str = "organized") -> dict[str, KnownFile]:
+    """The stored files of a library role under this folder (what a rescan of the tree
+    compares): the organized tree, or a collection indexed where it lies ("indexed")."""
     prefix = str(root).rstrip(os.sep) + os.sep
     rows = db.fetchall("SELECT path, size, mtime_ns, asset_id FROM files "
-                       "WHERE role = 'organized' AND starts_with(path, ?)", [to_stored(prefix)])
+                       "WHERE role = ? AND starts_with(path, ?)", [role, to_stored(prefix)])
     return {from_stored(p): KnownFile(s, m, a, True) for p, s, m, a in rows}
 
 
 def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
-    """Forget organized locations that are gone; an asset left with no organized location is
-    marked missing (its last paths kept in missing_files; an inbox copy does not count: the
-    organized tree is the library), and an asset found again is no longer. Returns the paths
+    """Forget library locations that are gone; an asset left with no organized or indexed
+    location is marked missing (its last paths kept in missing_files; an inbox copy does not
+    count: the organized tree and the collections indexed in place are the library), and an asset found again is no longer. Returns the paths
     whose asset became missing."""
     with db.transaction() as cur:
         if paths:
@@ -77,20 +79,20 @@ def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
                            WHERE path IN (SELECT unnest(?::VARCHAR[]))""", [[to_stored(p) for p in paths]])
             cur.execute("DELETE FROM files WHERE path IN (SELECT path FROM gone)")
             cur.execute("""INSERT INTO missing_files SELECT path, asset_id, role, ? FROM gone
-                           WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
+                           WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))
                            ON CONFLICT (path) DO NOTHING""", [now])
             cur.execute("""UPDATE assets SET missing_since = ? WHERE missing_since IS NULL
                            AND asset_id IN (SELECT asset_id FROM gone)
-                           AND asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')""", [now])
+                           AND asset_id NOT IN (SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))""", [now])
             lost = [p for (p,) in cur.execute(
-                """SELECT path FROM gone WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
+                """SELECT path FROM gone WHERE asset_id NOT IN (SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))
                    ORDER BY path""").fetchall()]
             lost = [from_stored(p) for p in lost]
             cur.execute("DROP TABLE gone")
         else:
             lost = []
         cur.execute("""UPDATE assets SET missing_since = NULL WHERE missing_since IS NOT NULL
-                       AND asset_id IN (SELECT asset_id FROM files WHERE role = 'organized')""")
+                       AND asset_id IN (SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))""")
         cur.execute("DELETE FROM missing_files WHERE asset_id IN "
-                    "(SELECT asset_id FROM files WHERE role = 'organized')")
+                    "(SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))")
     return lost
