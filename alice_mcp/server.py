@@ -150,6 +150,7 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
                     tg.start_soon(_release_when_idle, library, settings.server.idle_release_seconds)
                     if settings.server.watch:
                         tg.start_soon(_watch_inbox, library, settings)
+                    tg.start_soon(library.warm_up)
                     if settings.embeddings.auto:
                         tg.start_soon(library.embed_while_serving)
                     yield library

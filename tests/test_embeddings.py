@@ -115,6 +115,17 @@ async def test_pictures_without_words_are_found_by_a_description(library: Librar
     assert similar.results[0].similarity > 0.9 and similar.by == "meaning"
 
 
+async def test_warm_up_reads_the_text_index_before_the_first_search(library: Library) -> None:
+    """The server warms the index at start: a big library's first search does not wait."""
+    with Library(library.settings) as fresh:
+        assert not fresh.embedder.index("text").loaded
+        await fresh.warm_up()
+        index = fresh.embedder.index("text")
+        assert index.loaded and len(index) == 200
+        assert "melancholic android portrait" in index.said(
+            (await fresh.search('"melancholic android"', limit=1)).results[0].asset_id)
+
+
 async def test_hybrid_results_respect_every_filter(library: Library) -> None:
     first = (await library.search('like:"sad robot"', limit=1)).results[0]
     await library.tag([first.asset_id], add=["Keeper"])

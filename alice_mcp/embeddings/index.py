@@ -46,6 +46,11 @@ class VectorIndex:
         """The table changed: read it again before the next search."""
         self._stale = True
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the vectors are in memory and current (no read on the next search)."""
+        return not self._stale
+
     def __len__(self) -> int:
         self._load()
         return len(self._ids)
