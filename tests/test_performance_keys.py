@@ -207,16 +207,27 @@ async def test_a_page_larger_than_one_lookup_list_is_whole(tmp_path: Path) -> No
 
 
 class SlowProvider:
-    """A stand-in for a remote API: each call takes a while and says how many items it got."""
+    """A stand-in for a remote API: each call says how many items it got, and lasts until
+    `expect` calls are in flight at once (or 5 s): on a loaded machine a fixed delay let one
+    call end before the last allowed one started, and the test saw one fewer in flight."""
 
     name, model, prompt_version = "slow", "slow-1", "1"
 
-    def __init__(self) -> None:
+    def __init__(self, expect: int) -> None:
         self.calls: list[int] = []
+        self.in_flight = 0
+        self.expect = expect
+        self.reached = anyio.Event()
 
     async def analyze(self, items: list[Item]) -> tuple[list[Analysis | Exception], Usage]:
         self.calls.append(len(items))
-        await anyio.sleep(0.05)
+        self.in_flight += 1
+        if self.in_flight >= self.expect:
+            self.reached.set()
+        with anyio.move_on_after(5):
+            await self.reached.wait()
+        await anyio.sleep(0.01)
+        self.in_flight -= 1
         return [Analysis(description="x") for _ in items], Usage(usd=0.001)
 
 
@@ -227,7 +238,7 @@ async def test_understanding_batch_size_and_concurrency(tmp_path: Path, batch: i
     settings = _settings(tmp_path, understanding_batch_size=batch,
                          max_concurrent_api_calls=concurrent)
     with Library(settings) as lib:
-        provider = SlowProvider()
+        provider = SlowProvider(expect=concurrent)
         service = UnderstandingService(lib.db, settings)
         report = await service.analyze(None, provider)
     assert report.analyzed == 12
