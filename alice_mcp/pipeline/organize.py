@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 
 from alice_mcp.config import Settings
+from alice_mcp.errors import AliceError
 from alice_mcp.pipeline.indexer import (
     Failed,
     Indexed,
@@ -30,6 +32,7 @@ from alice_mcp.pipeline.indexer import (
 from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
+from alice_mcp.pipeline.remote import dask_client, map_batches_on
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
 from alice_mcp.progress import Progress
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
@@ -97,6 +100,11 @@ class OrganizeRun:
             self.report.cancelled = True
             log.warning("organize cancelled; everything placed so far is recorded")
             raise
+        except ExceptionGroup as group:  # the task group's: one error of ours is itself
+            alone = _only_error(group)
+            if isinstance(alone, AliceError):
+                raise alone from None
+            raise
         finally:
             counters = self.report.counters
             counters.rows_written = writer.stats.rows
@@ -139,11 +147,24 @@ class OrganizeRun:
                                 parallel_threshold=self.perf.parallel_threshold,
                                 parallel=self.perf.parallel_metadata_extraction)
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
-        work = functools.partial(index_file, thumb_size=self.settings.media.thumbnail_size,
-                                 stealth=self.settings.metadata.stealth)
-        async for results in map_batches(found.new, work, plan, self._watchdog()):
+        async for results in self._indexed(found.new, plan):
             await self._handle_batch(results, send)
             await self.progress.advance(len(results))
+
+    async def _indexed(self, new: list[Candidate],
+                       plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
+        """Each batch of new files read and indexed: in this process's threads, or on Dask
+        workers (performance.executor), in the same order either way."""
+        thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
+        if self.perf.executor == "local" or not new:
+            work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
+            async for results in map_batches(new, work, plan, self._watchdog()):
+                yield results
+            return
+        async with dask_client(self.perf.dask_scheduler, self.perf.dask_workers) as client:
+            async for results in map_batches_on(client, new, plan, thumb_size=thumb_size,
+                                                stealth=stealth, path_map=self.perf.path_map):
+                yield results
 
     def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
         """A file's time budget: metadata.file_timeout_seconds plus 1 s per 20 MB."""
@@ -329,6 +350,16 @@ class OrganizeRun:
 
     def _file_row(self, path: Path, asset_id: str, role: str, size: int, mtime_ns: int) -> Write:
         return file_row(path, asset_id, role, size, mtime_ns, self._now)
+
+
+def _only_error(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception inside (nested) groups, or None when there are several."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup):
+        if len(inner.exceptions) != 1:
+            return None
+        inner = inner.exceptions[0]
+    return inner
 
 
 async def _send_all(send: MemoryObjectSendStream[Write | Commit], writes: list[Write]) -> None:

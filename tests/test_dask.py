@@ -1,0 +1,100 @@
+"""performance.executor: dask: the per-file work on Dask workers (a LocalCluster of worker
+processes here), the rows the same as a local run, paths mapped for the workers, a wrong
+scheduler address a clear error."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from alice_mcp import samples
+from alice_mcp.config import Settings, load_settings
+from alice_mcp.errors import SettingsError
+from alice_mcp.library import Library
+from alice_mcp.pipeline.remote import map_path
+
+pytest.importorskip("distributed", reason="the dask extra is not installed")
+pytestmark = pytest.mark.anyio
+TIMESTAMPS = ("indexed_at", "updated_at", "seen_at", "analyzed_at")
+
+
+def _settings(root: Path, inbox: Path, **performance: object) -> Settings:
+    flags = {f"performance.{k}": v for k, v in performance.items()}
+    return load_settings(flags={"paths.inbox": inbox, "paths.organized": root / "organized",
+                                "paths.database": root / "lib.duckdb",
+                                "performance.batch_size": 5, **flags}, environ={}).settings
+
+
+def _rows(lib: Library, root: Path) -> tuple[list[tuple], list[tuple]]:
+    """Every asset row (timestamps left out) and every file row with paths relative to root."""
+    columns = [c for (c,) in lib.db.fetchall(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'assets' "
+        "AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY column_index")]
+    assets = lib.db.fetchall(f"SELECT {', '.join(columns)} FROM assets ORDER BY asset_id")
+    files = [(str(Path(p).relative_to(root)), a, r, s) for p, a, r, s in lib.db.fetchall(
+        "SELECT path, asset_id, role, size FROM files WHERE role = 'organized' ORDER BY path")]
+    return assets, files
+
+
+async def test_dask_workers_give_the_same_rows_as_local_threads(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=24, seed=7)
+    found = {}
+    for executor in ("local", "dask"):
+        root = tmp_path / executor
+        with Library(_settings(root, inbox, executor=executor, dask_workers=2)) as lib:
+            report = await lib.organize()
+            assert report.organized == 23 and not report.errors, report.errors
+            found[executor] = _rows(lib, root) + (_rows_of_inbox(lib, inbox),)
+    assert found["dask"] == found["local"]
+
+
+def _rows_of_inbox(lib: Library, inbox: Path) -> list[tuple]:
+    return lib.db.fetchall("SELECT path, asset_id FROM files WHERE role = 'inbox' "
+                           "ORDER BY path")
+
+
+async def test_the_path_map_is_what_the_workers_read(tmp_path: Path) -> None:
+    """Workers that see the inbox under another name read it there; a map to a folder that does
+    not exist on them fails every file there, per file, and places nothing."""
+    inbox, alias = tmp_path / "inbox", tmp_path / "mounted-elsewhere"
+    samples.make_sample_inbox(inbox, count=6, seed=2)
+    shutil.copytree(inbox, alias)
+    with Library(_settings(tmp_path / "good", inbox, executor="dask", dask_workers=1,
+                           path_map={str(inbox): str(alias)})) as lib:
+        report = await lib.organize()
+    assert report.organized == 5 and not report.errors
+    with Library(_settings(tmp_path / "bad", inbox, executor="dask", dask_workers=1,
+                           path_map={str(inbox): str(tmp_path / "nowhere")})) as lib:
+        report = await lib.organize()
+    assert report.organized == 0 and len(report.errors) == 6
+    assert all(str(tmp_path / "nowhere") not in e.path for e in report.errors)
+    assert not (tmp_path / "bad" / "organized").exists() or not any(
+        (tmp_path / "bad" / "organized").rglob("*.png"))
+
+
+def test_map_path_replaces_the_longest_prefix_only_at_a_folder_boundary() -> None:
+    path_map = {"/Volumes/nas": "/mnt/nas", "/Volumes/nas/ai": "/data/ai"}
+    assert map_path(Path("/Volumes/nas/ai/x.png"), path_map) == Path("/data/ai/x.png")
+    assert map_path(Path("/Volumes/nas/other/y.png"), path_map) == Path("/mnt/nas/other/y.png")
+    assert map_path(Path("/Volumes/nasty/z.png"), path_map) == Path("/Volumes/nasty/z.png")
+    assert map_path(Path("/elsewhere/z.png"), path_map) == Path("/elsewhere/z.png")
+
+
+async def test_a_wrong_scheduler_address_is_a_clear_error_within_seconds(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=3, seed=1)
+    started = time.monotonic()
+    settings = _settings(tmp_path, inbox, executor="dask", dask_scheduler=f"tcp://127.0.0.1:{port}")
+    with Library(settings) as lib, pytest.raises(SettingsError, match="performance.dask_scheduler"):
+        await lib.organize()
+    assert time.monotonic() - started < 30
+    assert not any((tmp_path / "organized").rglob("*.png")) if (tmp_path / "organized").exists() \
+        else True
