@@ -176,11 +176,18 @@ class TagResult(_Result):
 
 
 class ResolveResult(_Result):
-    """One duplicate group resolved: which asset is kept and what it gained. No file is touched."""
+    """One duplicate group resolved: which asset is kept, what it gained, and (with move) where
+    the others' organized files were set aside. No file is ever deleted."""
 
     kept: str
     marked_duplicate: list[str] = Field(description="the others, now tagged 'duplicate'")
     merged_tags: list[str] = Field(description="tags of the others the kept asset did not have")
+    stars: int | None = Field(None, description="the kept asset's stars now (its own, else the "
+                              "highest of the group)")
+    moved: list[Placement] = Field(default_factory=list, description=(
+        "with move: organized files of the others, now in <organized>/_duplicates/<date>/"))
+    problems: list[FileProblem] = Field(default_factory=list,
+                                        description="files that could not be set aside")
     unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
 
 

@@ -313,11 +313,16 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         keep: Annotated[AssetId, Field(description="the asset of the group to keep")],
         others: Annotated[list[AssetId], Field(min_length=1, max_length=1000, description=(
             "the rest of the group (from find_duplicates)"))],
+        move: Annotated[bool, Field(description=(
+            "the library is organized with move: also move the others' organized files into "
+            "<organized>/_duplicates/<date>/"))] = False,
     ) -> ResolveResult:
         """Keep one asset of a duplicate group: the tags of the others are merged into it (as
-        the user's), and the others are tagged 'duplicate' so search can leave them out
-        (-tag:duplicate). No file is moved or deleted. Ask the user which one to keep."""
-        return await lib(ctx).resolve_duplicates(keep, others)
+        the user's), it takes their highest stars if it has none, and the others are tagged
+        'duplicate' so search can leave them out (-tag:duplicate). With move=true their
+        organized files go to <organized>/_duplicates/<date>/; otherwise no file moves. No file
+        is ever deleted. Ask the user which one to keep."""
+        return await lib(ctx).resolve_duplicates(keep, others, move=move)
 
     @_tool(server, "Asset details", read_only=True)
     async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:

@@ -51,6 +51,15 @@ def organized_paths(db: Database, asset_ids: Sequence[str]) -> dict[str, str]:
            AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""", [list(asset_ids)])}
 
 
+def organized_files(db: Database, asset_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(asset_id, path) of every organized location of these assets, by path."""
+    if not asset_ids:
+        return []
+    return [(a, from_stored(p)) for a, p in db.fetchall(
+        """SELECT asset_id, path FROM files WHERE role = 'organized'
+           AND asset_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY path""", [list(asset_ids)])]
+
+
 def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
     """path -> asset_id for the given paths that are stored locations."""
     return {from_stored(p): a for p, a in db.fetchall(
