@@ -309,7 +309,7 @@ async def _duplicates_view(shown: Shown, client: Client, trio: list[str], shot: 
     keep = ids[2]
     await app.locator(f'.tile[data-id="{keep}"]').wait_for(timeout=TIMEOUT_MS)
     # hits of find_duplicates carry no tags: the app fills them in with get_asset
-    await app.locator(f'.tile[data-id="{keep}"] [data-field="stars"]').wait_for()
+    await app.locator(f'.tile[data-id="{keep}"][data-filled="true"]').wait_for(timeout=TIMEOUT_MS)
     await app.locator("#move-aside").check()
     await app.locator(f'.tile[data-id="{keep}"] .keep').click()
     await app.locator("#status").filter(has_text="2 files moved to _duplicates/"
