@@ -65,10 +65,11 @@ class OrganizeReport(_Result):
                                   "<organized>/_duplicates/<date>/ (so the inbox empties)")
     relinked: int = Field(0, description="files moved or renamed inside the organized tree, "
                           "found again by their bytes (tags, stars, analyses kept)")
-    indexed_in_place: int = Field(0, description="files added to the organized tree by hand")
+    indexed_in_place: int = Field(0, description="files added to the organized tree by hand, "
+                                  "or changed in place there (new bytes: a new asset)")
     missing: list[str] = Field(default_factory=list, description="last paths of assets whose "
-                               "every file vanished from the organized tree (search hides them; "
-                               "missing:true finds them)")
+                               "every file vanished from the organized tree or was changed in "
+                               "place (search hides them; missing:true finds them)")
     sidecars_read: int = Field(0, description="XMP sidecars edited outside alice, read back")
     sidecars_written: int = Field(0, description="XMP sidecars written (sidecars.write: auto)")
     warnings: list[FileProblem] = Field(default_factory=list, description="per-file problems "

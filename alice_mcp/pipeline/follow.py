@@ -1,5 +1,8 @@
 """Follow the organized tree: a file moved or renamed there by hand is re-linked (same bytes,
-same asset), one that vanished is marked missing, one added by hand is indexed in place.
+same asset), one that vanished is marked missing, one added by hand is indexed in place, and
+one changed in place is a new asset at that path (the former asset, left without a file, is
+missing). A file modified in the last settle_seconds may still be being written: left for the
+next walk, as it was.
 
 An unchanged file costs the one stat of the walk; only files at a path the index does not
 know (or whose size or mtime changed) are read and hashed.
@@ -7,6 +10,7 @@ know (or whose size or mtime changed) are read and hashed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +33,7 @@ class TreeState:
     relinked: list[str] = field(default_factory=list)  # new paths of known assets
     indexed_in_place: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # last paths of assets now missing
+    deferred: list[str] = field(default_factory=list)  # changed too recently: the next walk
     media: list[Path] = field(default_factory=list)
     sidecars: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -37,7 +42,8 @@ class TreeState:
 
 def follow_tree(db: Database, root: Path | None, now: datetime, *,
                 stars_thresholds: tuple[float, float, float, float],
-                thumb_size: int = 256, stealth: bool = False) -> TreeState:
+                thumb_size: int = 256, stealth: bool = False,
+                settle_seconds: float = 0.0) -> TreeState:
     """Walk root once, bring the index in line with it, and say what changed (None: no walk)."""
     state = TreeState()
     if root is None or not root.is_dir():
@@ -45,6 +51,8 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
     known = locations.known_organized_files(db, root)
     walked = ScanResult()
     fresh: list[Candidate] = []
+    former: dict[str, str] = {}  # path -> the asset a changed known path recorded
+    settled_before = time.time_ns() - int(settle_seconds * 1e9)
     for path, st in _walk(root, (), walked):
         if path.name.endswith(SIDECAR_SUFFIX):
             state.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
@@ -56,23 +64,31 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
         seen = known.pop(str(path), None)
         if seen is not None and (seen.size, seen.mtime_ns) == (st.st_size, st.st_mtime_ns):
             state.unchanged += 1
+        elif st.st_mtime_ns > settled_before:
+            state.deferred.append(str(path))  # still being written, perhaps; as it was till then
         else:
+            if seen is not None:
+                former[str(path)] = seen.asset_id
             fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
                                    media_type))
     state.stats = walked.stats
-    _index_fresh(db, fresh, now, state, stars_thresholds, thumb_size, stealth)
+    now_at = _index_fresh(db, fresh, now, state, stars_thresholds, thumb_size, stealth)
     state.missing = locations.vanish(db, sorted(known), now)
+    state.missing += locations.replaced(
+        db, [(p, a) for p, a in former.items() if now_at.get(p, a) != a], now)
     return state
 
 
 def _index_fresh(db: Database, fresh: list[Candidate], now: datetime, state: TreeState,
                  stars_thresholds: tuple[float, float, float, float], thumb_size: int,
-                 stealth: bool) -> None:
-    """Hash the files at unknown paths: known bytes are re-linked, new bytes indexed in place."""
+                 stealth: bool) -> dict[str, str]:
+    """Hash the files at unknown (or changed) paths: known bytes are re-linked, new bytes
+    indexed in place. Returns path -> the asset now recorded there."""
     results = [index_file(c, thumb_size=thumb_size, stealth=stealth) for c in fresh]
     found = [r for r in results if not isinstance(r, Failed)]
     have = set(assets.asset_ids(db, [r.asset_id for r in found]))
     writes: list[Write] = []
+    recorded: dict[str, str] = {}
     for item in results:
         if isinstance(item, Failed):
             state.problems.append((str(item.candidate.path), item.reason))
@@ -90,8 +106,10 @@ def _index_fresh(db: Database, fresh: list[Candidate], now: datetime, state: Tre
                                                    "data": item.pixels.thumbnail}))
         writes.append(file_row(cand.path, item.asset_id, "organized", cand.size,
                                cand.mtime_ns, now))
+        recorded[str(cand.path)] = item.asset_id
     if writes:
         BatchWriter(db).write_all(writes)
+    return recorded
 
 
 def _project(root: Path, path: Path) -> str:

@@ -103,3 +103,28 @@ def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
         cur.execute("DELETE FROM missing_files WHERE asset_id IN "
                     "(SELECT asset_id FROM files WHERE role = 'organized')")
     return lost
+
+
+def replaced(db: Database, overwritten: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+    """(path, former asset_id) of organized files changed in place (their path now records
+    other bytes): each former asset left with no organized location is marked missing, that
+    path kept as its last. Returns the paths whose former asset became missing."""
+    if not overwritten:
+        return []
+    paths = [to_stored(p) for p, _ in overwritten]
+    ids = [a for _, a in overwritten]
+    with db.transaction() as cur:
+        lost = cur.execute(
+            """SELECT p, a FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS a)
+               WHERE a NOT IN (SELECT asset_id FROM files WHERE role = 'organized')
+               ORDER BY p""", [paths, ids]).fetchall()
+        if lost:
+            cur.execute(
+                """INSERT INTO missing_files SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+                   'organized', ? ON CONFLICT (path) DO UPDATE SET asset_id = excluded.asset_id,
+                   role = excluded.role, missing_since = excluded.missing_since""",
+                [[p for p, _ in lost], [a for _, a in lost], now])
+            cur.execute("""UPDATE assets SET missing_since = ? WHERE missing_since IS NULL
+                           AND asset_id IN (SELECT unnest(?::VARCHAR[]))""",
+                        [now, [a for _, a in lost]])
+    return [from_stored(p) for p, _ in lost]
