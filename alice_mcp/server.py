@@ -36,6 +36,7 @@ from alice_mcp.results import (
     OrganizeReport,
     ResolveResult,
     SearchPage,
+    SidecarReport,
     SimilarResult,
     TagResult,
 )
@@ -52,8 +53,8 @@ alice-mcp is the user's library of AI-generated images and videos.
   also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
 - `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
 - `organize` files new images from the inbox (try dry_run=true first and show the plan).
-- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats`, `export`
-  do what their names say. Hosts that render MCP Apps show search, look-alike and duplicate
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats`, `export`,
+  `write_sidecars` do what their names say. Hosts that render MCP Apps show search, look-alike and duplicate
   results in a gallery where the user can open, tag and keep assets.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
@@ -371,6 +372,20 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         """The rows `alice export` writes, for the assets a search matches: paths, generator,
         prompt, negative, seed, steps, sampler, cfg, model, tags, stars, description."""
         return await lib(ctx).export(query, limit=limit)
+
+    @_tool(server, "Write XMP sidecars", read_only=False, destructive=False, idempotent=True)
+    async def write_sidecars(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=2000, description="search language "
+                                           "selecting assets; empty: every asset")] = None,
+    ) -> SidecarReport:
+        """Write (or refresh) the XMP sidecar beside every organized file of the assets a
+        search matches, so tags, stars, description and generation parameters travel with
+        the files to digiKam, darktable, Lightroom or Immich (`<file>.<ext>.xmp`, or
+        `<file>.xmp` with sidecars.naming: stem). A sidecar edited outside alice is read back
+        first (the user's edit wins); everything alice does not own in it is kept; originals
+        are never touched."""
+        return await lib(ctx).write_sidecars(query)
 
     _resources(server, lib, opened)
     _prompts(server)
