@@ -23,6 +23,7 @@ from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Write
 
 SIDECAR_SUFFIX = ".xmp"
+FUTURE_NS = 60 * 10**9  # an mtime this far ahead of the clock is not "being written"
 
 
 @dataclass(slots=True)
@@ -52,7 +53,8 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
     walked = ScanResult()
     fresh: list[Candidate] = []
     former: dict[str, str] = {}  # path -> the asset a changed known path recorded
-    settled_before = time.time_ns() - int(settle_seconds * 1e9)
+    # (a file dated far in the future is not waited for: it would be deferred forever)
+    young = (time.time_ns() - int(settle_seconds * 1e9), time.time_ns() + FUTURE_NS)
     for path, st in _walk(root, (), walked):
         if path.name.endswith(SIDECAR_SUFFIX):
             state.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
@@ -64,7 +66,7 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
         seen = known.pop(str(path), None)
         if seen is not None and (seen.size, seen.mtime_ns) == (st.st_size, st.st_mtime_ns):
             state.unchanged += 1
-        elif st.st_mtime_ns > settled_before:
+        elif settle_seconds > 0 and young[0] < st.st_mtime_ns < young[1]:
             state.deferred.append(str(path))  # still being written, perhaps; as it was till then
         else:
             if seen is not None:
