@@ -8,9 +8,9 @@ from pathlib import Path
 
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.sidecars import Sidecars
+from alice_mcp.pipeline.aside import set_aside
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.progress import Progress, ProgressListener
-from alice_mcp.pipeline.aside import set_aside
 from alice_mcp.results import (
     AnalysisEstimate,
     AnalyzeReport,
