@@ -55,7 +55,9 @@ async def test_move_sets_the_others_aside_and_merges_tags_and_stars(
     after = _tree(organized)
     assert sorted(after.values()) == sorted(before.values())  # every byte still there, once
     aside = sorted(p for p in after if p.startswith("_duplicates/"))
-    assert [Path(p).name for p in aside] == ["bishop.png", "queen.png", "queen.png.xmp"]
+    names = sorted([Path(m.source).name for m in result.moved] + [Path(queen_at).name + ".xmp"])
+    assert sorted(Path(p).name for p in aside) == names  # each keeps its name, its sidecar along
+    assert (Path(queen_at).parent / (Path(queen_at).name + ".xmp")).exists() is False
     assert not Path(queen_at).exists()
     for moved in result.moved:
         assert Path(moved.destination).is_file() and not Path(moved.source).exists()
@@ -103,7 +105,9 @@ def test_cli_keep_with_move(tmp_path: Path, inbox: Path, organized: Path) -> Non
     assert alice("--move", "--quiet").returncode == 0
     found = json.loads(alice("search", "--json").stdout)["results"]
     by_prompt = {r["prompt"]: r["asset_id"] for r in found}
+    queen_at = Path(next(r["path"] for r in found if r["prompt"] == "a queen"))
     kept = alice("keep", by_prompt["a knight"], by_prompt["a queen"], "--move")
     assert kept.returncode == 0, kept.stderr
     assert "1 files moved to _duplicates/" in kept.stdout
-    assert [p.name for p in (organized / "_duplicates").rglob("*.png")] == ["queen.png"]
+    assert [p.name for p in (organized / "_duplicates").rglob("*.png")] == [queen_at.name]
+    assert not queen_at.exists() and len(list(organized.rglob("*.png"))) == 3
