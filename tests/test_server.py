@@ -250,10 +250,13 @@ async def test_similar_and_duplicates_use_perceptual_hashes(server_settings: Set
         resolved = (await client.call_tool("resolve_duplicates", {"keep": first,
                                                                   "others": [second, first]})
                     ).structured_content
+        stars = resolved.pop("stars")  # its own (from its quality), else the other's
         assert resolved == {"kept": first, "marked_duplicate": [second],
-                            "merged_tags": ["keep me"], "unknown_ids": []}
+                            "merged_tags": ["keep me"], "moved": [], "problems": [],
+                            "unknown_ids": []}
         kept = (await client.call_tool("get_asset", {"asset_id": first})).structured_content
         assert {t["tag"] for t in kept["tags"]} == {"sunset", "keep me"}
+        assert kept["fields"]["stars"] == stars
         marked = (await client.call_tool("search", {"query": "tag:duplicate"})).structured_content
         assert [r["asset_id"] for r in marked["results"]] == [second]
         alone = await client.call_tool("resolve_duplicates", {"keep": first, "others": [first]})
