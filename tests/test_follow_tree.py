@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ pytestmark = pytest.mark.anyio
 
 
 def _rewrite(path: Path, prompt: str, seed: int) -> None:
-    """Other bytes at the same path, with an mtime a few seconds later (as an editor saves)."""
+    """Other bytes at the same path (an editor saving over it), dated a moment ago so that
+    even a coarse clock records another mtime."""
     samples.write_a1111_png(path, prompt=prompt, seed=seed)
-    later = path.stat().st_mtime_ns + 5_000_000_000
-    os.utime(path, ns=(later, later))
+    before = time.time_ns() - 10_000_000_000
+    os.utime(path, ns=(before, before))
 
 
 async def test_a_file_changed_in_place_is_a_new_asset_and_the_former_one_missing(
@@ -86,7 +88,7 @@ async def test_a_watching_server_follows_the_tree_on_every_pass(tmp_path: Path) 
               for w in ("knight", "queen", "bishop", "rook")}
         knight = (await _search(client, "knight"))["results"][0]["asset_id"]
         await client.call_tool("tag", {"asset_ids": [knight], "add": ["hero"]})
-        await anyio.sleep(1.0)  # well after the first run: only a later pass can see these
+        await anyio.sleep(0.5)  # after the first run: only a later pass can see these
 
         renamed = at["knight"].with_name("renamed-knight.png")
         at["knight"].rename(renamed)
