@@ -111,9 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-distance", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
     p = sub.add_parser("keep", parents=[common], help="keep one of a duplicate group: merge "
-                       "the others' tags into it, tag the others 'duplicate' (no file moves)")
+                       "the others' tags and stars into it, tag the others 'duplicate'")
     p.add_argument("id", help="the asset to keep")
     p.add_argument("others", nargs="+", help="the rest of its duplicate group")
+    p.add_argument("--move", action="store_true", help="a library organized with --move: also "
+                   "move the others' organized files into <organized>/_duplicates/<date>/")
     p = sub.add_parser("show", parents=[common], help="every stored detail of one asset")
     p.add_argument("id")
     p = sub.add_parser("analyze", parents=[common], help="describe and tag assets")
@@ -348,11 +350,15 @@ async def cmd_duplicates(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
 
 async def cmd_keep(loaded: LoadedSettings, opts: dict[str, Any]) -> int:
     with Library(loaded.settings) as library:
-        result = await library.resolve_duplicates(opts["id"], opts["others"])
+        result = await library.resolve_duplicates(opts["id"], opts["others"],
+                                                  move=bool(opts.get("move")))
     _emit(opts, result, f"kept {result.kept[:12]}; {len(result.marked_duplicate)} tagged "
-          f"duplicate; merged tags: {', '.join(result.merged_tags) or 'none'}"
+          f"duplicate; merged tags: {', '.join(result.merged_tags) or 'none'}; stars: "
+          f"{result.stars or 'none'}"
+          + (f"; {len(result.moved)} files moved to _duplicates/" if result.moved else "")
+          + "".join(f"\n{p.path}: {p.reason}" for p in result.problems)
           + (f"; unknown: {', '.join(result.unknown_ids)}" if result.unknown_ids else ""))
-    return 1 if result.unknown_ids else 0
+    return 1 if result.unknown_ids or result.problems else 0
 
 
 async def cmd_show(loaded: LoadedSettings, opts: dict[str, Any]) -> int:

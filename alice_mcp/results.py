@@ -65,10 +65,11 @@ class OrganizeReport(_Result):
                                   "<organized>/_duplicates/<date>/ (so the inbox empties)")
     relinked: int = Field(0, description="files moved or renamed inside the organized tree, "
                           "found again by their bytes (tags, stars, analyses kept)")
-    indexed_in_place: int = Field(0, description="files added to the organized tree by hand")
+    indexed_in_place: int = Field(0, description="files added to the organized tree by hand, "
+                                  "or changed in place there (new bytes: a new asset)")
     missing: list[str] = Field(default_factory=list, description="last paths of assets whose "
-                               "every file vanished from the organized tree (search hides them; "
-                               "missing:true finds them)")
+                               "every file vanished from the organized tree or was changed in "
+                               "place (search hides them; missing:true finds them)")
     sidecars_read: int = Field(0, description="XMP sidecars edited outside alice, read back")
     sidecars_written: int = Field(0, description="XMP sidecars written (sidecars.write: auto)")
     warnings: list[FileProblem] = Field(default_factory=list, description="per-file problems "
@@ -190,11 +191,18 @@ class TagResult(_Result):
 
 
 class ResolveResult(_Result):
-    """One duplicate group resolved: which asset is kept and what it gained. No file is touched."""
+    """One duplicate group resolved: which asset is kept, what it gained, and (with move) where
+    the others' organized files were set aside. No file is ever deleted."""
 
     kept: str
     marked_duplicate: list[str] = Field(description="the others, now tagged 'duplicate'")
     merged_tags: list[str] = Field(description="tags of the others the kept asset did not have")
+    stars: int | None = Field(None, description="the kept asset's stars now (its own, else the "
+                              "highest of the group)")
+    moved: list[Placement] = Field(default_factory=list, description=(
+        "with move: organized files of the others, now in <organized>/_duplicates/<date>/"))
+    problems: list[FileProblem] = Field(default_factory=list,
+                                        description="files that could not be set aside")
     unknown_ids: list[str] = Field(default_factory=list, description="ids not in the library")
 
 

@@ -36,6 +36,7 @@ from alice_mcp.results import (
     OrganizeReport,
     ResolveResult,
     SearchPage,
+    SidecarReport,
     SimilarResult,
     TagResult,
 )
@@ -52,8 +53,8 @@ alice-mcp is the user's library of AI-generated images and videos.
   also takes tag:, -tag:, source:, model:, stars:>=4, after:, before:, type:video, project:).
 - `view` shows you thumbnails so you can look at the pictures; `get_asset` gives all details.
 - `organize` files new images from the inbox (try dry_run=true first and show the plan).
-- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats`, `export`
-  do what their names say. Hosts that render MCP Apps show search, look-alike and duplicate
+- `tag`, `analyze`, `find_similar`, `find_duplicates`, `resolve_duplicates`, `stats`, `export`,
+  `write_sidecars` do what their names say. Hosts that render MCP Apps show search, look-alike and duplicate
   results in a gallery where the user can open, tag and keep assets.
 Nothing is ever deleted. Paths must lie inside the library's folders."""
 
@@ -314,11 +315,16 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         keep: Annotated[AssetId, Field(description="the asset of the group to keep")],
         others: Annotated[list[AssetId], Field(min_length=1, max_length=1000, description=(
             "the rest of the group (from find_duplicates)"))],
+        move: Annotated[bool, Field(description=(
+            "the library is organized with move: also move the others' organized files into "
+            "<organized>/_duplicates/<date>/"))] = False,
     ) -> ResolveResult:
         """Keep one asset of a duplicate group: the tags of the others are merged into it (as
-        the user's), and the others are tagged 'duplicate' so search can leave them out
-        (-tag:duplicate). No file is moved or deleted. Ask the user which one to keep."""
-        return await lib(ctx).resolve_duplicates(keep, others)
+        the user's), it takes their highest stars if it has none, and the others are tagged
+        'duplicate' so search can leave them out (-tag:duplicate). With move=true their
+        organized files go to <organized>/_duplicates/<date>/; otherwise no file moves. No file
+        is ever deleted. Ask the user which one to keep."""
+        return await lib(ctx).resolve_duplicates(keep, others, move=move)
 
     @_tool(server, "Asset details", read_only=True)
     async def get_asset(ctx: Context, asset_id: AssetId) -> AssetDetail:
@@ -367,6 +373,20 @@ def build_server(settings: Settings, *, auth: dict[str, Any] | None = None) -> M
         """The rows `alice export` writes, for the assets a search matches: paths, generator,
         prompt, negative, seed, steps, sampler, cfg, model, tags, stars, description."""
         return await lib(ctx).export(query, limit=limit)
+
+    @_tool(server, "Write XMP sidecars", read_only=False, destructive=False, idempotent=True)
+    async def write_sidecars(
+        ctx: Context,
+        query: Annotated[str | None, Field(max_length=2000, description="search language "
+                                           "selecting assets; empty: every asset")] = None,
+    ) -> SidecarReport:
+        """Write (or refresh) the XMP sidecar beside every organized file of the assets a
+        search matches, so tags, stars, description and generation parameters travel with
+        the files to digiKam, darktable, Lightroom or Immich (`<file>.<ext>.xmp`, or
+        `<file>.xmp` with sidecars.naming: stem). A sidecar edited outside alice is read back
+        first (the user's edit wins); everything alice does not own in it is kept; originals
+        are never touched."""
+        return await lib(ctx).write_sidecars(query)
 
     _resources(server, lib, opened)
     _prompts(server)

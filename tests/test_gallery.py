@@ -144,6 +144,10 @@ async def _show(browser: Any, client: Client, url: str, tool: str, args: dict[st
     return shown
 
 
+def _contents(root: Path) -> dict[Path, bytes]:
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def _duplicate_trio(inbox: Path) -> list[str]:
     """One picture three ways (PNG, JPEG, smaller WebP): three assets, one duplicate group.
     Returns their asset ids."""
@@ -164,7 +168,7 @@ async def test_gallery_in_chromium_against_a_running_server(tmp_path: Path) -> N
     trio = _duplicate_trio(inbox)
     async with Client(_stdio(tmp_path, inbox)) as client:
         assert (await client.call_tool("organize", {})).structured_content["organized"] == 26
-        files = sorted(p for p in (tmp_path / "organized").rglob("*") if p.is_file())
+        files = _contents(tmp_path / "organized")
         with _host_server() as url:
             async with _chromium(async_api) as browser:
                 shown = await _show(browser, client, url, "search", {"limit": 13}, "dark")
@@ -175,7 +179,10 @@ async def test_gallery_in_chromium_against_a_running_server(tmp_path: Path) -> N
         # nothing but the host page itself was fetched: the app reaches nothing external
         for one in (shown, dupes):
             assert {u for u in one.requests if not u.startswith("data:")} == {url}
-        assert sorted(p for p in (tmp_path / "organized").rglob("*") if p.is_file()) == files
+        # no file was deleted: the same bytes, two of them now under _duplicates/
+        after = _contents(tmp_path / "organized")
+        assert sorted(after.values()) == sorted(files.values())
+        assert len([p for p in after if p.parts[0] == "_duplicates"]) == 2
 
 
 async def _search_view(shown: Shown, client: Client, shot: Path) -> None:
@@ -214,6 +221,7 @@ async def _search_view(shown: Shown, client: Client, shot: Path) -> None:
     await app.locator("#status").filter(has_text="Removed").wait_for(timeout=TIMEOUT_MS)
     hits = (await client.call_tool("search", {"tags_all": ["from-gallery"]})).structured_content
     assert sorted(r["asset_id"] for r in hits["results"]) == sorted([ids[0], ids[4]])
+    await _stars(shown, client, ids)
     # Enter opens one large with its prompt and parameters (get_asset); Escape closes it
     detail = (await client.call_tool("get_asset", {"asset_id": ids[5]})).structured_content
     await tiles.nth(5).focus()
@@ -254,28 +262,71 @@ async def _search_view(shown: Shown, client: Client, shot: Path) -> None:
     assert {"view", "tag", "get_asset", "search"} <= set(shown.calls)
 
 
+async def _stars_of(client: Client, asset_id: str) -> int | None:
+    return (await client.call_tool("get_asset", {"asset_id": asset_id})
+            ).structured_content["fields"]["stars"]
+
+
+async def _stars(shown: Shown, client: Client, ids: list[str]) -> None:
+    """Stars from the keyboard (a digit rates the selection, or the focused tile when nothing
+    is selected) and from the buttons (0 clears); each goes through tag and changes the library."""
+    page, app = shown.page, shown.app
+    tiles, status = app.locator(".tile"), app.locator("#status")
+    await tiles.nth(2).focus()  # the selection is tile 2
+    await page.keyboard.press("4")
+    await status.filter(has_text="Set 4 stars on 1 assets").wait_for(timeout=TIMEOUT_MS)
+    assert await _stars_of(client, ids[2]) == 4
+    label = tiles.nth(2).locator('[data-field="stars"]')
+    assert await label.get_attribute("aria-label") == "4 stars"
+    assert await label.inner_text() == "★★★★☆"
+    await app.locator("#clear").click()
+    await tiles.nth(6).focus()
+    await page.keyboard.press("5")
+    await status.filter(has_text="Set 5 stars on 1 assets").wait_for(timeout=TIMEOUT_MS)
+    assert (await _stars_of(client, ids[6]), await _stars_of(client, ids[2])) == (5, 4)
+    await tiles.nth(2).locator(".pick").click()
+    await tiles.nth(6).locator(".pick").click()
+    await app.locator('#stars button[data-stars="0"]').click()
+    await status.filter(has_text="Cleared the stars of 2 assets").wait_for(timeout=TIMEOUT_MS)
+    assert (await _stars_of(client, ids[2]), await _stars_of(client, ids[6])) == (None, None)
+    for n in (2, 6):
+        assert await tiles.nth(n).locator('[data-field="stars"]').inner_text() == "no stars"
+    await app.locator("#clear").click()
+    assert await app.locator('#stars button[data-stars="3"]').is_disabled()
+
+
 async def _duplicates_view(shown: Shown, client: Client, trio: list[str], shot: Path) -> None:
-    """A duplicate group: its hits get their tags through get_asset, "Keep this one" calls
-    resolve_duplicates, and the library shows the merge."""
+    """A duplicate group: its hits get their tags through get_asset, "Keep this one" (with
+    the others' files moved aside) calls resolve_duplicates, and the library shows the merge
+    of tags and stars."""
     app = shown.app
     group = next(g["assets"] for g in shown.found["groups"] if g["assets"][0]["asset_id"] in trio)
     ids = [a["asset_id"] for a in group]
     assert sorted(ids) == sorted(trio)
     await client.call_tool("tag", {"asset_ids": ids[:1], "add": ["sunset"]})
-    await client.call_tool("tag", {"asset_ids": ids[1:2], "add": ["gradient"]})
+    await client.call_tool("tag", {"asset_ids": ids[1:2], "add": ["gradient"], "stars": 5})
+    await client.call_tool("tag", {"asset_ids": ids[2:], "stars": 0})
     keep = ids[2]
     await app.locator(f'.tile[data-id="{keep}"]').wait_for(timeout=TIMEOUT_MS)
     # hits of find_duplicates carry no tags: the app fills them in with get_asset
-    await app.locator(f'.tile[data-id="{keep}"] [data-field="stars"]').wait_for()
+    await app.locator(f'.tile[data-id="{keep}"][data-filled="true"]').wait_for(timeout=TIMEOUT_MS)
+    await app.locator("#move-aside").check()
     await app.locator(f'.tile[data-id="{keep}"] .keep').click()
-    await app.locator("#status").filter(has_text="marked duplicate").wait_for(timeout=TIMEOUT_MS)
+    await app.locator("#status").filter(has_text="2 files moved to _duplicates/"
+                                        ).wait_for(timeout=TIMEOUT_MS)
+    stars = app.locator(f'.tile[data-id="{keep}"] [data-field="stars"]')
+    assert await stars.get_attribute("aria-label") == "5 stars"
     for other in ids[:2]:
         chips = app.locator(f'.tile[data-id="{other}"] .chips')
         assert "duplicate" in await chips.inner_text()
     await shown.page.screenshot(path=str(shot), full_page=True)
     kept = (await client.call_tool("get_asset", {"asset_id": keep})).structured_content
     assert {"sunset", "gradient"} <= {t["tag"] for t in kept["tags"]}
-    assert "duplicate" not in {t["tag"] for t in kept["tags"]}
+    assert "duplicate" not in {t["tag"] for t in kept["tags"]} and kept["fields"]["stars"] == 5
+    for other in ids[:2]:
+        where = (await client.call_tool("get_asset", {"asset_id": other})).structured_content
+        organized = [loc["path"] for loc in where["locations"] if loc["role"] == "organized"]
+        assert len(organized) == 1 and "/_duplicates/" in organized[0], organized
     marked = (await client.call_tool("search", {"tags_all": ["duplicate"]})).structured_content
     assert sorted(r["asset_id"] for r in marked["results"]) == sorted(ids[:2])
     assert "resolve_duplicates" in shown.calls and "get_asset" in shown.calls

@@ -49,7 +49,7 @@ def test_inspector_lists_and_calls_tools(inspector: tuple[Path, dict[str, str]],
     names = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
     assert names == {"organize", "search", "tag", "analyze", "find_similar", "find_duplicates",
                      "resolve_duplicates", "get_asset", "view", "stats", "embed",
-                     "export"}
+                     "export", "write_sidecars"}
 
     organized = _run(inspector, tmp_path, "--method", "tools/call", "--tool-name", "organize")
     assert organized.returncode == 0, organized.stderr

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -73,7 +74,7 @@ async def test_every_tool_declares_honest_annotations(server_settings: Settings)
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"organize", "search", "tag", "analyze", "find_similar",
                           "find_duplicates", "resolve_duplicates", "get_asset", "view", "stats",
-                          "embed", "export"}
+                          "embed", "export", "write_sidecars"}
     read_only = {"search", "find_similar", "find_duplicates", "get_asset", "view", "stats",
                  "export"}
     for name, tool in tools.items():
@@ -102,6 +103,27 @@ async def test_export_tool_returns_the_rows_of_a_search(server_settings: Setting
     assert result.structured_content["total"] == 1 and rows[0]["seed"] == 77
     assert rows[0]["tags"] == ["hero"] and rows[0]["stars"] == 5
     assert rows[0]["generator"] == "a1111" and rows[0]["prompt"] == "a knight"
+
+
+async def test_write_sidecars_tool_writes_beside_the_organized_files(
+        server_settings: Settings, roots: tuple[Path, Path]) -> None:
+    inbox, organized = roots
+    samples.write_a1111_png(inbox / "k.png", prompt="a knight", seed=77)
+    async with Client(build_server(server_settings)) as client:
+        await client.call_tool("organize", {})
+        found = await client.call_tool("search", {"query": "knight"})
+        asset = found.structured_content["results"][0]["asset_id"]
+        await client.call_tool("tag", {"asset_ids": [asset], "add": ["hero"], "stars": 5})
+        result = await client.call_tool("write_sidecars", {"query": "knight"})
+        again = await client.call_tool("write_sidecars", {"query": "knight"})
+        where = (await client.call_tool("get_asset", {"asset_id": asset})).structured_content
+    assert not result.is_error and result.structured_content["written"] == 1
+    assert again.structured_content["written"] == 0  # nothing changed: left as it is
+    placed = next(loc["path"] for loc in where["locations"] if loc["role"] == "organized")
+    assert sorted(organized.rglob("*.xmp")) == [Path(placed + ".xmp")]
+    packet = Path(placed + ".xmp").read_text("utf-8")
+    assert "hero" in packet and re.search(r'Rating(="|>)5', packet), packet[:400]
+    assert not list(inbox.rglob("*.xmp"))  # originals and the inbox untouched
 
 
 async def test_organize_reports_progress_and_counts(server_settings: Settings,
@@ -228,10 +250,13 @@ async def test_similar_and_duplicates_use_perceptual_hashes(server_settings: Set
         resolved = (await client.call_tool("resolve_duplicates", {"keep": first,
                                                                   "others": [second, first]})
                     ).structured_content
+        stars = resolved.pop("stars")  # its own (from its quality), else the other's
         assert resolved == {"kept": first, "marked_duplicate": [second],
-                            "merged_tags": ["keep me"], "unknown_ids": []}
+                            "merged_tags": ["keep me"], "moved": [], "problems": [],
+                            "unknown_ids": []}
         kept = (await client.call_tool("get_asset", {"asset_id": first})).structured_content
         assert {t["tag"] for t in kept["tags"]} == {"sunset", "keep me"}
+        assert kept["fields"]["stars"] == stars
         marked = (await client.call_tool("search", {"query": "tag:duplicate"})).structured_content
         assert [r["asset_id"] for r in marked["results"]] == [second]
         alone = await client.call_tool("resolve_duplicates", {"keep": first, "others": [first]})
@@ -473,7 +498,8 @@ async def test_every_structured_result_validates_against_its_schema(
                  "find_similar": {"asset_id": ids[0], "max_distance": 32},
                  "find_duplicates": {"max_distance": 10}, "get_asset": {"asset_id": ids[0]},
                  "stats": {}, "resolve_duplicates": {"keep": ids[0], "others": ids[1:]},
-                 "embed": {}, "export": {"query": "", "limit": 5}}
+                 "embed": {}, "export": {"query": "", "limit": 5},
+                 "write_sidecars": {"query": "tag:x"}}
         assert set(calls) == {n for n, t in tools.items() if t.output_schema}
         for name, args in calls.items():
             result = await client.call_tool(name, args)
@@ -504,6 +530,7 @@ UNKNOWN_PER_TOOL = {
     "resolve_duplicates": ({"keep": "aaaaaa", "others": ["bbbbbb"], "force": True}, "force",
                            None),
     "export": ({"query": "cat", "fmt": "csv"}, "fmt", None),
+    "write_sidecars": ({"queries": "cat"}, "queries", "query"),
 }
 
 

@@ -8,9 +8,18 @@ from pathlib import Path
 
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.library.sidecars import Sidecars
+from alice_mcp.pipeline.aside import set_aside
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.progress import Progress, ProgressListener
-from alice_mcp.results import AnalysisEstimate, AnalyzeReport, ResolveResult, TagResult
+from alice_mcp.results import (
+    AnalysisEstimate,
+    AnalyzeReport,
+    FileProblem,
+    Placement,
+    ResolveResult,
+    TagResult,
+)
+from alice_mcp.sidecars.sync import move_sidecars_along
 from alice_mcp.store import analyses, assets, locations, tags, upkeep
 from alice_mcp.store import query as q
 from alice_mcp.understanding.service import UnderstandingService, make_provider
@@ -52,9 +61,12 @@ class Describing(Sidecars):
         result.sidecars_written = written.written if written else 0
         return result
 
-    async def resolve_duplicates(self, keep: str, others: Sequence[str]) -> ResolveResult:
-        """Keep one asset of a duplicate group: the others' tags merge into it, the others are
-        tagged 'duplicate' (and `keep` loses that tag). Files are never moved or deleted."""
+    async def resolve_duplicates(self, keep: str, others: Sequence[str], *,
+                                 move: bool = False) -> ResolveResult:
+        """Keep one asset of a duplicate group: the others' tags merge into it (and their
+        highest stars, when it has none), the others are tagged 'duplicate' (`keep` loses that
+        tag). With move (a library organized with --move), the others' organized files go to
+        <organized>/_duplicates/<date>/, journaled; without, no file moves. Nothing is deleted."""
         def run() -> ResolveResult:
             kept = self.resolve_id(keep)
             found = assets.resolve_prefixes(self.db, others)
@@ -63,12 +75,27 @@ class Describing(Sidecars):
             if not ids:
                 raise InvalidArgument("give at least one other asset of the group (not the "
                                       "kept one) to mark as its duplicate")
-            merged = tags.merge_into(self.db, kept, ids, DUPLICATE_TAG)
-            return ResolveResult(kept=kept, marked_duplicate=ids, merged_tags=merged,
-                                 unknown_ids=unknown)
+            merged, stars = tags.merge_into(self.db, kept, ids, DUPLICATE_TAG)
+            result = ResolveResult(kept=kept, marked_duplicate=ids, merged_tags=merged,
+                                   stars=stars, unknown_ids=unknown)
+            if move:
+                self._set_aside(ids, kept, result)
+            return result
         result = await in_thread(run)
         self.search_cache.invalidate()
+        await self.sidecars_after([result.kept])
         return result
+
+    def _set_aside(self, ids: list[str], kept: str, result: ResolveResult) -> None:
+        """Move the organized files of ids into _duplicates/ (their sidecars along with them)."""
+        roots = self.settings.organize_roots("organized")
+        outcome = set_aside(self.db, ids, roots, self.settings.paths.layout, datetime.now(UTC))
+        kept_at = locations.organized_paths(self.db, [kept]).get(kept)
+        result.moved = [Placement(source=s, destination=d, asset_id=a, duplicate_of=kept_at)
+                        for s, d, a in outcome.moved]
+        problems = outcome.problems + move_sidecars_along(
+            [(Path(s), Path(d)) for s, d, _ in outcome.moved])
+        result.problems = [FileProblem(path=p, reason=r) for p, r in problems]
 
     async def analyze(self, asset_ids: Sequence[str] | None = None,
                       paths: Sequence[Path | str] | None = None, *, provider: str | None = None,

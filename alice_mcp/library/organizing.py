@@ -60,15 +60,13 @@ class Organizing(Meaning, Sidecars):
                     on_report: Callable[[OrganizeReport], None] | None = None) -> None:
         """Organize the inbox now, then each time new files have settled, until cancelled."""
         state = state if state is not None else WatchState()
-        folder, _ = self._folders(inbox, organized)
-
-        walked = False
+        folder, tree = self._folders(inbox, organized)
 
         async def run() -> bool:
-            nonlocal walked  # the organized tree is walked on the first run, not per arrival
+            # every run follows the organized tree too (one stat per unchanged file): what the
+            # user moved, renamed, changed or removed there by hand is followed while watching
             report = await self.organize(inbox, organized, move=move,
-                                         settle_seconds=settle_seconds, follow=not walked)
-            walked = True
+                                         settle_seconds=settle_seconds)
             state.record(report)
             if report.organized and self.settings.embeddings.auto:
                 await self.embed_new()
@@ -78,10 +76,13 @@ class Organizing(Meaning, Sidecars):
                 log.info("watch: organized new files", organized=report.organized,
                          duplicates=report.duplicates, errors=len(report.errors),
                          deferred=report.deferred)
+            if report.relinked or report.indexed_in_place or report.missing:
+                log.info("watch: followed the organized tree", relinked=report.relinked,
+                         indexed_in_place=report.indexed_in_place, missing=len(report.missing))
             return bool(report.deferred)
 
         async with self.monitoring():
-            await watch_folder(folder, run, settle_seconds=settle_seconds)
+            await watch_folder(folder, run, also=[tree], settle_seconds=settle_seconds)
 
     def _folders(self, inbox: Path | str | None,
                  organized: Path | str | None) -> tuple[Path, Path]:

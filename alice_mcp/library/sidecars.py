@@ -72,8 +72,10 @@ class Sidecars(LibraryBase):
                                 stars_thresholds=media.stars_thresholds,
                                 thumb_size=media.thumbnail_size,
                                 stealth=self.settings.metadata.stealth,
-                                workers=self.settings.performance.max_workers)
+                                workers=self.settings.performance.max_workers,
+                                settle_seconds=run.settle_seconds if run is not None else 0.0)
             report.relinked = len(state.relinked)
+            report.deferred += len(state.deferred)
             report.indexed_in_place = len(state.indexed_in_place)
             report.missing = state.missing[:MAX_REPORTED]
             placed = [Path(dst) for _, dst in run.placed.values()] if run is not None else []

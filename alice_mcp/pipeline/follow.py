@@ -1,6 +1,9 @@
 """Follow the organized tree: a file moved or renamed there by hand is re-linked (same bytes,
-same asset), one that vanished is marked missing, one added by hand is indexed in place. The same walk
-indexes a collection where it lies (`alice index`), its files in the role "indexed".
+same asset), one that vanished is marked missing, one added by hand is indexed in place, and
+one changed in place is a new asset at that path (the former asset, left without a file, is
+missing). A file modified in the last settle_seconds may still be being written: left for the
+next walk, as it was. The same walk indexes a collection where it lies (`alice index`), its
+files in the role "indexed".
 
 An unchanged file costs the one stat of the walk; only files at a path the index does not
 know (or whose size or mtime changed) are read and hashed.
@@ -9,6 +12,7 @@ know (or whose size or mtime changed) are read and hashed.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ from alice_mcp.store.writer import BatchWriter, Write
 
 SIDECAR_SUFFIX = ".xmp"
 BATCH = 200  # files read, then written, at a time: a big collection never sits in memory
+FUTURE_NS = 60 * 10**9  # an mtime this far ahead of the clock is not "being written"
 
 
 @dataclass(slots=True)
@@ -34,6 +39,7 @@ class TreeState:
     relinked: list[str] = field(default_factory=list)  # new paths of known assets
     indexed_in_place: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # last paths of assets now missing
+    deferred: list[str] = field(default_factory=list)  # changed too recently: the next walk
     media: list[Path] = field(default_factory=list)
     sidecars: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -42,9 +48,9 @@ class TreeState:
 
 def follow_tree(db: Database, root: Path | None, now: datetime, *,
                 stars_thresholds: tuple[float, float, float, float],
-                thumb_size: int = 256, stealth: bool = False, role: str = "organized",
-                workers: int = 1, on_indexed: Callable[[int, int], None] | None = None,
-                ) -> TreeState:
+                thumb_size: int = 256, stealth: bool = False, settle_seconds: float = 0.0,
+                role: str = "organized", workers: int = 1,
+                on_indexed: Callable[[int, int], None] | None = None) -> TreeState:
     """Walk root once, bring the index in line with it, and say what changed (None: no walk).
 
     role: "organized" for the organized tree, "indexed" for a collection indexed where it lies
@@ -56,6 +62,9 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
     known = locations.known_organized_files(db, root, role)
     walked = ScanResult()
     fresh: list[Candidate] = []
+    former: dict[str, str] = {}  # path -> the asset a changed known path recorded
+    # (a file dated far in the future is not waited for: it would be deferred forever)
+    young = (time.time_ns() - int(settle_seconds * 1e9), time.time_ns() + FUTURE_NS)
     for path, st in _walk(root, (), walked):
         if path.name.endswith(SIDECAR_SUFFIX):
             state.sidecars[str(path)] = (st.st_size, st.st_mtime_ns)
@@ -67,30 +76,38 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
         seen = known.pop(str(path), None)
         if seen is not None and (seen.size, seen.mtime_ns) == (st.st_size, st.st_mtime_ns):
             state.unchanged += 1
+        elif settle_seconds > 0 and young[0] < st.st_mtime_ns < young[1]:
+            state.deferred.append(str(path))  # still being written, perhaps; as it was till then
         else:
+            if seen is not None:
+                former[str(path)] = seen.asset_id
             fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
                                    media_type))
     state.stats = walked.stats
     fresh.sort(key=lambda c: (c.mtime_ns, str(c.path)))  # the oldest copy of a duplicate first
     work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
+    now_at: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers),
                             thread_name_prefix="alice-follow") as pool:
         for start in range(0, len(fresh), BATCH):
             results = list(pool.map(work, fresh[start:start + BATCH]))
-            _record(db, results, now, state, stars_thresholds, role)
+            now_at.update(_record(db, results, now, state, stars_thresholds, role))
             if on_indexed is not None:
                 on_indexed(min(start + BATCH, len(fresh)), len(fresh))
     state.missing = locations.vanish(db, sorted(known), now)
+    state.missing += locations.replaced(
+        db, [(p, a) for p, a in former.items() if now_at.get(p, a) != a], now)
     return state
 
 
 def _record(db: Database, results: list[Indexed | Failed], now: datetime, state: TreeState,
-            stars_thresholds: tuple[float, float, float, float], role: str) -> None:
-    """Record one batch of files read at unknown paths: known bytes are re-linked, new bytes
-    indexed in place."""
+            stars_thresholds: tuple[float, float, float, float], role: str) -> dict[str, str]:
+    """Record one batch of files read at unknown (or changed) paths: known bytes are
+    re-linked, new bytes indexed in place. Returns path -> the asset now recorded there."""
     found = [r for r in results if not isinstance(r, Failed)]
     have = set(assets.asset_ids(db, [r.asset_id for r in found]))
     writes: list[Write] = []
+    recorded: dict[str, str] = {}
     for item in results:
         if isinstance(item, Failed):
             state.problems.append((str(item.candidate.path), item.reason))
@@ -107,8 +124,10 @@ def _record(db: Database, results: list[Indexed | Failed], now: datetime, state:
                                                    "mime": item.pixels.thumbnail_mime,
                                                    "data": item.pixels.thumbnail}))
         writes.append(file_row(cand.path, item.asset_id, role, cand.size, cand.mtime_ns, now))
+        recorded[str(cand.path)] = item.asset_id
     if writes:
         BatchWriter(db).write_all(writes)
+    return recorded
 
 
 def _project(root: Path, path: Path) -> str:

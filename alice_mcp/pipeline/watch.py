@@ -1,5 +1,8 @@
 """Watch mode's file events: when a folder has changes worth a run, and when they have settled.
 
+Besides the inbox, the watcher listens to other folders (the organized tree: a file moved,
+renamed, changed or removed there by hand is followed on the next run), once they exist.
+
 A file changed in the last `settle_seconds` may still be being written, so a run defers it and
 the watcher runs again once it has settled. Bursts of events become one run. If the folder
 disappears, the watcher waits for it to come back. What a run does is the caller's:
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,20 +51,25 @@ class WatchState:
                  errors=self.errors)
 
 
-async def watch_folder(folder: Path, run: Run, *, settle_seconds: float = 1.0,
-                       poll_seconds: float = 0.5) -> None:
-    """Call run() now, then whenever the folder's changes have settled, until cancelled."""
-    log.info("watching the inbox", inbox=str(folder), settle_seconds=settle_seconds)
+async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
+                       settle_seconds: float = 1.0, poll_seconds: float = 0.5) -> None:
+    """Call run() now, then whenever the changes in the folder (or in those of `also` that
+    exist) have settled, until cancelled."""
+    log.info("watching the inbox", inbox=str(folder), settle_seconds=settle_seconds,
+             also=[str(p) for p in also])
     while True:
         await _wait_for(folder, poll_seconds)
         identity = _identity(folder)
         since = anyio.current_time() if await run() else None
-        async for changes in watchfiles.awatch(folder, debounce=int(poll_seconds * 1000),
+        watched = _existing(folder, also)
+        async for changes in watchfiles.awatch(*watched, debounce=int(poll_seconds * 1000),
                                                step=50, rust_timeout=int(poll_seconds * 1000),
                                                yield_on_timeout=True, recursive=True):
             if _identity(folder) != identity:
                 log.warning("the inbox was removed or replaced; waiting for it", inbox=str(folder))
                 break
+            if _existing(folder, also) != watched:
+                break  # an also-folder appeared (the first run made the organized tree) or went
             now = anyio.current_time()
             if changes and since is None:
                 since = now
@@ -70,6 +78,11 @@ async def watch_folder(folder: Path, run: Run, *, settle_seconds: float = 1.0,
             if since is not None and (not changes or now - since > 5 * settle_seconds):
                 await anyio.sleep(settle_seconds)
                 since = anyio.current_time() if await run() else None
+
+
+def _existing(folder: Path, also: Sequence[Path]) -> list[Path]:
+    """The folders to listen to now: the inbox, and those of `also` that are folders."""
+    return [folder, *(p for p in also if p.is_dir() and p != folder)]
 
 
 async def _wait_for(folder: Path, poll_seconds: float) -> None:

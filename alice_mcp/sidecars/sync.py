@@ -87,6 +87,26 @@ def bring_along(sidecars: dict[str, tuple[int, int]], placed: dict[str, tuple[st
     return brought
 
 
+def move_sidecars_along(moved: Sequence[tuple[Path, Path]]) -> list[tuple[str, str]]:
+    """The sidecar beside each moved file (either naming) follows it to its new place, whole
+    and untouched; one already at the target is left alone. Returns the problems."""
+    problems: list[tuple[str, str]] = []
+    for src, dst in moved:
+        for naming in ("ext", "stem"):
+            side, target = sidecar_path(src, naming), sidecar_path(dst, naming)
+            if not side.is_file():
+                continue
+            if target.exists():
+                problems.append((str(side), f"not moved along: {target} already exists"))
+                continue
+            try:
+                write_atomically(target, side.read_bytes())
+                side.unlink()
+            except OSError as exc:
+                problems.append((str(side), f"not moved along: {exc.strerror or exc}"))
+    return problems
+
+
 def read_changed(db: Database, pairs: Sequence[tuple[str, str, tuple[int, int]]],
                  now: datetime, outcome: SyncOutcome) -> None:
     """Read each sidecar changed since alice last saw it; its keywords and rating become the

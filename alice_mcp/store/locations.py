@@ -51,6 +51,15 @@ def organized_paths(db: Database, asset_ids: Sequence[str]) -> dict[str, str]:
            AND asset_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY asset_id""", [list(asset_ids)])}
 
 
+def organized_files(db: Database, asset_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(asset_id, path) of every organized location of these assets, by path."""
+    if not asset_ids:
+        return []
+    return [(a, from_stored(p)) for a, p in db.fetchall(
+        """SELECT asset_id, path FROM files WHERE role = 'organized'
+           AND asset_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY path""", [list(asset_ids)])]
+
+
 def assets_at(db: Database, paths: Sequence[str]) -> dict[str, str]:
     """path -> asset_id for the given paths that are stored locations."""
     return {from_stored(p): a for p, a in db.fetchall(
@@ -96,3 +105,28 @@ def vanish(db: Database, paths: Sequence[str], now: datetime) -> list[str]:
         cur.execute("DELETE FROM missing_files WHERE asset_id IN "
                     "(SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))")
     return lost
+
+
+def replaced(db: Database, overwritten: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+    """(path, former asset_id) of organized files changed in place (their path now records
+    other bytes): each former asset left with no organized location is marked missing, that
+    path kept as its last. Returns the paths whose former asset became missing."""
+    if not overwritten:
+        return []
+    paths = [to_stored(p) for p, _ in overwritten]
+    ids = [a for _, a in overwritten]
+    with db.transaction() as cur:
+        lost = cur.execute(
+            """SELECT p, a FROM (SELECT unnest(?::VARCHAR[]) AS p, unnest(?::VARCHAR[]) AS a)
+               WHERE a NOT IN (SELECT asset_id FROM files WHERE role IN ('organized', 'indexed'))
+               ORDER BY p""", [paths, ids]).fetchall()
+        if lost:
+            cur.execute(
+                """INSERT INTO missing_files SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+                   'organized', ? ON CONFLICT (path) DO UPDATE SET asset_id = excluded.asset_id,
+                   role = excluded.role, missing_since = excluded.missing_since""",
+                [[p for p, _ in lost], [a for _, a in lost], now])
+            cur.execute("""UPDATE assets SET missing_since = ? WHERE missing_since IS NULL
+                           AND asset_id IN (SELECT unnest(?::VARCHAR[]))""",
+                        [now, [a for _, a in lost]])
+    return [from_stored(p) for p, _ in lost]

@@ -54,10 +54,12 @@ def tag_names(db: Database, asset_id: str) -> set[str]:
     return {t for (t,) in db.fetchall("SELECT tag FROM tags WHERE asset_id = ?", [asset_id])}
 
 
-def merge_into(db: Database, keep: str, others: Sequence[str], marker: str) -> list[str]:
+def merge_into(db: Database, keep: str, others: Sequence[str],
+               marker: str) -> tuple[list[str], int | None]:
     """Keep one asset of a duplicate group, in one transaction: the others' tags (but the marker)
-    are copied onto `keep` as the user's, `keep` loses the marker, the others get it.
-    Returns the tags `keep` did not have before."""
+    are copied onto `keep` as the user's, `keep` loses the marker, the others get it, and
+    `keep` takes the highest stars of the group unless it has stars of its own.
+    Returns the tags `keep` did not have before, and its stars now."""
     others = [o for o in others if o != keep]
     with db.transaction() as cur:
         before = {t for (t,) in cur.execute("SELECT tag FROM tags WHERE asset_id = ?",
@@ -78,4 +80,8 @@ def merge_into(db: Database, keep: str, others: Sequence[str], marker: str) -> l
             """INSERT INTO tags (asset_id, tag, category, origin, confidence)
                SELECT unnest(?::VARCHAR[]), ?, 'custom', 'user', 1.0
                ON CONFLICT (asset_id, tag, origin) DO NOTHING""", [others, marker])
-    return sorted({t for t, _ in rows} - before)
+        cur.execute("""UPDATE assets SET stars = (SELECT max(stars) FROM assets WHERE asset_id
+                       IN (SELECT unnest(?::VARCHAR[]))) WHERE asset_id = ? AND stars IS NULL""",
+                    [others, keep])
+        stars = cur.execute("SELECT stars FROM assets WHERE asset_id = ?", [keep]).fetchone()
+    return sorted({t for t, _ in rows} - before), (stars[0] if stars else None)
