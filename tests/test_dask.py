@@ -98,3 +98,35 @@ async def test_a_wrong_scheduler_address_is_a_clear_error_within_seconds(tmp_pat
     assert time.monotonic() - started < 30
     assert not any((tmp_path / "organized").rglob("*.png")) if (tmp_path / "organized").exists() \
         else True
+
+
+async def test_a_worker_killed_mid_run_costs_only_its_batch(tmp_path: Path) -> None:
+    """SIGKILL one worker process after the first batch: its batches run again elsewhere, and
+    every file is organized exactly once."""
+    import os
+    import signal
+
+    import psutil
+
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=40, seed=11)
+    killed: list[int] = []
+
+    async def kill_one_worker(done: int, total: int, message: str) -> None:
+        if done and not killed:
+            workers = [p for p in psutil.Process().children(recursive=True)  # the nannies'
+                       if "spawn_main" in " ".join(p.cmdline())]  # (not the resource tracker)
+            assert workers, "no worker process found"
+            os.kill(workers[0].pid, signal.SIGKILL)
+            killed.append(workers[0].pid)
+
+    settings = _settings(tmp_path, inbox, executor="dask", dask_workers=2, batch_size=2)
+    with Library(settings) as lib:
+        report = await lib.organize(listeners=[kill_one_worker])
+        organized = lib.db.fetchall("SELECT count(*), count(DISTINCT asset_id) FROM files "
+                                    "WHERE role = 'organized'")[0]
+    assert killed
+    assert report.organized == 39 and not report.errors, report.errors
+    assert organized == (39, 39)
+    placed = [p for p in (tmp_path / "organized").rglob("*") if p.is_file()]
+    assert len(placed) == 39
