@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
+EXIFTOOL := $(VENV)/.exiftool
 EXAMPLES := examples
 
 .PHONY: install test stress demo bench bench-quick lint clean
@@ -24,7 +25,15 @@ $(BROWSER): | $(STAMP)
 		echo "could not install chromium: tests/test_gallery.py will skip"
 	! command -v chromium >/dev/null || touch $(BROWSER)
 
-test: $(STAMP) $(BROWSER)
+# Debian's exiftool: tests/test_sidecars.py checks that it reads the XMP alice writes (the
+# test says why and returns where it is missing)
+$(EXIFTOOL): | $(STAMP)
+	command -v exiftool >/dev/null || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl) || \
+		echo "could not install exiftool: the sidecar check with exiftool will not run"
+	touch $(EXIFTOOL)
+
+test: $(STAMP) $(BROWSER) $(EXIFTOOL)
 	$(BIN)/python -m pytest -q
 
 # the reliability tests, longer: 300 SIGKILLs, 20x the property-test examples
