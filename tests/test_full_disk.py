@@ -89,7 +89,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path | None]:
     try:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
                               capture_output=True, text=True, check=False)
-        why = done.stderr.strip() if done.returncode else ""
+        why = (done.stderr.strip() or f"exit {done.returncode}") if done.returncode else ""
     except OSError as exc:  # no mount command on this system
         why = str(exc)
     if why:
