@@ -320,3 +320,18 @@ def test_a_key_in_a_settings_file_is_refused_without_echoing_it(tmp_path: Path) 
         load_settings(config)
     message = str(caught.value).replace(str(config), "settings.yaml")
     assert "api_key" in message and "OPENAI_API_KEY" in message and leaked(message) == []
+
+
+def test_a_key_that_reaches_a_log_line_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    configure_logging("info")
+    log = structlog.get_logger("test")
+    log.warning("a careless line", detail=f"key {API_KEY} or {API_KEY.lower()}")
+    try:
+        raise RuntimeError(f"boom {API_KEY}")
+    except RuntimeError:
+        log.exception("failed")
+    err = capsys.readouterr().err
+    assert "a careless line" in err and "boom ***" in err
+    assert API_KEY not in err and API_KEY.lower() not in err
