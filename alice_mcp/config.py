@@ -380,6 +380,9 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> str:
             allowed = _allowed_keys(loc[:-1])
             guess = difflib.get_close_matches(loc[-1], allowed, n=1)
             hint = f"; did you mean {guess[0]!r}?" if guess else ""
+            if "key" in loc[-1].lower() and loc[0] == "understanding":
+                hint = ("; API keys are never settings: remove it from here and set "
+                        "OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY in the environment")
             lines.append(f"unknown setting {key!r} in {origin}; allowed keys: "
                          f"{', '.join(allowed)}{hint}")
         else:

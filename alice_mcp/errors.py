@@ -18,6 +18,7 @@ resources, a not-found answer) with the same message.
 | ProviderError     | 5    | a provider's calls failed (understanding/http.py)              |
 | MediaError        | 1    | one file cannot be decoded (a per-file error in a run)          |
 | PlacementError    | 1    | one file cannot be placed (a per-file error in a run)           |
+| DiskFull          | 1    | the disk of the organized folder or the index is full: run stops |
 """
 
 from __future__ import annotations
@@ -100,3 +101,10 @@ class PlacementError(AliceError, OSError):
 
 class SidecarError(MediaError):
     """An XMP sidecar that cannot be read (broken, hostile or too large): a per-file warning."""
+
+
+class DiskFull(AliceError, OSError):
+    """The disk holding the organized folder or the index is full (or over quota): every other
+    file would fail the same way, so the run stops; nothing is lost and a rerun finishes."""
+
+    exit_code = EXIT_FAILED_ITEMS

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
 
@@ -21,6 +24,19 @@ class StderrLogger:
     log = debug = info = warning = warn = error = critical = exception = msg
 
 
+def scrub_keys(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: the providers' API keys (as set, or lower-cased) never reach a log
+    line, whatever put them in one (the provider errors mask pieces of them already)."""
+    keys = [k for var in KEY_VARIABLES if len(k := os.environ.get(var, "").strip()) >= 8]
+    if keys:
+        for name, value in event.items():
+            if isinstance(value, str):
+                for key in keys:
+                    value = value.replace(key, "***").replace(key.lower(), "***")
+                event[name] = value
+    return event
+
+
 def configure_logging(level: str = "info", *, json: bool = False) -> None:
     """Route every structlog and stdlib log line to stderr at the given level."""
     renderer: Any = (structlog.processors.JSONRenderer() if json
@@ -31,6 +47,7 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=False),
             structlog.processors.format_exc_info,
+            scrub_keys,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),

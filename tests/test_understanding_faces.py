@@ -137,3 +137,16 @@ async def test_cli_failures_cost_nothing_twice_and_the_key_is_nowhere(tmp_path: 
     assert rows["analysis_failures"] and rows["costs"]
     dumped = repr(rows)
     assert API_KEY not in dumped and API_KEY[:12] not in dumped
+
+
+async def test_cli_analyze_with_a_pasted_curly_quote_in_the_key_says_what_to_fix(
+        tmp_path: Path) -> None:
+    await organize(tmp_path)
+    with fake_api("openai", delay=0) as api:
+        env = {"OPENAI_BASE_URL": api.base_url, "OPENAI_API_KEY": f"\u201c{API_KEY}\u201d"}
+        run = alice(tmp_path, env, "analyze", "--provider", "openai")
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alice: settings error: "), run.stderr
+    assert "OPENAI_API_KEY" in lines[0] and "U+201C" in lines[0]
+    assert API_KEY[:10] not in run.stderr + run.stdout and api.requests == 0

@@ -265,3 +265,73 @@ async def test_conventional_environment_variables_give_the_address(
         assert reports[kind].analyzed > 1 and api.requests > 0 and api.problems == []
     assert ollama.requests == reports["ollama"].analyzed  # by default one image per request
     assert anthropic.requests < reports["anthropic"].analyzed
+
+
+def leaked(text: str, key: str = API_KEY, piece: int = 5) -> list[str]:
+    """Pieces of the key (any letter case) found in the text."""
+    low, k = text.lower(), key.lower()
+    return [k[i:i + piece] for i in range(len(k) - piece + 1) if k[i:i + piece] in low]
+
+
+@pytest.mark.parametrize("echo", [
+    API_KEY.lower(), API_KEY.upper(), f"{API_KEY[:11]}...", f"...{API_KEY[-9:]}",
+    f"{API_KEY[:8]}{'*' * 16}{API_KEY[-4:]}", API_KEY[5:17], "x" * 262 + API_KEY],
+    ids=["lower", "upper", "head", "tail", "masked", "middle", "cut-off"])
+async def test_a_key_echoed_in_part_or_in_another_case_is_redacted(
+        tmp_path: Path, echo: str, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("debug")
+    with fake_api("openai", script=["401"], delay=0, auth_echo=echo) as api:
+        settings = make_settings(tmp_path, "openai", api.base_url)
+        await organized_library(tmp_path, settings)
+        with Library(settings) as lib, pytest.raises(ProviderAuthError) as caught:
+            await UnderstandingService(lib.db, settings).analyze(
+                None, make_provider("openai", settings.understanding, retry=FAST))
+    message = str(caught.value)
+    assert "HTTP 401" in message and "Incorrect API key provided" in message
+    assert leaked(message) == [], message
+    assert leaked(capsys.readouterr().err) == []
+
+
+@pytest.mark.parametrize("pasted", [
+    API_KEY + "\u201d", "\u201c" + API_KEY + "\u201d", API_KEY[:10] + "\u00a0" + API_KEY[10:],
+    '"' + API_KEY + '"', API_KEY[:6] + "\t" + API_KEY[6:], API_KEY + "\u200b"],
+    ids=["curly-quote", "curly-quotes", "no-break-space", "straight-quotes", "tab",
+         "zero-width-space"])
+def test_a_key_with_a_character_no_key_has_is_a_settings_error_naming_the_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pasted: str) -> None:
+    from alice_mcp.errors import SettingsError
+
+    monkeypatch.setenv("OPENAI_API_KEY", pasted)
+    settings = make_settings(tmp_path, "openai", "http://127.0.0.1:9/v1")
+    with pytest.raises(SettingsError) as caught:
+        make_provider("openai", settings.understanding)
+    message = str(caught.value)
+    assert "OPENAI_API_KEY" in message and "U+" in message and "set OPENAI_API_KEY again" \
+        in message
+    assert leaked(message) == [], message
+
+
+def test_a_key_in_a_settings_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    from alice_mcp.errors import SettingsError
+
+    config = tmp_path / "settings.yaml"
+    config.write_text(f"understanding:\n  openai:\n    api_key: {API_KEY}\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    message = str(caught.value).replace(str(config), "settings.yaml")
+    assert "api_key" in message and "OPENAI_API_KEY" in message and leaked(message) == []
+
+
+def test_a_key_that_reaches_a_log_line_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    configure_logging("info")
+    log = structlog.get_logger("test")
+    log.warning("a careless line", detail=f"key {API_KEY} or {API_KEY.lower()}")
+    try:
+        raise RuntimeError(f"boom {API_KEY}")
+    except RuntimeError:
+        log.exception("failed")
+    err = capsys.readouterr().err
+    assert "a careless line" in err and "boom ***" in err
+    assert API_KEY not in err and API_KEY.lower() not in err

@@ -57,6 +57,7 @@ class FakeAPI:
     json_schema_supported: bool = True  # False: an OpenAI-compatible server without it
     old_ollama: bool = False  # True: an Ollama before 0.5 (format must be a string)
     tool_name: str = ""
+    auth_echo: str = ""  # what a 401 answer quotes of the key (default: all of it)
     seen: list[Seen] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     in_flight: int = 0
@@ -396,7 +397,8 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 return self._send(int(mode), error_body(api.kind, int(mode), "overloaded"))
             if mode == "401":
                 return self._send(401, error_body(api.kind, 401,
-                                                  f"Incorrect API key provided: {API_KEY}"))
+                                                  f"Incorrect API key provided: "
+                                                  f"{api.auth_echo or API_KEY}"))
             if mode == "bad_body":
                 return self._send_raw(200, b"<html>gateway says hello</html>", "text/html")
             data: Any = answer(req.labels, mode)

@@ -22,6 +22,8 @@ from PIL import Image, UnidentifiedImageError
 from alice_mcp.errors import InvalidArgument, MediaError
 from alice_mcp.media.quality import QualityFeatures, features_from_image, score
 
+MAX_PIXELS = 50_000_000  # an image (or a video frame) declaring more is refused, never decoded
+
 THUMBNAIL_MIME = "image/jpeg"  # ~10x cheaper to encode than WebP, and every client shows it
 THUMBNAIL_QUALITY = 85
 HASH_SOURCE_SIDE = 64  # hashes read a grey image reduced to >= this (imagehash goes to 32x32)
@@ -253,7 +255,7 @@ def _hashes(grey: Image.Image) -> tuple[int, int]:
     return _phash(small), _dhash(small)
 
 
-def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = 50_000_000) -> PixelInfo:
+def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = MAX_PIXELS) -> PixelInfo:
     """Decode an image once (reduced) and derive size, hashes, thumbnail and quality from it."""
     if thumb_size < 8:
         raise InvalidArgument("thumb_size must be at least 8")

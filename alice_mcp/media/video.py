@@ -16,16 +16,36 @@ import av
 from PIL import Image
 
 from alice_mcp.errors import MediaError
-from alice_mcp.media.pixels import PixelInfo, analyze_image
+from alice_mcp.media.pixels import MAX_PIXELS, PixelInfo, analyze_image
 
 PROBE_OPTIONS = {"probesize": str(1 << 20), "analyzeduration": "0"}  # header, not frames
+# FFmpeg decodes a frame while probing the streams unless told to skip it: a 8192x8192 header
+# cost 165 MB before anything could look at its size. Decoding later uses its own codec context.
+NO_PROBE_DECODE = {"skip_frame": "all"}
 FRAME_POSITION = 0.1  # representative frame at 10 % of the duration
 MAX_FRAMES_AFTER_SEEK = 300  # frames decoded at most while walking from a keyframe to the target
 MAX_TAG_CHARS = 16 * 1024 * 1024
+MAX_FRAMES = 20_000_000  # over 46 hours at 120 fps: a header declaring more is not believed
 
 
 class VideoError(MediaError):
     """A video that cannot be opened or decoded."""
+
+
+class VideoRefused(VideoError):
+    """A video whose header declares more pixels or frames than alice decodes: never decoded."""
+
+
+def check_limits(width: int | None, height: int | None, frames: int | None,
+                 max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse, before any frame is decoded, a header declaring a frame over max_pixels (the
+    limit images have) or more than MAX_FRAMES frames."""
+    if width and height and width * height > max_pixels:
+        raise VideoRefused(f"video refused: frames of {width}x{height} = {width * height} "
+                           f"pixels, the limit is {max_pixels} (as for images)")
+    if frames and frames > MAX_FRAMES:
+        raise VideoRefused(f"video refused: its header declares {frames} frames, the limit "
+                           f"is {MAX_FRAMES}")
 
 
 @dataclass(slots=True)
@@ -51,6 +71,7 @@ def probe_stream(fp: BinaryIO | str | Path) -> VideoInfo:
         with av.open(
             fp if isinstance(fp, str) else (str(fp) if isinstance(fp, Path) else fp),
             container_options=PROBE_OPTIONS,
+            options=NO_PROBE_DECODE,
             metadata_errors="replace",
         ) as container:
             _fill(info, container)
@@ -89,13 +110,15 @@ def _fill(info: VideoInfo, container: Any) -> None:
     info.creation_time = created if created[:4] not in ("", "1904", "1970") else None
 
 
-def representative_frame(path: Path | str, position: float = FRAME_POSITION) -> Image.Image:
+def representative_frame(path: Path | str, position: float = FRAME_POSITION,
+                         max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode one RGB frame near `position` (0..1) of the duration; the first frame as fallback."""
     try:
-        with av.open(str(path), metadata_errors="replace") as container:
+        with av.open(str(path), options=NO_PROBE_DECODE, metadata_errors="replace") as container:
             if not container.streams.video:
                 raise VideoError("no video stream")
             stream = container.streams.video[0]
+            check_limits(stream.width, stream.height, stream.frames, max_pixels)
             stream.thread_type = "AUTO"
             frame = _frame_near(container, stream, position)
             if frame is None:

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
 from alice_mcp.media.probe import content_hash, hash_file, mime_for, open_regular
 from alice_mcp.media.quality import stars
-from alice_mcp.media.video import VideoError, analyze_video
+from alice_mcp.media.video import VideoError, VideoRefused, analyze_video
 from alice_mcp.metadata import GenerationInfo, detect
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.store.writer import Write
@@ -48,6 +48,8 @@ def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False)
         return Failed(cand, f"cannot read file: {exc.strerror or exc}")
     except PixelError as exc:
         return Failed(cand, f"cannot decode image: {exc}")
+    except VideoRefused as exc:
+        return Failed(cand, str(exc))
 
 
 def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
@@ -65,6 +67,8 @@ def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
     if cand.media_type == "video":  # one representative frame; an undecodable video stays indexed
         try:
             pixels = analyze_video(cand.path, thumb_size=thumb_size)
+        except VideoRefused:  # too many pixels or frames: a per-file error, as for images
+            raise
         except (VideoError, PixelError) as exc:
             info.errors.append(f"video frame: {exc}")
     return Indexed(cand, asset_id, info, pixels)

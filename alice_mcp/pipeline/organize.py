@@ -6,6 +6,7 @@ placed file unrecorded; the writer is shielded too and commits everything it was
 
 from __future__ import annotations
 
+import errno
 import functools
 import time
 import uuid
@@ -20,7 +21,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 
 from alice_mcp.config import Settings
-from alice_mcp.errors import AliceError
+from alice_mcp.errors import AliceError, DiskFull
 from alice_mcp.pipeline.indexer import (
     Failed,
     Indexed,
@@ -43,6 +44,7 @@ from alice_mcp.store.writer import BatchWriter, Commit, Write
 log = structlog.get_logger(__name__)
 BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget allows for
 MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full (or over-quota) organized disk
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
 
 
@@ -100,11 +102,8 @@ class OrganizeRun:
             self.report.cancelled = True
             log.warning("organize cancelled; everything placed so far is recorded")
             raise
-        except ExceptionGroup as group:  # the task group's: one error of ours is itself
-            alone = _only_error(group)
-            if isinstance(alone, AliceError):
-                raise alone from None
-            raise
+        except BaseExceptionGroup as group:  # the task group wraps what stopped the run
+            raise first_alice_error(group) from None
         finally:
             counters = self.report.counters
             counters.rows_written = writer.stats.rows
@@ -314,6 +313,9 @@ class OrganizeRun:
                 note = await self._claim(step, send)
             except OSError as exc:
                 self._placed_in_run.pop(step.asset_id, None)
+                if exc.errno in FULL:  # every other file would fail too: stop the run
+                    await send.send(Write("journal_done", {"op_id": step.op_id}))
+                    raise self._disk_full(exc) from None
                 reason = (f"{exc.strerror}; left in place" if isinstance(exc, SourceChanged)
                           else f"cannot place at {step.dst}: {exc.strerror or exc}")
                 self.report.errors.append(FileProblem(path=str(cand.path), reason=reason))
@@ -340,6 +342,13 @@ class OrganizeRun:
             writes.append(done)
             await _send_all(send, writes)
 
+    def _disk_full(self, exc: OSError) -> DiskFull:
+        return DiskFull(
+            f"the disk holding {self.organized} is full ({exc.strerror or exc}); organize "
+            f"stopped after placing {self.report.organized} files. Nothing was lost: the files "
+            "not placed are still in the inbox. Free some space there and run organize again "
+            "to finish")
+
     def _rejected(self) -> set[str]:
         """Keys (op ids, paths) of rows the index refused so far."""
         return set() if self._writer is None else {k for k, _ in self._writer.stats.rejected}
@@ -352,14 +361,13 @@ class OrganizeRun:
         return file_row(path, asset_id, role, size, mtime_ns, self._now)
 
 
-def _only_error(group: BaseExceptionGroup) -> BaseException | None:
-    """The one exception inside (nested) groups, or None when there are several."""
-    inner: BaseException = group
-    while isinstance(inner, BaseExceptionGroup):
-        if len(inner.exceptions) != 1:
-            return None
-        inner = inner.exceptions[0]
-    return inner
+def first_alice_error(group: BaseExceptionGroup) -> BaseException:
+    """The AliceError that stopped a task group (a message for the user), else the group."""
+    for exc in group.exceptions:
+        found = first_alice_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, AliceError):
+            return found
+    return group
 
 
 async def _send_all(send: MemoryObjectSendStream[Write | Commit], writes: list[Write]) -> None:

@@ -200,17 +200,35 @@ def _remove_source(src: Path) -> str | None:
     return None
 
 
+CHUNK = 1 << 20
+_ZEROS = bytes(CHUNK)
+
+
 def _copy_hashing(src: Path, tmp: Path) -> str:
-    """Copy src to a new temporary file (fsynced, times kept); the hash of the bytes copied."""
+    """Copy src to a new temporary file (fsynced, times kept); the hash of the bytes copied.
+
+    A chunk of zeros is skipped over instead of written, so a sparse source (a 4 GB disk image
+    of holes) stays sparse where the filesystem keeps holes, and is written whole elsewhere."""
     digest = hashlib.blake2b(digest_size=HASH_DIGEST_SIZE)
     with open_regular(src) as fin, tmp.open("xb") as fout:
-        while chunk := fin.read(1 << 20):
+        size = 0
+        while chunk := fin.read(CHUNK):
             digest.update(chunk)
-            fout.write(chunk)
+            size += len(chunk)
+            if _all_zero(chunk):
+                fout.seek(len(chunk), os.SEEK_CUR)
+            else:
+                fout.write(chunk)
+        fout.truncate(size)  # a trailing hole still counts in the size
         fout.flush()
         os.fsync(fout.fileno())
     shutil.copystat(src, tmp)
     return digest.hexdigest()
+
+
+def _all_zero(chunk: bytes) -> bool:
+    """One comparison for a whole chunk (stops at the first byte that is not zero)."""
+    return chunk == _ZEROS if len(chunk) == CHUNK else chunk.count(0) == len(chunk)
 
 
 def _claim(tmp: Path, dst: Path) -> None:

@@ -94,14 +94,35 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+MIN_SECRET_PIECE = 4  # shorter echoes are redacted too if the secret is that short
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def redact(text: str, secret: str | None) -> str:
-    """The text with the secret (and any long piece of it) replaced by '***'."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-        for piece in (secret[:12], secret[-12:]):
-            if len(piece) >= 12:
-                text = text.replace(piece, "***")
-    return text
+    """The text with the secret, and any piece of it of 4 or more characters in any letter case,
+    replaced by '***': a server may echo a key in part (masked, cut off) or lower-cased."""
+    if not secret:
+        return text
+    low, key = text.translate(_ASCII_LOWER), secret.translate(_ASCII_LOWER)
+    least = min(MIN_SECRET_PIECE, len(key))
+    hidden = [False] * len(text)
+    for start in range(len(low) - least + 1):
+        end = start + least
+        if low[start:end] not in key:
+            continue
+        while end < len(low) and low[start:end + 1] in key:
+            end += 1
+        hidden[start:end] = [True] * (end - start)
+    out, i = [], 0
+    while i < len(text):
+        if hidden[i]:
+            while i < len(text) and hidden[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def error_detail(response: httpx.Response) -> str:

@@ -15,10 +15,12 @@ OPENAI_API_KEY may be left unset for an OpenAI-compatible server other than api.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 
 import httpx
 
+from alice_mcp.errors import SettingsError
 from alice_mcp.understanding import anthropic, google, ollama, openai
 from alice_mcp.understanding.base import Provider, UnderstandingError
 from alice_mcp.understanding.http import RetryPolicy
@@ -64,13 +66,30 @@ def make_provider(name: str, settings: UnderstandingSettings | None = None, *,
 
 
 def api_key_of(name: str, environ: Mapping[str, str]) -> str | None:
-    """The provider's key from the first of its environment variables that is set."""
+    """The provider's key from the first of its environment variables that is set; SettingsError
+    if it holds a character no key has (a pasted curly quote or no-break space)."""
     cls = _CLASSES.get(name)
     for var in cls.key_env if cls else ():
         value = environ.get(var, "").strip()
         if value:
+            check_key(var, value)
             return value
     return None
+
+
+def check_key(var: str, value: str) -> None:
+    """Refuse a key that cannot travel in an HTTP header; the message names the character by its
+    Unicode name and never shows the key."""
+    for pos, char in enumerate(value, 1):
+        if "!" <= char <= "~" and char not in "\"'`":
+            continue
+        code = f"U+{ord(char):04X}"
+        label = unicodedata.name(char, "a control character")
+        raise SettingsError(
+            f"the environment variable {var} holds a character an API key cannot have "
+            f"({code} {label}, character {pos} of {len(value)}); it was probably pasted with "
+            f"the key: set {var} again to the key alone (keys are read from the environment "
+            "only, never from settings files)")
 
 
 def base_url_of(name: str, conf: UnderstandingSettings.Remote, environ: Mapping[str, str]) -> str:
