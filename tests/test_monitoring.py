@@ -13,7 +13,7 @@ from alice_mcp import metrics, samples
 from alice_mcp.config import load_settings
 from alice_mcp.server import build_server
 
-INTERVAL = 0.25
+INTERVAL = 0.1
 
 
 class Ticks:

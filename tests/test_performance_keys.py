@@ -50,6 +50,7 @@ def test_the_keys_tested_here_are_all_the_keys() -> None:
               "understanding_batch_size",
               "max_concurrent_api_calls", "search_cache_size", "max_concurrent_reads", "enable_performance_monitoring",
               "log_performance_metrics", "metrics_interval_seconds"}
+    tested |= {"executor", "dask_scheduler", "dask_workers", "path_map"}  # tests/test_dask.py
     assert tested == set(PerformanceSettings.model_fields)
 
 
