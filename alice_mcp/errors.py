@@ -19,6 +19,7 @@ resources, a not-found answer) with the same message.
 | MediaError        | 1    | one file cannot be decoded (a per-file error in a run)          |
 | PlacementError    | 1    | one file cannot be placed (a per-file error in a run)           |
 | DiskFull          | 1    | the disk of the organized folder or the index is full: run stops |
+| WorkersLost       | 1    | the Dask scheduler was lost mid-run: run stops, a rerun resumes |
 """
 
 from __future__ import annotations
@@ -106,5 +107,12 @@ class SidecarError(MediaError):
 class DiskFull(AliceError, OSError):
     """The disk holding the organized folder or the index is full (or over quota): every other
     file would fail the same way, so the run stops; nothing is lost and a rerun finishes."""
+
+    exit_code = EXIT_FAILED_ITEMS
+
+
+class WorkersLost(AliceError, RuntimeError):
+    """The Dask scheduler (performance.executor: dask) was lost mid-run: the run stops with
+    everything recorded so far kept, and a rerun reads only the files not yet recorded."""
 
     exit_code = EXIT_FAILED_ITEMS

@@ -29,12 +29,17 @@ def _settings(root: Path, inbox: Path, **performance: object) -> Settings:
                                 "performance.batch_size": 5, **flags}, environ={}).settings
 
 
-def _rows(lib: Library, root: Path) -> tuple[list[tuple], list[tuple]]:
-    """Every asset row (timestamps left out) and every file row with paths relative to root."""
+def _asset_rows(lib: Library) -> list[tuple]:
+    """Every asset row, its timestamps left out."""
     columns = [c for (c,) in lib.db.fetchall(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = 'assets' "
         "AND data_type NOT LIKE 'TIMESTAMP%' ORDER BY column_index")]
-    assets = lib.db.fetchall(f"SELECT {', '.join(columns)} FROM assets ORDER BY asset_id")
+    return lib.db.fetchall(f"SELECT {', '.join(columns)} FROM assets ORDER BY asset_id")
+
+
+def _rows(lib: Library, root: Path) -> tuple[list[tuple], list[tuple]]:
+    """Every asset row (timestamps left out) and every file row with paths relative to root."""
+    assets = _asset_rows(lib)
     files = [(str(Path(p).relative_to(root)), a, r, s) for p, a, r, s in lib.db.fetchall(
         "SELECT path, asset_id, role, size FROM files WHERE role = 'organized' ORDER BY path")]
     return assets, files
@@ -130,3 +135,40 @@ async def test_a_worker_killed_mid_run_costs_only_its_batch(tmp_path: Path) -> N
     assert organized == (39, 39)
     placed = [p for p in (tmp_path / "organized").rglob("*") if p.is_file()]
     assert len(placed) == 39
+
+
+def _index_settings(root: Path, collection: Path, **performance: object) -> Settings:
+    flags = {f"performance.{k}": v for k, v in performance.items()}
+    return load_settings(flags={"paths.database": root / "lib.duckdb",
+                                "paths.extra_roots": [str(collection)],
+                                "performance.batch_size": 4, **flags}, environ={}).settings
+
+
+def _indexed_rows(lib: Library) -> tuple[list[tuple], list[tuple]]:
+    """Every asset row (timestamps left out) and every file row of the indexed collection."""
+    assets = _asset_rows(lib)
+    files = lib.db.fetchall("SELECT path, asset_id, role, size, mtime_ns FROM files "
+                            "ORDER BY path")
+    thumbs = lib.db.fetchall("SELECT asset_id, md5(data) FROM thumbnails ORDER BY asset_id")
+    return assets, files + thumbs
+
+
+async def test_index_in_place_on_dask_gives_the_same_rows_as_local(tmp_path: Path) -> None:
+    """`alice index` reads the fresh files on the workers; rows, files and thumbnails are the
+    local run's, and a rerun (nothing changed) starts no cluster and reads nothing."""
+    collection = tmp_path / "collection"
+    made = samples.make_sample_inbox(collection, count=18, seed=4)
+    found, progress = {}, []
+    for executor in ("local", "dask"):
+        settings = _index_settings(tmp_path / executor, collection, executor=executor,
+                                   dask_workers=2)
+        with Library(settings) as lib:
+            report = await lib.index(collection, on_indexed=lambda d, t: progress.append((d, t)))
+            assert (report.indexed, report.relinked, report.errors) == (len(made) - 1, 1, [])
+            found[executor] = _indexed_rows(lib)
+            if executor == "dask":
+                again = await lib.index(collection)
+                assert (again.indexed, again.unchanged) == (0, len(made))
+    assert found["dask"] == found["local"]
+    assert len(found["dask"][0]) == len(made) - 1
+    assert progress[-1] == (len(made), len(made))

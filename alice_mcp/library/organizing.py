@@ -19,6 +19,7 @@ from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.follow import follow_tree
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.pool import in_thread
+from alice_mcp.pipeline.remote import follow_tree_on_dask
 from alice_mcp.pipeline.watch import WatchState, watch_folder
 from alice_mcp.progress import Progress, ProgressListener
 from alice_mcp.results import FileProblem, IndexReport, OrganizeReport
@@ -136,11 +137,15 @@ class Organizing(Meaning, Sidecars):
         started = time.perf_counter()
         media, perf = self.settings.media, self.settings.performance
         try:
-            state = await in_thread(functools.partial(
-                follow_tree, self.db, root, datetime.now(UTC),
-                stars_thresholds=media.stars_thresholds, thumb_size=media.thumbnail_size,
-                stealth=self.settings.metadata.stealth, role="indexed",
-                workers=perf.max_workers, on_indexed=on_indexed))
+            if perf.executor == "dask":  # the walk and the writes here, the reading on workers
+                state = await follow_tree_on_dask(self.db, root, datetime.now(UTC),
+                                                  self.settings, on_indexed=on_indexed)
+            else:
+                state = await in_thread(functools.partial(
+                    follow_tree, self.db, root, datetime.now(UTC),
+                    stars_thresholds=media.stars_thresholds, thumb_size=media.thumbnail_size,
+                    stealth=self.settings.metadata.stealth, role="indexed",
+                    workers=perf.max_workers, on_indexed=on_indexed))
         finally:
             self.search_cache.invalidate()
         return IndexReport(

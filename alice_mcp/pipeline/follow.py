@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from alice_mcp.media.probe import media_type_for
 from alice_mcp.pipeline.indexer import Failed, Indexed, asset_row, file_row, index_file
@@ -46,6 +47,19 @@ class TreeState:
     stats: int = 0
 
 
+@dataclass(slots=True)
+class TreeWalk:
+    """What the walk found before any file is read: the files to read and what the index knew."""
+
+    root: Path
+    role: str
+    state: TreeState
+    fresh: list[Candidate] = field(default_factory=list)  # to read: unknown or changed paths
+    known: dict[str, Any] = field(default_factory=dict)  # known paths not walked: vanished
+    former: dict[str, str] = field(default_factory=dict)  # changed path -> the asset it had
+    now_at: dict[str, str] = field(default_factory=dict)  # path -> the asset recorded now
+
+
 def follow_tree(db: Database, root: Path | None, now: datetime, *,
                 stars_thresholds: tuple[float, float, float, float],
                 thumb_size: int = 256, stealth: bool = False, settle_seconds: float = 0.0,
@@ -56,13 +70,27 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
     role: "organized" for the organized tree, "indexed" for a collection indexed where it lies
     (`alice index`). Fresh files are read by `workers` threads, BATCH at a time; on_indexed
     (done, total) is called after each batch."""
-    state = TreeState()
     if root is None or not root.is_dir():
-        return state
-    known = locations.known_organized_files(db, root, role)
+        return TreeState()
+    walk = walk_tree(db, root, settle_seconds=settle_seconds, role=role)
+    work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
+    fresh = walk.fresh
+    with ThreadPoolExecutor(max_workers=max(1, workers),
+                            thread_name_prefix="alice-follow") as pool:
+        for start in range(0, len(fresh), BATCH):
+            record_batch(db, walk, list(pool.map(work, fresh[start:start + BATCH])), now,
+                         stars_thresholds)
+            if on_indexed is not None:
+                on_indexed(min(start + BATCH, len(fresh)), len(fresh))
+    return finish_walk(db, walk, now)
+
+
+def walk_tree(db: Database, root: Path, *, settle_seconds: float = 0.0,
+              role: str = "organized") -> TreeWalk:
+    """The walk: one stat per file, compared with what the index knows under root."""
+    walk = TreeWalk(root, role, TreeState(), known=locations.known_organized_files(db, root, role))
+    state, known = walk.state, walk.known
     walked = ScanResult()
-    fresh: list[Candidate] = []
-    former: dict[str, str] = {}  # path -> the asset a changed known path recorded
     # (a file dated far in the future is not waited for: it would be deferred forever)
     young = (time.time_ns() - int(settle_seconds * 1e9), time.time_ns() + FUTURE_NS)
     for path, st in _walk(root, (), walked):
@@ -80,24 +108,28 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
             state.deferred.append(str(path))  # still being written, perhaps; as it was till then
         else:
             if seen is not None:
-                former[str(path)] = seen.asset_id
-            fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
-                                   media_type))
+                walk.former[str(path)] = seen.asset_id
+            walk.fresh.append(Candidate(path, st.st_size, st.st_mtime_ns, _project(root, path),
+                                        media_type))
     state.stats = walked.stats
-    fresh.sort(key=lambda c: (c.mtime_ns, str(c.path)))  # the oldest copy of a duplicate first
-    work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
-    now_at: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers),
-                            thread_name_prefix="alice-follow") as pool:
-        for start in range(0, len(fresh), BATCH):
-            results = list(pool.map(work, fresh[start:start + BATCH]))
-            now_at.update(_record(db, results, now, state, stars_thresholds, role))
-            if on_indexed is not None:
-                on_indexed(min(start + BATCH, len(fresh)), len(fresh))
-    state.missing = locations.vanish(db, sorted(known), now)
+    walk.fresh.sort(key=lambda c: (c.mtime_ns, str(c.path)))  # the oldest copy of a duplicate first
+    return walk
+
+
+def finish_walk(db: Database, walk: TreeWalk, now: datetime) -> TreeState:
+    """After every fresh file is recorded: what was not walked is missing, and so is the former
+    asset of a path whose bytes changed. (A run stopped before this marks nothing missing.)"""
+    state = walk.state
+    state.missing = locations.vanish(db, sorted(walk.known), now)
     state.missing += locations.replaced(
-        db, [(p, a) for p, a in former.items() if now_at.get(p, a) != a], now)
+        db, [(p, a) for p, a in walk.former.items() if walk.now_at.get(p, a) != a], now)
     return state
+
+
+def record_batch(db: Database, walk: TreeWalk, results: list[Indexed | Failed], now: datetime,
+                 stars_thresholds: tuple[float, float, float, float]) -> None:
+    """Record one batch of fresh files read (here or on Dask workers), committed."""
+    walk.now_at.update(_record(db, results, now, walk.state, stars_thresholds, walk.role))
 
 
 def _record(db: Database, results: list[Indexed | Failed], now: datetime, state: TreeState,

@@ -11,6 +11,7 @@ import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from alice_mcp.pipeline.indexer import (
 from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
-from alice_mcp.pipeline.remote import dask_client, map_batches_on
+from alice_mcp.pipeline.remote import index_on_dask
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
 from alice_mcp.progress import Progress
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
@@ -146,9 +147,10 @@ class OrganizeRun:
                                 parallel_threshold=self.perf.parallel_threshold,
                                 parallel=self.perf.parallel_metadata_extraction)
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
-        async for results in self._indexed(found.new, plan):
-            await self._handle_batch(results, send)
-            await self.progress.advance(len(results))
+        async with aclosing(self._indexed(found.new, plan)) as batches:  # closed when cancelled
+            async for results in batches:
+                await self._handle_batch(results, send)
+                await self.progress.advance(len(results))
 
     async def _indexed(self, new: list[Candidate],
                        plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
@@ -157,12 +159,13 @@ class OrganizeRun:
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
         if self.perf.executor == "local" or not new:
             work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
-            async for results in map_batches(new, work, plan, self._watchdog()):
-                yield results
+            async with aclosing(map_batches(new, work, plan, self._watchdog())) as batches:
+                async for results in batches:
+                    yield results
             return
-        async with dask_client(self.perf.dask_scheduler, self.perf.dask_workers) as client:
-            async for results in map_batches_on(client, new, plan, thumb_size=thumb_size,
-                                                stealth=stealth, path_map=self.perf.path_map):
+        async with aclosing(index_on_dask(new, plan, self.perf, thumb_size=thumb_size,
+                                          stealth=stealth)) as batches:
+            async for results in batches:
                 yield results
 
     def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
