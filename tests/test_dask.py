@@ -9,6 +9,7 @@ import socket
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from alice_mcp import samples
@@ -172,3 +173,55 @@ async def test_index_in_place_on_dask_gives_the_same_rows_as_local(tmp_path: Pat
     assert found["dask"] == found["local"]
     assert len(found["dask"][0]) == len(made) - 1
     assert progress[-1] == (len(made), len(made))
+
+
+async def _cluster_idle(scheduler: object, seconds: float = 30.0) -> bool:
+    """Whether the scheduler holds no task and no worker is processing one, within seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        busy = [w.processing for w in scheduler.workers.values() if w.processing]  # type: ignore[attr-defined]
+        if not scheduler.tasks and not busy:  # type: ignore[attr-defined]
+            return True
+        await anyio.sleep(0.1)
+    return False
+
+
+def _finished(scheduler: object) -> set[str]:
+    """The keys of the tasks that ran to the end on a worker (the scheduler's transition log)."""
+    return {str(t[0]) for t in scheduler.transition_log if t[2] == "memory"}  # type: ignore[attr-defined]
+
+
+async def test_cancelling_organize_cancels_the_workers_batches(tmp_path: Path) -> None:
+    """Cancel the run when the first batch is back: the batches still on the cluster are
+    cancelled (most never run), nothing more is placed, and a rerun organizes the rest, each
+    file exactly once."""
+    from distributed import LocalCluster
+
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=80, seed=12)
+    async with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                            asynchronous=True, dashboard_address=None) as cluster:
+        settings = _settings(tmp_path, inbox, executor="dask", batch_size=2,
+                             dask_scheduler=cluster.scheduler_address)
+        with Library(settings) as lib:
+            with anyio.CancelScope() as scope:
+                async def cancel_at_first(done: int, total: int, message: str) -> None:
+                    if done:
+                        scope.cancel()
+                await lib.organize(listeners=[cancel_at_first])
+            assert scope.cancelled_caught
+            assert await _cluster_idle(cluster.scheduler)
+            ran = len(_finished(cluster.scheduler))
+            assert 1 <= ran < 40 // 2, ran  # 40 batches sent in all: at most a window ran
+            first = _organized(lib, tmp_path)
+            assert 0 < first[0] < 79 and first[0] == first[1] == first[2]
+            report = await lib.organize()
+            assert report.organized == 79 - first[0] and not report.errors, report.errors
+            assert _organized(lib, tmp_path) == (79, 79, 79)
+
+
+def _organized(lib: Library, root: Path) -> tuple[int, int, int]:
+    """Files recorded in the organized tree, their distinct assets, files placed on disk."""
+    rows, assets = lib.db.fetchall("SELECT count(*), count(DISTINCT asset_id) FROM files "
+                                   "WHERE role = 'organized'")[0]
+    return rows, assets, sum(1 for p in (root / "organized").rglob("*") if p.is_file())
