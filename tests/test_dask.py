@@ -4,9 +4,16 @@ scheduler address a clear error."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -14,7 +21,7 @@ import pytest
 
 from alice_mcp import samples
 from alice_mcp.config import Settings, load_settings
-from alice_mcp.errors import SettingsError
+from alice_mcp.errors import SettingsError, WorkersLost
 from alice_mcp.library import Library
 from alice_mcp.pipeline.remote import map_path
 
@@ -109,9 +116,6 @@ async def test_a_wrong_scheduler_address_is_a_clear_error_within_seconds(tmp_pat
 async def test_a_worker_killed_mid_run_costs_only_its_batch(tmp_path: Path) -> None:
     """SIGKILL one worker process after the first batch: its batches run again elsewhere, and
     every file is organized exactly once."""
-    import os
-    import signal
-
     import psutil
 
     inbox = tmp_path / "inbox"
@@ -225,3 +229,71 @@ def _organized(lib: Library, root: Path) -> tuple[int, int, int]:
     rows, assets = lib.db.fetchall("SELECT count(*), count(DISTINCT asset_id) FROM files "
                                    "WHERE role = 'organized'")[0]
     return rows, assets, sum(1 for p in (root / "organized").rglob("*") if p.is_file())
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """A Dask command (`dask scheduler`, `dask worker`) as its own process, as on another host."""
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def _machines(tmp_path: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A `dask scheduler` and `workers` `dask worker` processes (1 thread, 300 MB each), each
+    in its own folder; yields the scheduler's address and process; all stopped after."""
+    ready = tmp_path / "scheduler.json"
+    started = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                       "--no-dashboard", "--scheduler-file", str(ready)], tmp_path)]
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(ready.read_text())["address"]
+        for n in range(workers):
+            host = tmp_path / f"machine-{n}"
+            host.mkdir()
+            started.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--memory-limit", "300MB", "--no-nanny", "--no-dashboard",
+                                   "--local-directory", str(host)], host))
+        yield address, started[0]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait(timeout=30)
+
+
+async def _wait_for_workers(address: str, count: int) -> None:
+    from distributed import Client
+
+    async with Client(address, asynchronous=True, timeout=30) as client:
+        await client.wait_for_workers(count, timeout=60)
+
+
+async def test_a_scheduler_lost_mid_run_stops_cleanly_and_a_rerun_resumes(tmp_path: Path) -> None:
+    """SIGKILL the `dask scheduler` when the first batch is back: the run ends with one
+    WorkersLost line, what was placed so far is recorded (nothing half done), and a rerun
+    organizes the rest, each file exactly once."""
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=80, seed=13)
+    with _machines(tmp_path, workers=1) as (address, scheduler):
+        await _wait_for_workers(address, 1)
+
+        async def kill_the_scheduler(done: int, total: int, message: str) -> None:
+            if done and scheduler.poll() is None:
+                os.kill(scheduler.pid, signal.SIGKILL)
+                scheduler.wait()
+
+        settings = _settings(tmp_path, inbox, executor="dask", batch_size=2,
+                             dask_scheduler=address)
+        with Library(settings) as lib, pytest.raises(WorkersLost) as lost:
+            await lib.organize(listeners=[kill_the_scheduler])
+    message = str(lost.value)
+    assert "\n" not in message and address in message and "run again" in message
+    assert "connection to the scheduler was lost" in message, message
+    with Library(_settings(tmp_path, inbox, executor="local")) as lib:
+        first = _organized(lib, tmp_path)
+        assert 0 < first[0] < 79 and first[0] == first[1] == first[2]
+        assert not lib.db.fetchall("SELECT * FROM journal WHERE state = 'planned'")
+        report = await lib.organize()
+        assert report.organized == 79 - first[0] and not report.errors, report.errors
+        assert _organized(lib, tmp_path) == (79, 79, 79)

@@ -120,7 +120,7 @@ async def map_batches_on(client: Any, items: Sequence[Candidate], plan: PoolPlan
             try:
                 results = await future
             except Exception as exc:  # noqa: BLE001 - the cluster's errors, not the work's
-                raise _lost(scheduler, exc, done, len(items)) from None
+                raise _lost(scheduler, client, exc, done, len(items)) from None
             done += len(batch)
             yield [dataclasses.replace(r, candidate=c) for r, c in zip(results, batch, strict=True)]
     finally:
@@ -129,9 +129,13 @@ async def map_batches_on(client: Any, items: Sequence[Candidate], plan: PoolPlan
                 await client.cancel([f for _, f in pending])
 
 
-def _lost(scheduler: str, exc: BaseException, done: int, total: int) -> WorkersLost:
+def _lost(scheduler: str, client: Any, exc: BaseException, done: int,
+          total: int) -> WorkersLost:
     """One line for a batch the cluster could not give back (index_file never raises)."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if client.status != "running":
+        reason = "the connection to the scheduler was lost"
+    else:  # a batch that killed one worker after another (KilledWorker), say
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
     log.warning("dask batch lost", error=repr(exc))
     return WorkersLost(
         f"the Dask cluster ({scheduler}) stopped mid-run after {done} of {total} files: "
