@@ -238,9 +238,11 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
 
 
 @contextmanager
-def _machines(tmp_path: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _machines(tmp_path: Path, workers: int,
+              mounts: dict[str, Path] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A `dask scheduler` and `workers` `dask worker` processes (1 thread, 300 MB each), each
-    in its own folder; yields the scheduler's address and process; all stopped after."""
+    in its own folder (with a symlink name -> target of `mounts`: its view of a NAS); yields
+    the scheduler's address and process; all stopped after."""
     ready = tmp_path / "scheduler.json"
     started = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                        "--no-dashboard", "--scheduler-file", str(ready)], tmp_path)]
@@ -252,6 +254,9 @@ def _machines(tmp_path: Path, workers: int) -> Iterator[tuple[str, subprocess.Po
         for n in range(workers):
             host = tmp_path / f"machine-{n}"
             host.mkdir()
+            for name, target in (mounts or {}).items():
+                (host / name).parent.mkdir(parents=True, exist_ok=True)
+                (host / name).symlink_to(target, target_is_directory=True)
             started.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1",
                                    "--memory-limit", "300MB", "--no-nanny", "--no-dashboard",
                                    "--local-directory", str(host)], host))
@@ -297,3 +302,31 @@ async def test_a_scheduler_lost_mid_run_stops_cleanly_and_a_rerun_resumes(tmp_pa
         report = await lib.organize()
         assert report.organized == 79 - first[0] and not report.errors, report.errors
         assert _organized(lib, tmp_path) == (79, 79, 79)
+
+
+async def test_three_machines_index_a_collection_through_their_own_mount(tmp_path: Path) -> None:
+    """Several machines on one: a `dask scheduler` and three `dask worker` processes, each in
+    its own folder holding mnt/nas, a symlink to the collection standing in for its NAS mount.
+    The path map sends the workers the relative mnt/nas/... (a name only they can resolve, so
+    no worker can have read the collection at its path here); every row is the local run's."""
+    collection = tmp_path / "collection"
+    made = samples.make_sample_inbox(collection, count=30, seed=21)
+    with Library(_index_settings(tmp_path / "local", collection, executor="local")) as lib:
+        await lib.index(collection)
+        expected = _indexed_rows(lib)
+    assert not (Path.cwd() / "mnt" / "nas").exists()
+    with _machines(tmp_path, workers=3, mounts={"mnt/nas": collection}) as (address, _):
+        await _wait_for_workers(address, 3)
+        settings = _index_settings(tmp_path / "dask", collection, executor="dask",
+                                   batch_size=2, dask_scheduler=address,
+                                   path_map={str(collection.resolve()): "mnt/nas"})
+        with Library(settings) as lib:
+            report = await lib.index(collection)
+            assert (report.indexed, report.relinked, report.errors) == (len(made) - 1, 1, [])
+            assert _indexed_rows(lib) == expected
+        from distributed import Client
+
+        async with Client(address, asynchronous=True, timeout=30) as client:
+            ran = await client.run(lambda dask_worker: dask_worker.state.executed_count)
+    assert len(ran) == 3 and all(ran.values()), ran  # every machine read its share
+    assert sum(ran.values()) == len(made) // 2  # each batch of two once (nothing lost or twice)
