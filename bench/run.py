@@ -21,6 +21,7 @@ from alice_mcp.logs import configure_logging
 from bench import (
     corpus,
     detection,
+    executors,
     indexing,
     mcp_concurrency,
     mcp_search,
@@ -34,7 +35,8 @@ from bench.report import Row, document, load_average, table
 from bench.sizes import PRESETS, Sizes, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
-FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan", "semantic")
+FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan", "semantic",
+            "dask")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +83,11 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
                               root=cache)
         _section(rows, "full indexing vs phash vs decode floor", lambda: indexing.measure(
             files, settings, workdir, sizes.index_repeats))
+    if "dask" in only:
+        files = corpus.corpus(f"index-{sizes.executor_files}", sizes.executor_files,
+                              sizes.index_pool, root=cache)
+        _section(rows, "alice index on a Dask LocalCluster vs local", lambda: executors.measure(
+            files, settings, workdir, sizes.executor_repeats))
     if "store" in only:
         store.PER_ROW_SAMPLE = sizes.per_row_sample
         _section(rows, "batched vs per-row inserts", lambda: store.insert_rows(

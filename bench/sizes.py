@@ -33,6 +33,8 @@ class Sizes:
     rescan_repeats: int
     semantic_sizes: tuple[int, ...] = ()
     embed_items: int = 256
+    executor_files: int = 2_000  # `alice index` on Dask vs local
+    executor_repeats: int = 3
 
 
 FULL = Sizes(
@@ -42,7 +44,8 @@ FULL = Sizes(
     mcp_size=100_000, mcp_calls=50, mcp_sessions=50, mcp_burst_calls=20,
     mcp_paced_seconds=20, organize_files=10_000, organize_pool=6,
     profiles=("memory_constrained", "default", "fast", "large_collection"), rescan_repeats=5,
-    semantic_sizes=(100_000, 1_000_000), embed_items=256,
+    semantic_sizes=(100_000, 1_000_000), embed_items=256, executor_files=2_000,
+    executor_repeats=3,
 )
 QUICK = Sizes(
     name="quick", detect_files=12, detect_repeats=3, index_files=128, index_pool=2,
@@ -51,7 +54,7 @@ QUICK = Sizes(
     mcp_size=100_000, mcp_calls=15, mcp_sessions=20, mcp_burst_calls=5,
     mcp_paced_seconds=5, organize_files=800, organize_pool=2,
     profiles=("memory_constrained", "default"), rescan_repeats=3,
-    semantic_sizes=(100_000,), embed_items=128,
+    semantic_sizes=(100_000,), embed_items=128, executor_files=200, executor_repeats=1,
 )
 TINY = Sizes(
     name="tiny", detect_files=2, detect_repeats=1, index_files=16, index_pool=1,
@@ -59,7 +62,7 @@ TINY = Sizes(
     tag_assets=50, tag_repeats=1, search_sizes=(2_000,), search_calls=3, mcp_size=2_000,
     mcp_calls=3, mcp_sessions=3, mcp_burst_calls=2, mcp_paced_seconds=1, organize_files=24, organize_pool=1,
     profiles=("memory_constrained", "default"), rescan_repeats=1,
-    semantic_sizes=(2_000,), embed_items=32,
+    semantic_sizes=(2_000,), embed_items=32, executor_files=16, executor_repeats=1,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 
