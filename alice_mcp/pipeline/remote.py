@@ -27,7 +27,7 @@ from alice_mcp.config import PerformanceSettings, Settings
 from alice_mcp.errors import SettingsError, WorkersLost
 from alice_mcp.pipeline.follow import TreeState, finish_walk, record_batch, walk_tree
 from alice_mcp.pipeline.indexer import Failed, Indexed, index_file
-from alice_mcp.pipeline.pool import PoolPlan, in_thread
+from alice_mcp.pipeline.pool import PoolPlan, in_thread, return_big_buffers_to_the_os
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.store.db import Database
 
@@ -40,6 +40,7 @@ IN_FLIGHT_PER_WORKER = 2  # batches sent ahead per worker: busy workers, bounded
 def index_batch(candidates: list[Candidate], thumb_size: int,
                 stealth: bool) -> list[Indexed | Failed]:
     """What runs on a worker: each file of one batch read and indexed, in order."""
+    return_big_buffers_to_the_os()  # as the local pool does (once per worker process)
     return [index_file(c, thumb_size=thumb_size, stealth=stealth) for c in candidates]
 
 
@@ -52,11 +53,24 @@ def map_path(path: Path, path_map: Mapping[str, str]) -> Path:
     return path
 
 
+def local_worker_config() -> dict[str, Any]:
+    """Dask settings for the LocalCluster's workers: no statistical profiler (it samples every
+    thread every 10 ms) and glibc's heap left as in a local run (Dask's nannies set
+    MALLOC_TRIM_THRESHOLD_=65536, which hands every freed decode buffer back to the OS)."""
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return {"distributed.worker.profile.enabled": False,
+            "distributed.nanny.pre-spawn-environ": environ}
+
+
 @asynccontextmanager
 async def dask_client(scheduler: str, workers: int) -> AsyncIterator[Any]:
     """A Dask client: to the scheduler at `scheduler`, or ("local") to a LocalCluster of
     `workers` processes started for the run and stopped after it (even when cancelled)."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise SettingsError("performance.executor is dask but Dask is not installed: "
@@ -65,8 +79,10 @@ async def dask_client(scheduler: str, workers: int) -> AsyncIterator[Any]:
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO lines per worker
     cluster = None
     if scheduler == "local":
-        cluster = await LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                     asynchronous=True, dashboard_address=None)
+        with dask.config.set(local_worker_config()):
+            cluster = await LocalCluster(n_workers=workers, threads_per_worker=1,
+                                         processes=True, asynchronous=True,
+                                         dashboard_address=None)
         client = await Client(cluster, asynchronous=True)
     else:
         try:
