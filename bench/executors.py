@@ -13,6 +13,7 @@ paper estimate for a million files on ten machines from those figures.
 from __future__ import annotations
 
 import pickle
+import resource
 import shutil
 import time
 from dataclasses import dataclass
@@ -53,16 +54,23 @@ def _settings(workdir: Path, inbox: Path, executor: str) -> Settings:
         "performance.executor": executor, "performance.dask_workers": DASK_WORKERS}).settings
 
 
-def _index_once(workdir: Path, inbox: Path, executor: str, expected: int) -> float:
-    """Seconds for one `alice index` of inbox into a fresh library."""
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (the LocalCluster's workers)."""
+    here, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                      resource.RUSAGE_CHILDREN))
+    return here.ru_utime + here.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _index_once(workdir: Path, inbox: Path, executor: str, expected: int) -> tuple[float, float]:
+    """Wall and CPU seconds (all processes) for one `alice index` of inbox into a fresh library."""
     settings = _settings(workdir, inbox, executor)
     settings.paths.database.unlink(missing_ok=True)
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         with Library(settings) as lib:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds()
             report = await lib.index(inbox)
-            took = time.perf_counter() - started
+            took = time.perf_counter() - started, _cpu_seconds() - cpu
         if report.indexed + report.relinked != expected or report.errors:
             raise RuntimeError(f"{executor}: indexed {report.indexed}, relinked "
                                f"{report.relinked}, errors {report.errors[:3]}")
@@ -127,12 +135,15 @@ def measure(corpus: Corpus, settings: Settings, workdir: Path, repeats: int) -> 
     work.mkdir(parents=True, exist_ok=True)
     n = len(corpus.files)
     times: dict[str, list[float]] = {"local": [], "dask": []}
+    cpu: dict[str, list[float]] = {"local": [], "dask": []}
     for attempt in range(repeats + 1):  # interleaved; the first round warms up, not kept
         for executor in times:
-            took = _index_once(work, corpus.inbox, executor, n)
+            took, used = _index_once(work, corpus.inbox, executor, n)
             if attempt:
                 times[executor].append(took)
+                cpu[executor].append(used)
     local, dask = summarize(times["local"]), summarize(times["dask"])
+    local_cpu, dask_cpu = summarize(cpu["local"]), summarize(cpu["dask"])
     costs = _costs(corpus, settings, work, sample=min(n, 200))
     shutil.rmtree(work, ignore_errors=True)
     total, stages = estimate(costs)
@@ -145,6 +156,11 @@ def measure(corpus: Corpus, settings: Settings, workdir: Path, repeats: int) -> 
         ratio_row("dask.overhead", "`alice index`, Dask LocalCluster / the local executor, "
                   "same files, fresh library", dask, local, versus="local executor",
                   ratio=dask.median / local.median, maximum=MAX_OVERHEAD, note=label),
+        ratio_row("dask.cpu", "`alice index`, CPU seconds of every process (the client, the "
+                  "scheduler and the workers), Dask LocalCluster / the local executor",
+                  dask_cpu, local_cpu, versus="local executor",
+                  ratio=dask_cpu.median / local_cpu.median, maximum=MAX_OVERHEAD,
+                  note="what the work costs, whatever share of the 2 cores other load leaves"),
         Row("dask.per_file", "per-file cost on one core (index_batch: read, BLAKE2b, detect, "
             "decode, pHash/dHash, thumbnail, quality)", seconds(costs.per_file_s),
             costs.per_file_s, note=f"{min(n, 200)} files, one thread"),

@@ -21,7 +21,8 @@ ROW_PREFIXES = (
     "peak RSS, `alice` organizing 24 files, profile default", "organize end to end",
     "rescan of an unchanged library", "text embedding, all-MiniLM-L6-v2",
     "picture embedding, tiny-clip", "search by meaning (like:", "search by meaning, 2,000 assets, cached",
-    "`alice index`, Dask LocalCluster", "per-file cost on one core", "the one writer",
+    "`alice index`, Dask LocalCluster", "`alice index`, CPU seconds", "per-file cost on one core",
+    "the one writer",
     "sent back per file", "paper estimate",
 )
 
