@@ -176,6 +176,12 @@ _WHY: dict[str, str] = {
         "Library.tag is one IN-list lookup of the 500 ids (primary-key index) plus one "
         "INSERT ... ON CONFLICT of 500 tag rows; ~16 ms on a quiet machine, the spread is "
         "other load on the 2 cores."),
+    "dask.": (
+        "on one machine the LocalCluster adds its start (~1.3 s wall, ~1.5 s CPU: two "
+        "interpreters importing distributed, numpy, Pillow and alice) and ~1.5 ms per file of "
+        "scheduling, heartbeats and pickling; on a loaded machine 8 local threads also take a "
+        "bigger share of the cores than 2 worker processes. Dask pays when machines are added "
+        "(see the estimate row)."),
     "rescan": (
         "the rescan is one index query for the known inbox files plus one stat per file "
         "(pipeline/scan.py) and a Library.organize round; see the profile note."),
