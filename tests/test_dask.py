@@ -330,3 +330,33 @@ async def test_three_machines_index_a_collection_through_their_own_mount(tmp_pat
             ran = await client.run(lambda dask_worker: dask_worker.state.executed_count)
     assert len(ran) == 3 and all(ran.values()), ran  # every machine read its share
     assert sum(ran.values()) == len(made) // 2  # each batch of two once (nothing lost or twice)
+
+
+async def test_a_scheduler_lost_mid_index_keeps_its_batches_and_marks_nothing_missing(
+        tmp_path: Path) -> None:
+    """`alice index` with the scheduler killed at the first batch back: WorkersLost, the batches
+    recorded so far kept, nothing marked missing (the walk was not finished); a rerun on the
+    local executor reads only the rest."""
+    collection = tmp_path / "collection"
+    made = samples.make_sample_inbox(collection, count=40, seed=22)
+    with _machines(tmp_path, workers=1) as (address, scheduler):
+        await _wait_for_workers(address, 1)
+
+        def kill_the_scheduler(done: int, total: int) -> None:
+            if scheduler.poll() is None:
+                os.kill(scheduler.pid, signal.SIGKILL)
+                scheduler.wait()
+
+        settings = _index_settings(tmp_path, collection, executor="dask", batch_size=2,
+                                   dask_scheduler=address)
+        with Library(settings) as lib, pytest.raises(WorkersLost):
+            await lib.index(collection, on_indexed=kill_the_scheduler)
+    with Library(_index_settings(tmp_path, collection, executor="local")) as lib:
+        kept = lib.db.fetchall("SELECT count(*) FROM files")[0][0]
+        assert 0 < kept < len(made)
+        assert not lib.db.fetchall("SELECT asset_id FROM assets WHERE missing_since IS NOT NULL")
+        report = await lib.index(collection)
+        assert (report.unchanged, report.missing, report.errors) == (kept, [], [])
+        assert report.indexed + report.relinked == len(made) - kept
+        assert lib.db.fetchall("SELECT count(*), count(DISTINCT path) FROM files")[0] == (
+            len(made), len(made))

@@ -127,15 +127,16 @@ async def map_batches_on(client: Any, items: Sequence[Candidate], plan: PoolPlan
     sent = done = 0
     try:
         while sent < len(batches) or pending:
-            while sent < len(batches) and len(pending) < window:
-                batch = batches[sent]
-                there = [dataclasses.replace(c, path=map_path(c.path, path_map)) for c in batch]
-                pending.append((batch, client.submit(work, there, pure=False)))
-                sent += 1
-            batch, future = pending.popleft()
-            try:
+            try:  # index_file never raises: what does here is the cluster's
+                while sent < len(batches) and len(pending) < window:
+                    batch = batches[sent]
+                    there = [dataclasses.replace(c, path=map_path(c.path, path_map))
+                             for c in batch]
+                    pending.append((batch, client.submit(work, there, pure=False)))
+                    sent += 1
+                batch, future = pending.popleft()
                 results = await future
-            except Exception as exc:  # noqa: BLE001 - the cluster's errors, not the work's
+            except Exception as exc:  # noqa: BLE001
                 raise _lost(scheduler, client, exc, done, len(items)) from None
             done += len(batch)
             yield [dataclasses.replace(r, candidate=c) for r, c in zip(results, batch, strict=True)]
