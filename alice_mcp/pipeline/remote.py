@@ -5,7 +5,10 @@ map, where it mounts the collection elsewhere) and returns compact records: hash
 pHash/dHash, quality and the thumbnail, never the pixels. Batches come back in the order they
 were sent, so sequence numbers and rows match a local run; the one DuckDB writer stays in this
 process (DuckDB allows one writing process). A worker lost mid-run costs only its batches: the
-scheduler runs them again on another worker. Dask is an extra: `pip install 'alice-mcp[dask]'`.
+scheduler runs them again on another worker; a cancelled run cancels the batches still on the
+cluster; a scheduler lost mid-run is WorkersLost (what was recorded stays, a rerun reads the
+rest). Used by organize (OrganizeRun) and `alice index` (follow_tree_on_dask). Dask is an
+extra: `pip install 'alice-mcp[dask]'`.
 """
 
 from __future__ import annotations
