@@ -103,8 +103,8 @@ def test_save_image_extended_make_and_description(tmp_path: Path, fmt: str, key_
     make = Image.open(path).getexif()[0x010F]
     assert make.startswith("Prompt: {" if key_case == "title" else "prompt: {")
     info = detect_path(path)
-    assert _fields(info)[:7] == ("comfyui", "a paper boat, macro", "low quality", 808, 20,
-                                 "euler", 7.0)  # fmt: skip
+    assert _fields(info) == ("comfyui", "a paper boat, macro", "low quality", 808, 20, "euler",
+                             7.0, "juggernautXL_v9")  # fmt: skip
     assert f"{fmt}:exif:Make:prompt" in info.evidence
     assert f"{fmt}:exif:ImageDescription:workflow" in info.evidence
     assert not any(k.startswith("exif:") for k in info.raw)  # the graphs are not repeated raw
