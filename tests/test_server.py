@@ -69,6 +69,29 @@ async def test_tools_list_matches_the_snapshot(server_settings: Settings) -> Non
     assert current == json.loads(SNAPSHOT.read_text("utf-8"))
 
 
+RESOURCES_SNAPSHOT = SNAPSHOT.with_name("resources_list.json")
+
+
+async def test_resources_list_matches_the_snapshot(server_settings: Settings) -> None:
+    """resources/list and resources/templates/list, with the gallery app (UPDATE_SNAPSHOTS=1
+    rewrites): a resource or its metadata changing shows up in review."""
+    async with Client(build_server(server_settings)) as client:
+        listed = (await client.list_resources()).resources
+        templates = (await client.list_resource_templates()).resource_templates
+    current = {
+        "resources": [r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for r in sorted(listed, key=lambda r: str(r.uri))],
+        "templates": [t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for t in sorted(templates, key=lambda t: t.uri_template)]}
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        RESOURCES_SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n",
+                                      "utf-8")
+    assert RESOURCES_SNAPSHOT.exists(), f"{RESOURCES_SNAPSHOT} is missing; UPDATE_SNAPSHOTS=1"
+    assert current == json.loads(RESOURCES_SNAPSHOT.read_text("utf-8"))
+    gallery = next(r for r in current["resources"] if r["uri"].startswith("ui://"))
+    assert gallery["mimeType"] == "text/html;profile=mcp-app"
+
+
 async def test_every_tool_declares_honest_annotations(server_settings: Settings) -> None:
     async with Client(build_server(server_settings)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
