@@ -124,6 +124,7 @@ def test_merge_keeps_a_darktable_history_stack_and_replaces_only_alices_properti
     again = read_sidecar(out)
     assert again.stars == 5 and sorted(again.tags) == [("custom", "cat"), ("style", "neon")]
     assert "trainedAlgorithmicMedia" in text and "<alice:Prompt>a cat</alice:Prompt>" in text
+    assert re.search(r"<dc:description>.*a cat in neon.*</dc:description>", text, re.DOTALL)
     # a second write over alice's own output changes nothing (idempotent round trip)
     assert merge_sidecar(out, facts) == out
 
@@ -192,6 +193,18 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
     assert set(tags["Subject"]) == {"castle", "gloomy"}
     assert "mood|gloomy" in tags["HierarchicalSubject"]
     assert "mood/gloomy" in tags["TagsList"]
+
+
+async def test_stem_naming_writes_the_lightroom_name(tmp_path: Path, inbox: Path,
+                                                   organized: Path) -> None:
+    samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
+    with _auto(tmp_path, inbox, organized, **{"sidecars.naming": "stem"}) as library:
+        report = await library.organize()
+        media = Path((await library.search("knight")).results[0].path)
+    assert report.sidecars_written == 1
+    assert media.with_suffix(".xmp").is_file()  # <file>.xmp, as Lightroom names it
+    assert not media.with_name(media.name + ".xmp").exists()
+    assert "a knight" in media.with_suffix(".xmp").read_text("utf-8")
 
 
 async def test_hostile_sidecars_in_the_tree_are_warnings_and_leak_nothing(
