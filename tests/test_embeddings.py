@@ -244,8 +244,14 @@ async def test_mcp_search_by_meaning(tmp_path: Path, inbox: Path, models_dir: Pa
     settings = _settings(tmp_path, inbox, models_dir)
     async with Client(build_server(settings)) as client:
         await client.call_tool("organize", {})
-        embedded = await client.call_tool("embed", {})
+        ticks: list[tuple[float, float | None]] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            ticks.append((done, total))
+
+        embedded = await client.call_tool("embed", {}, progress_callback=on_progress)
         assert not embedded.is_error and embedded.structured_content["text_embedded"] == 200
+        assert len(ticks) > 1 and ticks[-1][0] == ticks[-1][1]  # progress, to the end
         page = (await client.call_tool("search", {"semantic": "a dog on a beach", "limit": 3,
                                                   "source": "a1111"})).structured_content
         assert "puppy running on the seashore" in [r["prompt"] for r in page["results"]]
