@@ -185,3 +185,42 @@ async def test_files_rewritten_during_a_run_are_never_indexed_under_a_stale_id(
     assert rows and all(hash_file(p) == a for p, a in rows), "an index row names stale bytes"
     placed = {hash_file(p) for p in organized.rglob("*.png")}
     assert {hash_file(p) for p in paths if p.exists()} <= placed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("move", [False, True])
+async def test_a_name_taken_at_the_last_moment_goes_to_the_next_sequence_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move: bool) -> None:
+    """Another program (not alice) writes the planned name just before alice claims it: its
+    file is kept as it is, alice's goes to the next number, journaled, and indexed rightly."""
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    src = _png(tmp_path / "inbox" / "p" / "a.png", 1)
+    asset = hash_file(src)
+    organized = tmp_path / "organized"
+    theirs = b"another program's file"
+    real_link = os.link
+    taken: list[Path] = []
+
+    def other_writer_first(a: object, b: object, **kwargs: object) -> None:
+        target = Path(str(b))
+        if not taken and target.is_relative_to(organized) and not target.name.startswith("."):
+            target.write_bytes(theirs)  # the name is taken between planning and claiming
+            taken.append(target)
+        real_link(a, b, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "link", other_writer_first)
+    settings = load_settings(flags={
+        "paths.inbox": tmp_path / "inbox", "paths.organized": organized,
+        "paths.database": tmp_path / "lib.duckdb",
+        "paths.layout": "{project}/{seq:05d}{ext}"}).settings
+    with Library(settings) as lib:
+        report = await lib.organize(move=move)
+        assert report.organized == 1 and not report.errors, report.errors
+        rows = lib.db.fetchall("SELECT path FROM files WHERE role = 'organized' "
+                               "AND asset_id = ?", [asset])
+        assert lib.db.fetchall("SELECT count(*) FROM journal")[0][0] == 0
+    assert [p.name for p in taken] == ["00001.png"] and taken[0].read_bytes() == theirs
+    assert [Path(p).name for (p,) in rows] == ["00002.png"]
+    assert hash_file(organized / "p" / "00002.png") == asset
+    assert src.exists() is not move
