@@ -224,3 +224,47 @@ async def test_a_name_taken_at_the_last_moment_goes_to_the_next_sequence_number(
     assert [Path(p).name for (p,) in rows] == ["00002.png"]
     assert hash_file(organized / "p" / "00002.png") == asset
     assert src.exists() is not move
+
+
+@pytest.mark.anyio
+async def test_a_cross_disk_move_whose_source_stays_is_recorded_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--move to another disk where the source cannot be removed: one copy placed and recorded
+    with what happened; reruns place no second copy and report no "cannot place" error."""
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    src = _png(tmp_path / "inbox" / "p" / "a.png", 1)
+    asset = hash_file(src)
+    real_link, real_unlink = os.link, os.unlink
+
+    def other_disk(a: object, b: object, **kwargs: object) -> None:
+        if Path(str(a)) == src:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(a, b, **kwargs)  # type: ignore[arg-type]
+
+    def stuck(path: object, *args: object, **kwargs: object) -> None:
+        if Path(str(path)) == src:
+            raise OSError(errno.EACCES, "Permission denied")
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "link", other_disk)
+    monkeypatch.setattr(os, "unlink", stuck)
+    settings = load_settings(flags={
+        "paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
+        "paths.database": tmp_path / "lib.duckdb"}).settings
+    with Library(settings) as lib:
+        first = await lib.organize(move=True)
+        assert first.organized == 1
+        said = [p.reason for p in first.errors + first.warnings]
+        assert len(said) == 1 and said[0].startswith("placed, but cannot remove the source")
+        for _ in range(2):  # the source is a duplicate now: it cannot be moved aside either
+            again = await lib.organize(move=True)
+            assert again.organized == 0 and again.duplicates_moved == 0, again
+            said = [p.reason for p in again.errors + again.warnings]
+            assert len(said) == 1 and said[0].startswith("a duplicate, not moved aside: "
+                                                         "cannot remove the source"), said
+        rows = lib.db.fetchall("SELECT path FROM files WHERE role = 'organized'")
+    placed = [p for p in (tmp_path / "organized").rglob("*") if p.is_file()
+              and not p.name.endswith(".xmp")]
+    assert len(placed) == 1 and hash_file(placed[0]) == asset and src.exists()
+    assert [Path(p) for (p,) in rows] == placed
