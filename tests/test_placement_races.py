@@ -22,7 +22,7 @@ from alice_mcp.media.probe import hash_file
 from alice_mcp.pipeline.place import DestinationTaken, place
 from alice_mcp.store.db import Database
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("ALICE_RACE_ROUNDS", "3"))  # `make stress` runs 30
 PER_INBOX = 30
 
 
