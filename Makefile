@@ -36,10 +36,12 @@ $(EXIFTOOL): | $(STAMP)
 test: $(STAMP) $(BROWSER) $(EXIFTOOL)
 	$(BIN)/python -m pytest -q
 
-# the reliability tests, longer: 300 SIGKILLs, 20x the property-test examples
+# the reliability tests, longer: 300 SIGKILLs, 20x the property-test examples, 30 rounds of
+# two --move runs racing into one organized folder
 stress: $(STAMP)
-	ALICE_KILL_ROUNDS=150 ALICE_PROPERTY_SCALE=20 $(BIN)/python -m pytest -q \
-		tests/test_kill.py tests/test_bad_input.py tests/test_properties.py tests/test_hardening.py
+	ALICE_KILL_ROUNDS=150 ALICE_PROPERTY_SCALE=20 ALICE_RACE_ROUNDS=30 $(BIN)/python -m pytest -q \
+		tests/test_kill.py tests/test_bad_input.py tests/test_properties.py tests/test_hardening.py \
+		tests/test_placement_races.py tests/test_parser_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -246,7 +246,7 @@ def analysis(report: AnalyzeReport) -> None:
         line += f"; budget reached: {report.budget_skipped} assets left for later"
     print(line)
     for problem in report.errors:
-        print(f"  error {problem.path[:16]}: {problem.reason}")
+        print(f"  error {problem.path[:16]}: {printable(problem.reason)}")
     if report.cancelled:
         print("Cancelled: run again to finish the rest.")
 

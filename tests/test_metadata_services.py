@@ -103,8 +103,8 @@ def test_save_image_extended_make_and_description(tmp_path: Path, fmt: str, key_
     make = Image.open(path).getexif()[0x010F]
     assert make.startswith("Prompt: {" if key_case == "title" else "prompt: {")
     info = detect_path(path)
-    assert _fields(info)[:7] == ("comfyui", "a paper boat, macro", "low quality", 808, 20,
-                                 "euler", 7.0)  # fmt: skip
+    assert _fields(info) == ("comfyui", "a paper boat, macro", "low quality", 808, 20, "euler",
+                             7.0, "juggernautXL_v9")  # fmt: skip
     assert f"{fmt}:exif:Make:prompt" in info.evidence
     assert f"{fmt}:exif:ImageDescription:workflow" in info.evidence
     assert not any(k.startswith("exif:") for k in info.raw)  # the graphs are not repeated raw
@@ -268,21 +268,57 @@ def _write_corpus(folder: Path) -> None:
 def test_alice_inspect_json_on_the_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "corpus"
     _write_corpus(folder)
-    files = sorted(folder.iterdir())
-    run = subprocess.run([sys.executable, "-m", "alice_mcp", "inspect", "--json", *map(str, files)],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    found = {Path(d["path"]).name: d for d in map(json.loads, run.stdout.splitlines())}
-    keys = ("source", "prompt", "negative_prompt", "seed", "steps", "sampler", "cfg", "model")
-    for name, expected in CORPUS.items():
-        assert tuple(found[name][k] for k in keys) == expected, name
-        assert path_size(folder / name) < 300_000
+    found = _inspected(folder, CORPUS)
     mystery = found["mystery.png"]
     assert mystery["source"] == "unknown" and mystery["raw"]["mystery"] == "x=1;y=2"
     assert "no known generator" in mystery["reason"]
     display.inspections([mystery])  # what `alice inspect` prints without --json
     human = capsys.readouterr().out
     assert "raw mystery: x=1;y=2" in human and "reason: metadata read but" in human
+
+
+def test_alice_inspect_json_on_the_other_layouts(tmp_path: Path) -> None:
+    """The items the corpus above leaves to detect_path, through `alice inspect --json` too:
+    Forge Classic in a JPEG, save-image-extended, Civitai's bare graph, other spellings, and
+    C2PA history (Gemini: no parameters, the generator and when the AI step happened)."""
+    folder = tmp_path / "more"
+    folder.mkdir()
+    samples.write_a1111_jpeg(folder / "classic.jpg", prompt="a forge fox", negative="bad",
+                             seed=11, model="juggernautXL", version="classic")  # fmt: skip
+    samples.write_comfyui_exif(folder / "extended.webp", "webp", layout="extended")
+    samples.write_comfyui_exif(folder / "upscale.jpg", "jpeg", layout="bare")
+    samples.write_png_text(folder / "spellings.png", {"parameters": (
+        "a castle on a hill\nNegative prompt: fog\nSTEPS: 31, sampler: DPM++ SDE, "
+        "CFG Scale: 6.5, Seed: 99, size: 640x960, Clip Skip: 2, model: dreamshaper_8")})
+    samples.write_c2pa_history(folder / "gemini.png", fmt="PNG", edits=1,
+                               when="2025-03-04T05:06:07Z")  # fmt: skip
+    expected = {
+        "classic.jpg": ("forge", "a forge fox", "bad", 11, 20, "Euler a", 7.0, "juggernautXL"),
+        "extended.webp": ("comfyui", "a paper boat, macro", "low quality", 808, 20, "euler",
+                          7.0, "juggernautXL_v9"),
+        "upscale.jpg": ("civitai", "a paper boat, macro", "bad hands", 808, 30, "Euler a", 4.5,
+                        "Illustrious"),
+        "spellings.png": ("a1111", "a castle on a hill", "fog", 99, 31, "DPM++ SDE", 6.5,
+                          "dreamshaper_8"),
+        "gemini.png": ("gemini", None, None, None, None, None, None, "Gemini"),
+    }  # fmt: skip
+    found = _inspected(folder, expected)
+    assert found["gemini.png"]["created_at"] == "2025-03-04T05:06:07+00:00"
+
+
+def _inspected(folder: Path, expected: dict[str, tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+    """`alice inspect --json` over every file of folder, by name; each expected file checked
+    for the eight fields issue 16 names (and kept small)."""
+    run = subprocess.run([sys.executable, "-m", "alice_mcp", "inspect", "--json",
+                          *map(str, sorted(folder.iterdir()))],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    found = {Path(d["path"]).name: d for d in map(json.loads, run.stdout.splitlines())}
+    keys = ("source", "prompt", "negative_prompt", "seed", "steps", "sampler", "cfg", "model")
+    for name, fields in expected.items():
+        assert tuple(found[name][k] for k in keys) == fields, name
+        assert path_size(folder / name) < 300_000
+    return found
 
 
 def path_size(path: Path) -> int:

@@ -77,6 +77,15 @@ def test_escape_sequences_in_metadata_are_escaped_in_the_terminal(tmp_path: Path
     exact = _alice(tmp_path, "inspect", "--json", str(tmp_path / "inbox" / "evil.png"))
     assert "\x1b[2J" in json.loads(exact.stdout)["prompt"]
 
+    assert _alice(tmp_path).returncode == 0  # organize it; then search and show print it
+    found = _alice(tmp_path, "search", "--json")
+    hit = json.loads(found.stdout)["results"][0]
+    assert "\x1b[2J" in hit["prompt"]  # JSON keeps the text exact
+    for shown in (_alice(tmp_path, "search"), _alice(tmp_path, "show", hit["asset_id"])):
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "\\x1b[2J" in shown.stdout
+
 
 @pytest.mark.anyio
 async def test_mcp_answers_with_a_printable_form_of_such_a_name(tmp_path: Path) -> None:

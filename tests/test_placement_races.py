@@ -22,7 +22,7 @@ from alice_mcp.media.probe import hash_file
 from alice_mcp.pipeline.place import DestinationTaken, place
 from alice_mcp.store.db import Database
 
-ROUNDS = 3
+ROUNDS = int(os.environ.get("ALICE_RACE_ROUNDS", "3"))  # `make stress` runs 30
 PER_INBOX = 30
 
 
@@ -185,3 +185,86 @@ async def test_files_rewritten_during_a_run_are_never_indexed_under_a_stale_id(
     assert rows and all(hash_file(p) == a for p, a in rows), "an index row names stale bytes"
     placed = {hash_file(p) for p in organized.rglob("*.png")}
     assert {hash_file(p) for p in paths if p.exists()} <= placed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("move", [False, True])
+async def test_a_name_taken_at_the_last_moment_goes_to_the_next_sequence_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move: bool) -> None:
+    """Another program (not alice) writes the planned name just before alice claims it: its
+    file is kept as it is, alice's goes to the next number, journaled, and indexed rightly."""
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    src = _png(tmp_path / "inbox" / "p" / "a.png", 1)
+    asset = hash_file(src)
+    organized = tmp_path / "organized"
+    theirs = b"another program's file"
+    real_link = os.link
+    taken: list[Path] = []
+
+    def other_writer_first(a: object, b: object, **kwargs: object) -> None:
+        target = Path(str(b))
+        if not taken and target.is_relative_to(organized) and not target.name.startswith("."):
+            target.write_bytes(theirs)  # the name is taken between planning and claiming
+            taken.append(target)
+        real_link(a, b, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "link", other_writer_first)
+    settings = load_settings(flags={
+        "paths.inbox": tmp_path / "inbox", "paths.organized": organized,
+        "paths.database": tmp_path / "lib.duckdb",
+        "paths.layout": "{project}/{seq:05d}{ext}"}).settings
+    with Library(settings) as lib:
+        report = await lib.organize(move=move)
+        assert report.organized == 1 and not report.errors, report.errors
+        rows = lib.db.fetchall("SELECT path FROM files WHERE role = 'organized' "
+                               "AND asset_id = ?", [asset])
+        assert lib.db.fetchall("SELECT count(*) FROM journal")[0][0] == 0
+    assert [p.name for p in taken] == ["00001.png"] and taken[0].read_bytes() == theirs
+    assert [Path(p).name for (p,) in rows] == ["00002.png"]
+    assert hash_file(organized / "p" / "00002.png") == asset
+    assert src.exists() is not move
+
+
+@pytest.mark.anyio
+async def test_a_cross_disk_move_whose_source_stays_is_recorded_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--move to another disk where the source cannot be removed: one copy placed and recorded
+    with what happened; reruns place no second copy and report no "cannot place" error."""
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    src = _png(tmp_path / "inbox" / "p" / "a.png", 1)
+    asset = hash_file(src)
+    real_link, real_unlink = os.link, os.unlink
+
+    def other_disk(a: object, b: object, **kwargs: object) -> None:
+        if Path(str(a)) == src:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(a, b, **kwargs)  # type: ignore[arg-type]
+
+    def stuck(path: object, *args: object, **kwargs: object) -> None:
+        if Path(str(path)) == src:
+            raise OSError(errno.EACCES, "Permission denied")
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "link", other_disk)
+    monkeypatch.setattr(os, "unlink", stuck)
+    settings = load_settings(flags={
+        "paths.inbox": tmp_path / "inbox", "paths.organized": tmp_path / "organized",
+        "paths.database": tmp_path / "lib.duckdb"}).settings
+    with Library(settings) as lib:
+        first = await lib.organize(move=True)
+        assert first.organized == 1
+        said = [p.reason for p in first.errors + first.warnings]
+        assert len(said) == 1 and said[0].startswith("placed, but cannot remove the source")
+        for _ in range(2):  # the source is a duplicate now: it cannot be moved aside either
+            again = await lib.organize(move=True)
+            assert again.organized == 0 and again.duplicates_moved == 0, again
+            said = [p.reason for p in again.errors + again.warnings]
+            assert len(said) == 1 and said[0].startswith("a duplicate, not moved aside: "
+                                                         "cannot remove the source"), said
+        rows = lib.db.fetchall("SELECT path FROM files WHERE role = 'organized'")
+    placed = [p for p in (tmp_path / "organized").rglob("*") if p.is_file()
+              and not p.name.endswith(".xmp")]
+    assert len(placed) == 1 and hash_file(placed[0]) == asset and src.exists()
+    assert [Path(p) for (p,) in rows] == placed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from alice_mcp.media.probe import hash_file
 from alice_mcp.pipeline.place import TEMP_SUFFIX, place
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored, to_stored
 from alice_mcp.store.writer import BatchWriter, Write
 
 THRESHOLDS = (0.2, 0.4, 0.6, 0.8)
@@ -83,6 +85,21 @@ def test_a_move_killed_between_link_and_unlink_removes_the_source(db: Database,
     finished, _, _, rows = _settle(db)
     assert finished == 1 and not src.exists() and hash_file(dst)
     assert rows == {str(dst): "organized"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux takes names that are not UTF-8")
+def test_a_journaled_move_of_a_name_that_is_not_utf8_is_finished(db: Database,
+                                                                 tmp_path: Path) -> None:
+    """The journal holds such a name losslessly, so recovery finds both ends of the move."""
+    src = _png(tmp_path / "in" / os.fsdecode(b"bad\xff\xfe\x80name.png"), 1)
+    dst = tmp_path / "out" / os.fsdecode(b"bad\xff\xfe\x80name-00001.png")
+    dst.parent.mkdir()
+    os.link(src, dst)  # the claim happened; the source removal did not
+    _journal(db, src, dst, hash_file(src), "move")
+    finished, _, notes, rows = _settle(db)
+    assert (finished, notes) == (1, []) and not src.exists() and hash_file(dst)
+    assert rows == {to_stored(str(dst)): "organized"}  # as the index stores it (lossless)
+    assert from_stored(to_stored(str(dst))) == str(dst)
 
 
 def test_a_destination_with_other_bytes_is_left_untouched(db: Database, tmp_path: Path) -> None:

@@ -61,12 +61,51 @@ async def test_tools_list_matches_the_snapshot(server_settings: Settings) -> Non
     """Every change to the public surface shows up here in review (UPDATE_SNAPSHOTS=1 rewrites)."""
     async with Client(build_server(server_settings)) as client:
         tools = (await client.list_tools()).tools
-    current = _tools_snapshot(tools)
+    _check_snapshot(_tools_snapshot(tools), SNAPSHOT,
+                    update=bool(os.environ.get("UPDATE_SNAPSHOTS")))
+
+
+def _check_snapshot(current: list[dict], snapshot: Path, *, update: bool) -> None:
+    """current must equal the snapshot file; only update (the explicit flag) rewrites it."""
+    if update:
+        snapshot.parent.mkdir(exist_ok=True)
+        snapshot.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", "utf-8")
+    assert snapshot.exists(), f"{snapshot} is missing; write it with UPDATE_SNAPSHOTS=1"
+    assert current == json.loads(snapshot.read_text("utf-8"))
+
+
+def test_a_missing_snapshot_fails_and_is_not_written(tmp_path: Path) -> None:
+    """Without the flag a missing snapshot is a failure, never silently recreated."""
+    missing = tmp_path / "snapshots" / "tools_list.json"
+    with pytest.raises(AssertionError, match="is missing"):
+        _check_snapshot([{"name": "search"}], missing, update=False)
+    assert not missing.exists()
+    _check_snapshot([{"name": "search"}], missing, update=True)
+    with pytest.raises(AssertionError):
+        _check_snapshot([{"name": "stats"}], missing, update=False)
+
+
+RESOURCES_SNAPSHOT = SNAPSHOT.with_name("resources_list.json")
+
+
+async def test_resources_list_matches_the_snapshot(server_settings: Settings) -> None:
+    """resources/list and resources/templates/list, with the gallery app (UPDATE_SNAPSHOTS=1
+    rewrites): a resource or its metadata changing shows up in review."""
+    async with Client(build_server(server_settings)) as client:
+        listed = (await client.list_resources()).resources
+        templates = (await client.list_resource_templates()).resource_templates
+    current = {
+        "resources": [r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for r in sorted(listed, key=lambda r: str(r.uri))],
+        "templates": [t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for t in sorted(templates, key=lambda t: t.uri_template)]}
     if os.environ.get("UPDATE_SNAPSHOTS"):
-        SNAPSHOT.parent.mkdir(exist_ok=True)
-        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", "utf-8")
-    assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing; write it with UPDATE_SNAPSHOTS=1"
-    assert current == json.loads(SNAPSHOT.read_text("utf-8"))
+        RESOURCES_SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n",
+                                      "utf-8")
+    assert RESOURCES_SNAPSHOT.exists(), f"{RESOURCES_SNAPSHOT} is missing; UPDATE_SNAPSHOTS=1"
+    assert current == json.loads(RESOURCES_SNAPSHOT.read_text("utf-8"))
+    gallery = next(r for r in current["resources"] if r["uri"].startswith("ui://"))
+    assert gallery["mimeType"] == "text/html;profile=mcp-app"
 
 
 async def test_every_tool_declares_honest_annotations(server_settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -123,6 +124,7 @@ def test_merge_keeps_a_darktable_history_stack_and_replaces_only_alices_properti
     again = read_sidecar(out)
     assert again.stars == 5 and sorted(again.tags) == [("custom", "cat"), ("style", "neon")]
     assert "trainedAlgorithmicMedia" in text and "<alice:Prompt>a cat</alice:Prompt>" in text
+    assert re.search(r"<dc:description>.*a cat in neon.*</dc:description>", text, re.DOTALL)
     # a second write over alice's own output changes nothing (idempotent round trip)
     assert merge_sidecar(out, facts) == out
 
@@ -193,6 +195,18 @@ async def test_round_trip_tag_star_write_edit_as_digikam_rescan(tmp_path: Path, 
     assert "mood/gloomy" in tags["TagsList"]
 
 
+async def test_stem_naming_writes_the_lightroom_name(tmp_path: Path, inbox: Path,
+                                                   organized: Path) -> None:
+    samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
+    with _auto(tmp_path, inbox, organized, **{"sidecars.naming": "stem"}) as library:
+        report = await library.organize()
+        media = Path((await library.search("knight")).results[0].path)
+    assert report.sidecars_written == 1
+    assert media.with_suffix(".xmp").is_file()  # <file>.xmp, as Lightroom names it
+    assert not media.with_name(media.name + ".xmp").exists()
+    assert "a knight" in media.with_suffix(".xmp").read_text("utf-8")
+
+
 async def test_hostile_sidecars_in_the_tree_are_warnings_and_leak_nothing(
         tmp_path: Path, inbox: Path, organized: Path) -> None:
     samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
@@ -249,6 +263,30 @@ async def test_files_moved_renamed_and_deleted_by_hand_are_followed(
         assert quiet.relinked == 0 and quiet.indexed_in_place == 0 and quiet.missing == []
 
 
+async def test_a_rescan_of_the_tree_reads_no_unchanged_file(tmp_path: Path, inbox: Path,
+                                                           organized: Path) -> None:
+    # an unchanged file costs its stat: bytes swapped under the same size and mtime are not
+    # read (nor hashed), so the asset stays; a real change (new mtime) is read again
+    for i, prompt in enumerate(["a knight", "a queen"]):
+        samples.write_a1111_png(inbox / f"{i}.png", prompt=prompt, seed=i)
+    with _auto(tmp_path, inbox, organized, **{"sidecars.write": "off"}) as library:
+        await library.organize()
+        knight = (await library.search("knight")).results[0]
+        queen = Path((await library.search("queen")).results[0].path)
+        media = Path(knight.path)
+        before = media.stat()
+        data = bytearray(media.read_bytes())
+        data[-20] ^= 0xFF  # one byte flipped: other bytes, same size
+        media.write_bytes(bytes(data))
+        os.utime(media, ns=(before.st_atime_ns, before.st_mtime_ns))
+        quiet = await library.organize()
+        assert (quiet.relinked, quiet.indexed_in_place, quiet.missing) == (0, 0, [])
+        assert (await library.search("knight")).results[0].asset_id == knight.asset_id
+        queen.write_bytes(queen.read_bytes() + b"\0")  # a real change: new size and mtime
+        changed = await library.organize()
+        assert changed.indexed_in_place == 1 and changed.missing != []
+
+
 async def test_move_of_duplicates_empties_the_inbox(tmp_path: Path, inbox: Path,
                                                    organized: Path) -> None:
     samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
@@ -272,6 +310,27 @@ async def test_move_of_duplicates_empties_the_inbox(tmp_path: Path, inbox: Path,
         assert sum("/_duplicates/" in loc.path for loc in locations) == 2, [loc.path for loc in locations]
         assert all(loc.role == "organized" for loc in locations)
         assert (await library.organize(move=True)).relinked == 0  # all recorded already
+
+
+async def test_a_near_duplicate_is_organized_normally_and_found_by_duplicates(
+        tmp_path: Path, inbox: Path, organized: Path) -> None:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    samples.write_a1111_png(inbox / "a.png", prompt="a knight", seed=1)
+    info = PngInfo()
+    info.add_text("parameters", "a knight, retouched\nSteps: 20, Seed: 1")
+    with Image.open(inbox / "a.png") as picture:  # the same pixels, other bytes
+        picture.save(inbox / "b.png", pnginfo=info)
+    assert (inbox / "a.png").read_bytes() != (inbox / "b.png").read_bytes()
+    with _auto(tmp_path, inbox, organized, **{"sidecars.write": "off"}) as library:
+        report = await library.organize(move=True)
+        assert report.organized == 2 and report.duplicates == 0
+        assert [p for p in inbox.rglob("*") if p.is_file()] == []
+        assert not (organized / "_duplicates").exists()
+        ids = {r.asset_id for r in (await library.search()).results}
+        groups = (await library.duplicates()).groups
+        assert [{hit.asset_id for hit in g.assets} for g in groups] == [ids] and len(ids) == 2
 
 
 async def test_export_csv_json_parquet_and_rows(tmp_path: Path, inbox: Path,

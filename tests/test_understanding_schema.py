@@ -178,6 +178,32 @@ async def test_an_image_missing_twice_is_recorded_and_not_sent_again(tmp_path: P
     assert after["failures"] == [] and after["ledger"][0] == 3 == api.requests
 
 
+async def test_a_recorded_failure_is_sent_again_for_a_changed_model_or_prompt(
+        tmp_path: Path) -> None:
+    # a failure is recorded per (model, prompt version): another model or a new prompt version
+    # asks again, without --force
+    with fake_api("openai", script=["missing", "missing"], delay=0) as api:
+        settings = make_settings(tmp_path, "openai", api.base_url)
+        await organized(tmp_path, settings)
+        with Library(settings) as lib:
+            first = await analyze(lib, settings, "openai")
+            assert (first.failed, api.requests) == (1, 2)
+            failed_id = lib.db.fetchall("SELECT asset_id FROM analysis_failures")[0][0]
+        other = make_settings(tmp_path, "openai", api.base_url,
+                              **{"understanding.openai.model": "gpt-4o"})
+        with Library(other) as lib:
+            report = await analyze(lib, other, "openai")
+            assert report.failed_before == 0 and report.failed == 0
+            assert (report.sent, report.requests, api.requests) == (ASSETS, 1, 3)
+            provider = make_provider("openai", other.understanding, retry=FAST)
+            provider.prompt_version = "next"
+            again = await UnderstandingService(lib.db, other).analyze(None, provider)
+            assert (again.failed_before, again.sent, again.requests) == (0, ASSETS, 1)
+            analysed = {row[0] for row in lib.db.fetchall(
+                "SELECT asset_id FROM analyses WHERE model = 'gpt-4o' AND prompt_version = 'next'")}
+    assert failed_id in analysed and api.requests == 4
+
+
 # -- an answer cut off at the token limit -----------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -17,6 +17,7 @@ import anyio
 import structlog
 from cachetools import LRUCache
 
+from alice_mcp import threads
 from alice_mcp.embeddings import models
 from alice_mcp.embeddings.index import VectorIndex
 from alice_mcp.embeddings.settings import EmbeddingsSettings
@@ -83,7 +84,7 @@ class Embedder:
         if not usable:
             raise models.ModelMissing("no embedding model is on this machine; "
                                       + "; and ".join(report.missing))
-        plans = {s: await anyio.to_thread.run_sync(self._todo, s, asset_ids) for s in usable}
+        plans = {s: await threads.run_in("files", self._todo, s, asset_ids) for s in usable}
         report.unchanged = sum(unchanged for _, unchanged in plans.values())
         total = sum(len(todo) for todo, _ in plans.values())
         size = self.settings.batch_size
@@ -92,7 +93,8 @@ class Embedder:
             for space, (todo, _) in plans.items():
                 for start in range(0, len(todo), size):
                     batch = todo[start:start + size]
-                    done = await anyio.to_thread.run_sync(self._embed_batch, space, batch)
+                    done = await threads.run_in("models", self._embed_batch, space,
+                                                    batch)
                     setattr(report, f"{space}_embedded", getattr(report, f"{space}_embedded")
                             + done)
                     await progress.advance(len(batch))

@@ -4,6 +4,7 @@ inspect files."""
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -161,7 +162,9 @@ class Organizing(Meaning, Sidecars):
 
         def one(path: Path) -> dict[str, Any]:
             if not path.is_file():
-                return {"path": str(path), "error": "no such file"}
+                return {"path": str(path), "error": "not a regular file (folder, device, pipe, "
+                        "socket or a link that leads nowhere)" if os.path.lexists(path)
+                        else "no such file"}
             return {"path": str(path), **detect_path(path, stealth=look_in_pixels).to_dict()}
         return [await in_thread(one, Path(p)) for p in paths]
 

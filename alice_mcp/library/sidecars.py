@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
-
 from alice_mcp.errors import InvalidArgument
 from alice_mcp.library.base import LibraryBase
 from alice_mcp.pipeline.follow import follow_tree
 from alice_mcp.pipeline.organize import OrganizeRun
+from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.results import ExportResult, FileProblem, OrganizeReport, SidecarReport
 from alice_mcp.sidecars.sync import (
     SyncOutcome,
@@ -42,7 +41,7 @@ class Sidecars(LibraryBase):
             write_sidecars(self.db, ids, self.settings.sidecars.naming, datetime.now(UTC),
                            outcome)
             return outcome
-        outcome = await anyio.to_thread.run_sync(run)
+        outcome = await in_thread(run)
         self.search_cache.invalidate()
         return _sidecar_report(outcome)
 
@@ -51,7 +50,7 @@ class Sidecars(LibraryBase):
         if self.settings.sidecars.write != "auto" or not asset_ids:
             return None
         outcome = SyncOutcome()
-        await anyio.to_thread.run_sync(lambda: write_sidecars(
+        await in_thread(lambda: write_sidecars(
             self.db, list(asset_ids), self.settings.sidecars.naming, datetime.now(UTC), outcome))
         return _sidecar_report(outcome)
 
@@ -88,7 +87,7 @@ class Sidecars(LibraryBase):
             report.sidecars_read, report.sidecars_written = outcome.read, outcome.written
             report.warnings += [FileProblem(path=p, reason=r)
                                 for p, r in (state.problems + outcome.problems)[:MAX_REPORTED]]
-        await anyio.to_thread.run_sync(follow)
+        await in_thread(follow)
 
     async def export(self, query: str | q.Query | None = None, *, fmt: str | None = None,
                      output: Path | str | None = None, limit: int | None = None) -> ExportResult:
@@ -101,10 +100,10 @@ class Sidecars(LibraryBase):
                 raise InvalidArgument(f"cannot export as {chosen!r}; use --format "
                                       f"{'|'.join(EXPORT_FORMATS)}")
             target = Path(output).expanduser().absolute()  # the user's own file: any folder
-            total = await anyio.to_thread.run_sync(
+            total = await in_thread(
                 lambda: export.copy_to(self.db, parsed, target, chosen))
             return ExportResult(total=total, file=str(target), format=chosen)
-        rows, total = await anyio.to_thread.run_sync(
+        rows, total = await in_thread(
             lambda: export.rows(self.db, parsed, limit))
         return ExportResult(total=total, rows=rows)
 

@@ -327,6 +327,15 @@ class OrganizeRun:
             dst = step.dst
             assert dst is not None
             done = Write("journal_done", {"op_id": step.op_id})
+            if step.duplicate and note is not None:
+                # the source stays (same bytes, its asset organized already): a copy aside
+                # would only pile up again on every rerun, so our own new copy is taken back
+                await in_thread(dst.unlink)
+                self.report.errors.append(FileProblem(path=str(cand.path), reason=(
+                    f"a duplicate, not moved aside: {note.split(', but ', 1)[-1]}; it stays "
+                    "where it is")))
+                await send.send(done)
+                return
             self.placed[str(cand.path)] = (step.asset_id, str(dst))
             if step.duplicate:
                 self.report.duplicates_moved += 1

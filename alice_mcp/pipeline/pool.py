@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.lowlevel import RunVar
+
+from alice_mcp import threads
 
 T = TypeVar("T")
 R = TypeVar("R")
-FILE_THREADS = 16  # threads for file and index work outside the worker pool, per event loop
-_FILE_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("alice_file_limiter")
 M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter
 BIG_BUFFER_BYTES = 2 * 1024 * 1024  # as low a peak as 128 KiB, with far fewer page faults
 
@@ -96,16 +95,11 @@ async def map_batches(items: Sequence[T], work: Callable[[T], R], plan: PoolPlan
 
 
 def file_work_limiter() -> anyio.CapacityLimiter:
-    """The event loop's limiter for file and index work: never anyio's default one, which the
-    MCP stdio transport needs to read and write messages (a stuck file must not silence it)."""
-    try:
-        return _FILE_LIMITER.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(FILE_THREADS)
-        _FILE_LIMITER.set(limiter)
-        return limiter
+    """The event loop's limiter for file and index work (threads.limiter("files")): never
+    anyio's default one, which the MCP stdio transport needs to read and write messages."""
+    return threads.limiter("files")
 
 
 async def in_thread(func: Callable[..., R], *args: object) -> R:
     """func(*args) in a worker thread under file_work_limiter()."""
-    return await anyio.to_thread.run_sync(func, *args, limiter=file_work_limiter())
+    return await threads.run_in("files", func, *args)

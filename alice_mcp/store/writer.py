@@ -29,6 +29,7 @@ import numpy as np
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from alice_mcp import threads
 from alice_mcp.errors import AliceError, DiskFull
 from alice_mcp.store.db import Database
 from alice_mcp.store.paths import to_stored
@@ -132,14 +133,13 @@ class BatchWriter:
             async with receive:
                 async for write in receive:
                     if isinstance(write, Commit):
-                        await anyio.to_thread.run_sync(self._flush_and_commit,
-                                                       abandon_on_cancel=False)
+                        await threads.run_in("writer", self._flush_and_commit)
                         write.done.set()
                         continue
                     self._pending.append(write)
                     if len(self._pending) >= self.batch_insert_size:
-                        await anyio.to_thread.run_sync(self._flush, abandon_on_cancel=False)
-            await anyio.to_thread.run_sync(self.finish, abandon_on_cancel=False)
+                        await threads.run_in("writer", self._flush)
+            await threads.run_in("writer", self.finish)
         except duckdb.Error as exc:
             if not disk_full(exc):
                 raise

@@ -6,10 +6,10 @@ import io
 import re
 from functools import cache
 
-import anyio
 import numpy as np
 from PIL import Image, ImageStat
 
+from alice_mcp import threads
 from alice_mcp.understanding.base import Analysis, Item, TagGuess, Usage
 from alice_mcp.understanding.vocabulary import VOCABULARY
 
@@ -133,4 +133,4 @@ class LocalProvider:
                 except (OSError, ValueError) as exc:
                     out.append(exc)
             return out
-        return await anyio.to_thread.run_sync(run), Usage()
+        return await threads.run_in("models", run), Usage()

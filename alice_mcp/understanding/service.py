@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
+from alice_mcp import threads
 from alice_mcp.config import Settings
 from alice_mcp.progress import Progress
 from alice_mcp.results import AnalysisEstimate, AnalyzeReport, FileProblem
@@ -88,7 +89,7 @@ class UnderstandingService:
     async def estimate(self, asset_ids: Sequence[str] | None, provider: Provider, *,
                        force: bool = False) -> AnalysisEstimate:
         """How many assets and calls a run would make, what it should cost, what the budget allows."""
-        plan = await anyio.to_thread.run_sync(self._plan, asset_ids, provider, force)
+        plan = await threads.run_in("files", self._plan, asset_ids, provider, force)
         size = self.batch_size(provider)
         budget = self._budget(plan.month_spent)
         total, affordable = 0.0, 0
@@ -120,7 +121,7 @@ class UnderstandingService:
         run = _Run(provider, report, progress, self._budget(0.0),
                    anyio.Semaphore(self.perf.max_concurrent_api_calls))
         try:
-            plan = await anyio.to_thread.run_sync(self._plan, asset_ids, provider, force)
+            plan = await threads.run_in("files", self._plan, asset_ids, provider, force)
             report.cached, report.failed_before = plan.cached, plan.failed_before
             report.errors.extend(FileProblem(path=a, reason=f"no thumbnail (a video or an "
                                              f"undecodable file): nothing to send to "
@@ -146,7 +147,7 @@ class UnderstandingService:
     async def _run_batch(self, ids: list[str], run: _Run) -> None:
         """One call for the batch; the images whose answer did not fit are retried once
         alone; what still does not fit is recorded so it is not paid for again."""
-        items = await anyio.to_thread.run_sync(self._items, ids)
+        items = await threads.run_in("files", self._items, ids)
         answers: list[Analysis | Exception | None] | None = await self._call(items, run)
         if answers is None:
             await run.progress.advance(len(items))
@@ -162,7 +163,7 @@ class UnderstandingService:
         with anyio.CancelScope(shield=True):
             for item, answer in zip(items, answers, strict=True):
                 if isinstance(answer, AnswerError):
-                    await anyio.to_thread.run_sync(self._record_failure, item.asset_id,
+                    await threads.run_in("files", self._record_failure, item.asset_id,
                                                    run.provider, answer)
                     run.report.failed += 1
                 if isinstance(answer, Exception):
@@ -210,10 +211,10 @@ class UnderstandingService:
         with anyio.CancelScope(shield=True):
             for item, answer in zip(items, answers, strict=True):
                 if not isinstance(answer, Exception):
-                    await anyio.to_thread.run_sync(self._store, item.asset_id, provider, answer,
+                    await threads.run_in("files", self._store, item.asset_id, provider, answer,
                                                    share)
                     report.analyzed += 1
-            await anyio.to_thread.run_sync(self._record_cost, provider, usage)
+            await threads.run_in("files", self._record_cost, provider, usage)
         return list(answers)
 
     def _budget(self, month_spent: float) -> Budget:
