@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60,000 synthetic assets: 300,000 tag rows in asset order, three row groups."""
     path = tmp_path_factory.mktemp("upkeep") / "template.duckdb"
-    synthetic.build_library(path, 60_000)
+    synthetic.build_library(path, 60_000, upkeep=False)
     return path
 
 
