@@ -23,6 +23,9 @@ own code; nothing is mocked.
   pipeline uses: JPEG DCT scaling, else full decode and box reduce). Rounds are interleaved,
   the first is a warm-up.
 - **Rescan**: `Library.organize()` on the library `alice` just organized, nothing changed.
+- **Start-up** (`bench/startup.py`): `alice --version`, `alice --help` and `alice` on a
+  400-file inbox it organized just before (nothing changed), each a whole process from exec to
+  exit (the installed `alice` script), one warm-up then the median of several.
 - **Inserts**: `BatchWriter.write_all` of realistic asset rows (every column, a JSON params
   document, timestamps) into a fresh library file, committed, default batch sizes (1,000 rows
   a statement, a commit every 5,000); `batched=False` is one INSERT per row. "DuckDB's own

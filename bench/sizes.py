@@ -33,6 +33,8 @@ class Sizes:
     rescan_repeats: int
     semantic_sizes: tuple[int, ...] = ()
     embed_items: int = 256
+    startup_files: int = 400  # the unchanged rescan timed as a whole process
+    startup_repeats: int = 7
 
 
 FULL = Sizes(
@@ -51,7 +53,7 @@ QUICK = Sizes(
     mcp_size=100_000, mcp_calls=15, mcp_sessions=20, mcp_burst_calls=5,
     mcp_paced_seconds=5, organize_files=800, organize_pool=2,
     profiles=("memory_constrained", "default"), rescan_repeats=3,
-    semantic_sizes=(100_000,), embed_items=128,
+    semantic_sizes=(100_000,), embed_items=128, startup_repeats=5,
 )
 TINY = Sizes(
     name="tiny", detect_files=2, detect_repeats=1, index_files=16, index_pool=1,
@@ -59,7 +61,7 @@ TINY = Sizes(
     tag_assets=50, tag_repeats=1, search_sizes=(2_000,), search_calls=3, mcp_size=2_000,
     mcp_calls=3, mcp_sessions=3, mcp_burst_calls=2, mcp_paced_seconds=1, organize_files=24, organize_pool=1,
     profiles=("memory_constrained", "default"), rescan_repeats=1,
-    semantic_sizes=(2_000,), embed_items=32,
+    semantic_sizes=(2_000,), embed_items=32, startup_files=24, startup_repeats=1,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 

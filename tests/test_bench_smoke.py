@@ -21,6 +21,8 @@ ROW_PREFIXES = (
     "peak RSS, `alice` organizing 24 files, profile default", "organize end to end",
     "rescan of an unchanged library", "text embedding, all-MiniLM-L6-v2",
     "picture embedding, tiny-clip", "search by meaning (like:", "search by meaning, 2,000 assets, cached",
+    "`alice --version`, a whole process", "`alice --help`, a whole process",
+    "`alice` rescan of an unchanged library of 24 files",
 )
 
 
