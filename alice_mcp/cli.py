@@ -168,17 +168,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _import_commands(*, pause_gc: bool) -> ModuleType:
     """Import the command handlers (and with them the Library). Run as a program, the
     collector is paused meanwhile and what the imports made is frozen out of later collections:
-    the tens of thousands of objects imports create would otherwise be traversed again and again."""
-    if not pause_gc:
-        from alice_mcp import commands
-        return commands
-    gc.disable()
+    the hundreds of thousands of objects imports create would otherwise be traversed again and
+    again while they are made."""
+    if pause_gc:
+        gc.disable()
     try:
+        _structlog_without_rich()
         from alice_mcp import commands
         return commands
     finally:
-        gc.freeze()
-        gc.enable()
+        if pause_gc:
+            gc.freeze()
+            gc.enable()
+
+
+def _structlog_without_rich() -> None:
+    """Import structlog while rich looks absent: structlog imports rich (~40 ms) only for pretty
+    tracebacks, which alice never uses (logs.py formats exceptions as plain text first, so keys
+    can be masked in them). rich then loads only when display.py renders something."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` raises ImportError
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
 
 
 def _quiet_broken_pipe() -> int:
