@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from alice_mcp.embeddings.settings import EmbeddingsSettings
 from alice_mcp.errors import SettingsError
+from alice_mcp.profile_files import known_profiles, profiles_dir
 from alice_mcp.understanding.settings import Section, UnderstandingSettings
 
 log = structlog.get_logger(__name__)
@@ -234,16 +235,6 @@ def _shown(key: str, value: Any) -> Any:
     if key in SECRET_KEYS:
         return "set" if value else "unset"
     return value
-
-
-def profiles_dir() -> Path:
-    """The folder of profile YAML files: inside the installed package, else the source tree."""
-    packaged = Path(__file__).parent / "profiles"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "profiles"
-
-
-def known_profiles() -> list[str]:
-    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
 
 
 def user_config_file() -> Path:

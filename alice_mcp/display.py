@@ -1,42 +1,75 @@
-"""Terminal rendering of Library results (rich): tables, trees and the progress bar."""
+"""Terminal rendering of Library results (rich): tables, trees and the progress bar.
+
+rich is imported by the first thing rendered, and the consoles are made then: a run with
+--json (or one that prints nothing) never loads it (issue 19: start-up).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.tree import Tree
-
-from alice_mcp.config import LoadedSettings
 from alice_mcp.progress import ProgressListener
-from alice_mcp.results import (
-    AnalyzeReport,
-    AssetDetail,
-    DuplicatesResult,
-    IndexReport,
-    LibraryStats,
-    MatchInfo,
-    ModelStatus,
-    OrganizeReport,
-    SearchPage,
-    SimilarResult,
-)
 from alice_mcp.text import printable
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.tree import Tree
+
+    from alice_mcp.config import LoadedSettings
+    from alice_mcp.results import (
+        AnalyzeReport,
+        AssetDetail,
+        DuplicatesResult,
+        IndexReport,
+        LibraryStats,
+        MatchInfo,
+        ModelStatus,
+        OrganizeReport,
+        SearchPage,
+        SimilarResult,
+    )
+
 TREE_LIMIT = 200
+
+
+class _LazyConsole:
+    """A rich Console made (and rich imported) on first use."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        """The Console itself (made now if not yet)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+out = _LazyConsole(highlight=False, soft_wrap=True)
+err = _LazyConsole(stderr=True, highlight=False)
+
+
+def _table(*headers: str) -> Table:
+    from rich.table import Table
+
+    return Table(*headers)
 
 
 def safe(value: Any) -> str:
     """Text from a file (path, prompt, metadata) as the terminal gets it: control characters
     and undecodable bytes escaped, and no rich markup ('[link=...]') taken from it."""
+    from rich.markup import escape
+
     return escape(printable(value))
 
 
@@ -47,8 +80,16 @@ def progress_bar(enabled: bool = True,
     if not (enabled and err.is_terminal):
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
+                  TimeRemainingColumn(), console=err.real(), transient=True) as bar:
         task = bar.add_task(description, total=None)
 
         async def listener(done: int, total: int, message: str) -> None:
@@ -96,6 +137,8 @@ def index_report(report: IndexReport) -> None:
 
 
 def _tree(root: Path, paths: list[Path]) -> Tree:
+    from rich.tree import Tree
+
     tree = Tree(f"[bold]{safe(root)}[/bold]")
     nodes: dict[Path, Tree] = {}
     for path in sorted(paths):
@@ -118,7 +161,7 @@ def profiles(loaded: LoadedSettings, known: list[str]) -> None:
         for key, value, origin in loaded.rows():
             print(f"{key} = {value}  # {origin}")
         return
-    table = Table("setting", "value", "from")
+    table = _table("setting", "value", "from")
     table.columns[0].no_wrap = True
     for key, value, origin in loaded.rows():
         table.add_row(key, str(value), origin)
@@ -147,7 +190,7 @@ def inspections(found: list[dict[str, Any]]) -> None:
 
 def search_page(page: SearchPage) -> None:
     meaning = any(hit.match for hit in page.results)
-    table = Table("asset", "source", "stars", "size", "prompt", "path",
+    table = _table("asset", "source", "stars", "size", "prompt", "path",
                   *(["why"] if meaning else []))
     for hit in page.results:
         size = f"{hit.width}x{hit.height}" if hit.width else ""
@@ -184,7 +227,7 @@ def stats(found: LibraryStats) -> None:
     for title, rows in (("source", found.by_source), ("model family", found.by_model_family),
                         ("month", found.by_month), ("stars", found.by_stars),
                         ("media type", found.by_media_type)):
-        table = Table(title, "count")
+        table = _table(title, "count")
         for row in rows:
             table.add_row(safe(row.key or "-"), str(row.count))
         out.print(table)
@@ -201,7 +244,7 @@ def stats(found: LibraryStats) -> None:
 
 
 def similar(result: SimilarResult) -> None:
-    table = Table("asset", "similarity" if result.by == "meaning" else "distance", "source",
+    table = _table("asset", "similarity" if result.by == "meaning" else "distance", "source",
                   "prompt", "path")
     for hit in result.results:
         closeness = str(hit.distance) if hit.distance is not None else f"{hit.similarity:.3f}"
@@ -220,6 +263,8 @@ def duplicates(result: DuplicatesResult) -> None:
 
 
 def asset(detail: AssetDetail) -> None:
+    from rich.markup import escape
+
     out.print(f"[bold]asset {detail.asset_id}[/bold]")
     for key, value in detail.fields.items():
         if value not in (None, "", [], {}) and key != "params":

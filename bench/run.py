@@ -29,6 +29,7 @@ from bench import (
     rescan,
     search,
     semantic,
+    startup,
     store,
 )
 from bench.report import Row, document, load_average, table
@@ -36,7 +37,7 @@ from bench.sizes import PRESETS, Sizes, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan", "semantic",
-            "dask")
+            "dask", "startup")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +76,11 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
     """Every requested row family, in an order that lets later rows reuse earlier work."""
     rows: list[Row] = []
     settings = load_settings(memory.config_file(workdir), environ={}, profile="default").settings
+    if "startup" in only:  # first: whole processes, timed before the machine warms up
+        files = corpus.corpus(f"startup-{sizes.startup_files}", sizes.startup_files, 1,
+                              root=cache)
+        _section(rows, "start-up, whole processes", lambda: startup.measure(
+            files, workdir, sizes.startup_repeats))
     if "detect" in only:
         _section(rows, "detection vs sd_parsers", lambda: detection.measure(
             workdir, sizes.detect_repeats, sizes.detect_files))

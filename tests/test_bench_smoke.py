@@ -24,6 +24,8 @@ ROW_PREFIXES = (
     "`alice index`, Dask LocalCluster", "`alice index`, CPU seconds", "per-file cost on one core",
     "the one writer",
     "sent back per file", "paper estimate",
+    "`alice --version`, a whole process", "`alice --help`, a whole process",
+    "`alice` rescan of an unchanged library of 24 files",
 )
 
 

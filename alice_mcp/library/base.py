@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from alice_mcp.cache import BoundedCache
 from alice_mcp.config import Settings
-from alice_mcp.embeddings.stage import Embedder
 from alice_mcp.errors import InvalidArgument, NotFound
 from alice_mcp.metrics import Metrics, monitor
 from alice_mcp.results import SearchPage
 from alice_mcp.roots import inside
 from alice_mcp.store import assets
 from alice_mcp.store.db import Database
+
+if TYPE_CHECKING:
+    from alice_mcp.embeddings.stage import Embedder
 
 PROMPT_EXCERPT = 200
 T = TypeVar("T")
@@ -37,11 +40,18 @@ class LibraryBase:
             max_bytes=perf.max_memory_cache_mb * 1024 * 1024,
             sizeof=lambda page: len(page.model_dump_json()) + 256)
         self.metrics = Metrics(caches=[self.search_cache])
-        self.embedder = Embedder(self.db, settings.embeddings)
         self._monitoring = 0
         # read-only use cases run on threads of their own (each on its own DuckDB cursor), at
         # most this many at once, beside the writer and without waiting for one another
         self.readers = anyio.CapacityLimiter(perf.max_concurrent_reads)
+
+    @functools.cached_property
+    def embedder(self) -> Embedder:
+        """The embedding models and vector indexes, made on first use (numpy and Pillow load
+        with them, not with every Library)."""
+        from alice_mcp.embeddings.stage import Embedder
+
+        return Embedder(self.db, self.settings.embeddings)
 
     async def read(self, fn: Callable[..., T], *args: object) -> T:
         """Run a read-only fn(*args) on a reader thread."""

@@ -22,7 +22,6 @@ from alice_mcp.results import (
 from alice_mcp.sidecars.sync import move_sidecars_along
 from alice_mcp.store import analyses, assets, locations, tags, upkeep
 from alice_mcp.store import query as q
-from alice_mcp.understanding.service import UnderstandingService, make_provider
 
 DUPLICATE_TAG = "duplicate"
 
@@ -103,6 +102,8 @@ class Describing(Sidecars):
                       listeners: Sequence[ProgressListener] = ()) -> AnalyzeReport:
         """Describe and tag assets with a provider; the selection is the ids, paths and query
         given, and without any of them every asset that this provider has not analyzed yet."""
+        from alice_mcp.understanding.service import UnderstandingService, make_provider
+
         chosen = make_provider(provider or self.settings.understanding.provider,
                                self.settings.understanding)
         ids = await self._analysis_selection(asset_ids, paths, query)
@@ -126,6 +127,8 @@ class Describing(Sidecars):
                                 provider: str | None = None, force: bool = False,
                                 query: str | None = None) -> AnalysisEstimate:
         """What analyze would send and cost, without calling anything (no API key needed)."""
+        from alice_mcp.understanding.service import UnderstandingService, make_provider
+
         chosen = make_provider(provider or self.settings.understanding.provider,
                                self.settings.understanding, require_key=False)
         ids = await self._analysis_selection(asset_ids, paths, query)

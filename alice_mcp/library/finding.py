@@ -8,8 +8,6 @@ from pathlib import Path
 from alice_mcp.errors import InvalidArgument, MediaError, NotFound
 from alice_mcp.library.base import bounded, excerpt
 from alice_mcp.library.meaning import Meaning
-from alice_mcp.media.pixels import analyze_pixels
-from alice_mcp.media.preview import PREVIEW_MIME, render_preview
 from alice_mcp.media.probe import open_regular
 from alice_mcp.results import (
     AnalysisFailureInfo,
@@ -110,6 +108,8 @@ class Finding(Meaning):
     async def preview(self, asset_id: str, size: int = 512) -> tuple[bytes, str]:
         """A JPEG of the asset, longest side <= size: from the original when the stored
         thumbnail is smaller than asked, else from the thumbnail."""
+        from alice_mcp.media.preview import PREVIEW_MIME, render_preview  # Pillow, when used
+
         def run() -> tuple[bytes, str]:
             full = self.resolve_id(asset_id)
             stored = assets.thumbnail_of(self.db, full)
@@ -130,6 +130,8 @@ class Finding(Meaning):
                       by: str = "pixels") -> SimilarResult:
         """Look-alikes of an asset (or an image file): by pixels, assets whose perceptual hash
         is within max_distance bits; by meaning, the nearest embeddings (asset ids only)."""
+        from alice_mcp.media.pixels import analyze_pixels  # Pillow and numpy, when used
+
         bounded("max_distance", max_distance, 0, MAX_SIMILAR_DISTANCE)
         bounded("limit", limit, 1, MAX_PAGE)
         def run() -> SimilarResult:

@@ -1,5 +1,6 @@
 """Use cases of search by meaning: embed assets, fetch models, hybrid search, look-alikes by
-meaning. The models and vectors are the Embedder's (embeddings/)."""
+meaning. The models and vectors are the Embedder's (embeddings/), imported by the methods
+that use them: numpy, Pillow and httpx stay out of a CLI start-up that needs none of them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from collections.abc import Sequence
 import anyio
 import structlog
 
-from alice_mcp.embeddings import models as embedding_models
 from alice_mcp.embeddings.hybrid import fuse
-from alice_mcp.embeddings.pull import pull
 from alice_mcp.errors import InvalidArgument
 from alice_mcp.library.base import LibraryBase, excerpt
 from alice_mcp.progress import Progress, ProgressListener
@@ -50,6 +49,8 @@ class Meaning(LibraryBase):
 
     async def embed_new(self) -> EmbedReport | None:
         """embeddings.auto: embed what lacks vectors; a missing model is logged once, not raised."""
+        from alice_mcp.embeddings import models as embedding_models
+
         try:
             report = await self.embed()
         except embedding_models.ModelMissing as exc:
@@ -77,6 +78,8 @@ class Meaning(LibraryBase):
 
     def models_status(self) -> list[ModelStatus]:
         """Each configured model: here or not, where, vectors made, how to get it."""
+        from alice_mcp.embeddings import models as embedding_models
+
         counts = vectors.counts(self.db)
         conf = self.settings.embeddings
         found = []
@@ -93,6 +96,8 @@ class Meaning(LibraryBase):
 
     async def pull_models(self, listener: ProgressListener | None = None) -> list[ModelStatus]:
         """Download the configured models that are not here yet (the only network use)."""
+        from alice_mcp.embeddings.pull import pull
+
         wanted = [s.model for s in self.models_status() if not s.present]
         await pull(self.settings.embeddings, wanted, listener)
         return self.models_status()
@@ -100,6 +105,8 @@ class Meaning(LibraryBase):
     def _search_by_meaning(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
         """Keyword, text-meaning and picture rankings within the query's filters, fused
         (embeddings/hybrid.py says how)."""
+        from alice_mcp.embeddings import models as embedding_models
+
         text = parsed.semantic or ""
         narrowed = parsed.without_meaning()
         # an unfiltered query narrows only if some asset is missing (hidden by default)

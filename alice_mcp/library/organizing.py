@@ -16,7 +16,6 @@ import structlog
 from alice_mcp.errors import InvalidArgument, NotFound, OutsideRoots
 from alice_mcp.library.meaning import Meaning
 from alice_mcp.library.sidecars import Sidecars
-from alice_mcp.metadata import detect_path
 from alice_mcp.pipeline.follow import follow_tree
 from alice_mcp.pipeline.organize import OrganizeRun
 from alice_mcp.pipeline.pool import in_thread
@@ -158,6 +157,8 @@ class Organizing(Meaning, Sidecars):
     async def inspect(self, paths: Sequence[Path], *,
                       stealth: bool | None = None) -> list[dict[str, Any]]:
         """What generated each file and with which parameters; errors are per file."""
+        from alice_mcp.metadata import detect_path  # the readers load when first used
+
         look_in_pixels = self.settings.metadata.stealth if stealth is None else stealth
 
         def one(path: Path) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Index one file in one worker call: read once, hash, detect the generator, decode the pixels once."""
+"""Index one file in one worker call: read once, hash, detect the generator, decode the pixels once.
+
+The readers (metadata, Pillow and numpy through media.pixels, PyAV through media.video) are
+imported by the first file indexed, not with this module: a rescan that finds nothing new never
+loads them (issue 19: start-up).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from alice_mcp.media.pixels import PixelError, PixelInfo, analyze_pixels
 from alice_mcp.media.probe import content_hash, hash_file, mime_for, open_regular
-from alice_mcp.media.quality import stars
-from alice_mcp.media.video import VideoError, VideoRefused, analyze_video
-from alice_mcp.metadata import GenerationInfo, detect
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.store.writer import Write
+
+if TYPE_CHECKING:
+    from alice_mcp.media.pixels import PixelInfo
+    from alice_mcp.metadata import GenerationInfo
 
 IN_MEMORY_LIMIT = 64 * 1024 * 1024  # larger files are hashed streamed and decoded from disk
 
@@ -38,6 +43,9 @@ class Failed:
 
 def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False) -> Indexed | Failed:
     """Everything the index stores about one file; any error becomes a Failed with the reason."""
+    from alice_mcp.media.pixels import PixelError
+    from alice_mcp.media.video import VideoRefused
+
     try:
         if cand.media_type == "image" and cand.size <= IN_MEMORY_LIMIT:
             with open_regular(cand.path) as fp:
@@ -54,6 +62,10 @@ def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False)
 
 def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
            stealth: bool) -> Indexed:
+    from alice_mcp.media.pixels import PixelError, analyze_pixels
+    from alice_mcp.media.video import VideoError, VideoRefused, analyze_video
+    from alice_mcp.metadata import detect
+
     fp: BinaryIO
     with opener() as fp:
         info = detect(fp, cand.path.name, stealth=stealth)
@@ -84,6 +96,8 @@ def created_at(item: Indexed) -> datetime:
 def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
               now: datetime) -> dict[str, Any]:
     """The assets-table row of an indexed file."""
+    from alice_mcp.media.quality import stars
+
     info, px, cand = item.info, item.pixels, item.candidate
     return {
         "asset_id": item.asset_id, "media_type": cand.media_type, "mime": mime_for(cand.path),

@@ -1,7 +1,11 @@
 """One organize run: scan -> index in the worker pool -> place -> BatchWriter, cancellable at any await.
 
-A file's placement and the rows that record it are shielded together, so a cancel never leaves a
-placed file unrecorded; the writer is shielded too and commits everything it was sent.
+A batch's placements and the rows that record them are shielded together, so a cancel never
+leaves a placed file unrecorded; the writer is shielded too and commits everything it was sent.
+Placement is batch by batch: journal rows committed, each file put in place, one durability
+point (pipeline/place.py make_durable), then moved sources removed and rows recorded.
+Just over 400 lines: the placement steps share the run's report, planner and journal state;
+they are what would move to a class of their own next.
 """
 
 from __future__ import annotations
@@ -31,7 +35,16 @@ from alice_mcp.pipeline.indexer import (
     file_row,
     index_file,
 )
-from alice_mcp.pipeline.place import DestinationTaken, Layout, Planner, SourceChanged, place
+from alice_mcp.pipeline.place import (
+    DestinationTaken,
+    Layout,
+    Planner,
+    SourceChanged,
+    make_durable,
+    put,
+    release_source,
+    withdraw,
+)
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
@@ -259,7 +272,9 @@ class OrganizeRun:
 
     async def _carry_out(self, steps: list[Step],
                          send: MemoryObjectSendStream[Write | Commit]) -> None:
-        """Journal the batch's placements (committed), then place each file and record it."""
+        """Journal the batch's placements (committed), put each file in place, make them
+        durable at once, then remove moved sources and record each file (its journal row
+        closed): a row is closed, and a source removed, only once its copy is durable."""
         if self.dry_run:
             self.report.organized += sum(1 for s in steps if s.dst is not None and not s.duplicate)
             return
@@ -271,16 +286,28 @@ class OrganizeRun:
             await send.send(barrier)
             await barrier.done.wait()
         unjournaled = self._rejected()
-        for step in steps:
-            if step.dst is not None and step.op_id in unjournaled:  # never move unjournaled
-                self._placed_in_run.pop(step.asset_id, None)
-                self.report.errors.append(FileProblem(
-                    path=str(step.candidate.path), reason="the index refused its journal row; "
-                    "not placed (nothing was touched)"))
-            elif step.dst is None:
-                await _send_all(send, step.writes)
-            else:
-                await self._place(step, send)
+        put: list[tuple[Step, bool]] = []  # placed, not yet durable; True: a hard-link move
+        full: OSError | None = None
+        with anyio.CancelScope(shield=True):  # a cancel lands after the batch is recorded
+            for step in steps:
+                if step.dst is not None and step.op_id in unjournaled:  # never move unjournaled
+                    self._placed_in_run.pop(step.asset_id, None)
+                    self.report.errors.append(FileProblem(
+                        path=str(step.candidate.path), reason="the index refused its journal "
+                        "row; not placed (nothing was touched)"))
+                elif step.dst is None:
+                    await _send_all(send, step.writes)
+                elif full is not None:  # the disk is full: the rest are not tried
+                    await self._unplaced(step, send)
+                else:
+                    try:
+                        put.append((step, await self._claim(step, send)))
+                    except OSError as exc:
+                        full = exc if exc.errno in FULL else None
+                        await self._unplaced(step, send, None if full else exc)
+            full = await self._settle(put, send) or full
+        if full is not None:  # every other file would fail too: stop the run
+            raise self._disk_full(full) from None
 
     def _journal(self, step: Step) -> Write:
         """The journal row of a planned placement (committed before any byte moves)."""
@@ -289,13 +316,14 @@ class OrganizeRun:
             "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
             "project": step.candidate.project, "state": "planned", "updated_at": self._now})
 
-    async def _claim(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> str | None:
-        """Place the file; when another writer took the name, journal the next one and retry."""
+    async def _claim(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> bool:
+        """Put the file in place; when another writer took the name, journal the next one and
+        retry. True when a move was made by a hard link."""
         for _ in range(MAX_CLAIMS):
             assert step.dst is not None
             try:
                 return await in_thread(
-                    functools.partial(place, step.candidate.path, step.dst, move=self.move,
+                    functools.partial(put, step.candidate.path, step.dst, move=self.move,
                                       asset_id=step.asset_id))
             except DestinationTaken:
                 await send.send(Write("journal_done", {"op_id": step.op_id}))
@@ -309,50 +337,74 @@ class OrganizeRun:
         raise DestinationTaken(17, f"{MAX_CLAIMS} names in a row were taken by another writer",
                                str(step.dst))
 
-    async def _place(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> None:
-        cand, writes = step.candidate, step.writes
-        with anyio.CancelScope(shield=True):
-            try:
-                note = await self._claim(step, send)
-            except OSError as exc:
-                self._placed_in_run.pop(step.asset_id, None)
-                if exc.errno in FULL:  # every other file would fail too: stop the run
-                    await send.send(Write("journal_done", {"op_id": step.op_id}))
-                    raise self._disk_full(exc) from None
-                reason = (f"{exc.strerror}; left in place" if isinstance(exc, SourceChanged)
-                          else f"cannot place at {step.dst}: {exc.strerror or exc}")
-                self.report.errors.append(FileProblem(path=str(cand.path), reason=reason))
-                await send.send(Write("journal_done", {"op_id": step.op_id}))
-                return
-            dst = step.dst
-            assert dst is not None
-            done = Write("journal_done", {"op_id": step.op_id})
-            if step.duplicate and note is not None:
-                # the source stays (same bytes, its asset organized already): a copy aside
-                # would only pile up again on every rerun, so our own new copy is taken back
-                await in_thread(dst.unlink)
-                self.report.errors.append(FileProblem(path=str(cand.path), reason=(
-                    f"a duplicate, not moved aside: {note.split(', but ', 1)[-1]}; it stays "
-                    "where it is")))
-                await send.send(done)
-                return
-            self.placed[str(cand.path)] = (step.asset_id, str(dst))
-            if step.duplicate:
-                self.report.duplicates_moved += 1
-            else:
-                self.report.organized += 1
-            st = dst.stat()
-            writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
-                                         st.st_mtime_ns))
-            if note is not None:
-                self.report.errors.append(FileProblem(path=str(cand.path), reason=note))
-            if self.move and note is None:
-                writes.append(Write("delete_files", {"path": str(cand.path)}))
-            elif cand.path.exists():
-                writes.append(self._file_row(cand.path, step.asset_id, "inbox", cand.size,
-                                             cand.mtime_ns))
-            writes.append(done)
-            await _send_all(send, writes)
+    async def _unplaced(self, step: Step, send: MemoryObjectSendStream[Write | Commit],
+                        exc: OSError | None = None) -> None:
+        """A planned file that is not in place: close its journal row, say why if known."""
+        self._placed_in_run.pop(step.asset_id, None)
+        if exc is not None:
+            reason = (f"{exc.strerror}; left in place" if isinstance(exc, SourceChanged)
+                      else f"cannot place at {step.dst}: {exc.strerror or exc}")
+            self.report.errors.append(FileProblem(path=str(step.candidate.path), reason=reason))
+        await send.send(Write("journal_done", {"op_id": step.op_id}))
+
+    async def _settle(self, put_steps: list[tuple[Step, bool]],
+                      send: MemoryObjectSendStream[Write | Commit]) -> OSError | None:
+        """One durability point for the batch's placed files; then each durable one has its
+        moved source removed and is recorded, each other one is taken back. Returns the
+        full-disk error that made some not durable, if one did."""
+        if not put_steps:
+            return None
+        failed = await in_thread(make_durable, [s.dst for s, _ in put_steps if s.dst])
+        durable = [(s, linked) for s, linked in put_steps if s.dst not in failed]
+        notes = await in_thread(self._release, durable) if self.move else [None] * len(durable)
+        for (step, _), note in zip(durable, notes, strict=True):
+            await self._record(step, note, send)
+        full = None
+        for step, _ in put_steps:
+            if step.dst in failed:
+                exc = failed[step.dst]
+                await in_thread(withdraw, step.dst)
+                full = full or (exc if exc.errno in FULL else None)
+                await self._unplaced(step, send, None if exc.errno in FULL else exc)
+        return full
+
+    @staticmethod
+    def _release(durable: list[tuple[Step, bool]]) -> list[str | None]:
+        """Remove the moved sources whose copies are durable (a note for each kept)."""
+        return [release_source(s.candidate.path, s.asset_id, linked=linked)
+                for s, linked in durable]
+
+    async def _record(self, step: Step, note: str | None,
+                      send: MemoryObjectSendStream[Write | Commit]) -> None:
+        """The rows of one durable placement, its journal row closed last."""
+        cand, writes, dst = step.candidate, step.writes, step.dst
+        assert dst is not None
+        if step.duplicate and note is not None:
+            # the source stays (same bytes, its asset organized already): a copy aside
+            # would only pile up again on every rerun, so our own new copy is taken back
+            await in_thread(dst.unlink)
+            self.report.errors.append(FileProblem(path=str(cand.path), reason=(
+                f"a duplicate, not moved aside: {note.split(', but ', 1)[-1]}; it stays "
+                "where it is")))
+            await send.send(Write("journal_done", {"op_id": step.op_id}))
+            return
+        self.placed[str(cand.path)] = (step.asset_id, str(dst))
+        if step.duplicate:
+            self.report.duplicates_moved += 1
+        else:
+            self.report.organized += 1
+        st = dst.stat()
+        writes.append(self._file_row(dst, step.asset_id, "organized", st.st_size,
+                                     st.st_mtime_ns))
+        if note is not None:
+            self.report.errors.append(FileProblem(path=str(cand.path), reason=note))
+        if self.move and note is None:
+            writes.append(Write("delete_files", {"path": str(cand.path)}))
+        elif cand.path.exists():
+            writes.append(self._file_row(cand.path, step.asset_id, "inbox", cand.size,
+                                         cand.mtime_ns))
+        writes.append(Write("journal_done", {"op_id": step.op_id}))
+        await _send_all(send, writes)
 
     def _disk_full(self, exc: OSError) -> DiskFull:
         return DiskFull(

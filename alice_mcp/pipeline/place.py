@@ -11,6 +11,7 @@ import shutil
 import string
 import sys
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path, PurePath
 
@@ -140,16 +141,32 @@ _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EA
 def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> str | None:
     """Copy (or move) src to dst; dst never exists half-written and is never overwritten.
 
+    One file on its own: put it, make it durable, then (move) remove the source. organize does
+    the three steps a batch at a time (one durability point a batch). Returns a note when a
+    moved file was placed but its source could not be removed (the source then stays,
+    recorded as a copy).
+    """
+    linked = put(src, dst, move=move, asset_id=asset_id)
+    failed = make_durable([dst])
+    if failed:
+        withdraw(dst)
+        raise failed[dst]
+    return release_source(src, asset_id, linked=linked) if move else None
+
+
+def put(src: Path, dst: Path, *, move: bool, asset_id: str) -> bool:
+    """Give dst the bytes of src, not yet durable (make_durable does that, for a whole batch).
+
     The final name is claimed atomically (a hard link, or an O_EXCL create): a name another
     writer holds raises DestinationTaken. The placed bytes are hashed (while copying, or after
-    linking) and must be asset_id, else SourceChanged. Returns a note when a moved file was
-    placed but its source could not be removed (the source then stays, recorded as a copy).
+    linking) and must be asset_id, else SourceChanged. With move on one filesystem, dst is a
+    hard link to src (True is returned); the source is removed later, by release_source.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     if os.path.lexists(dst):
         raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst))
     if move and _link_move(src, dst, asset_id):
-        return _remove_source(src)
+        return True
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
         copied = _copy_hashing(src, tmp)
@@ -159,11 +176,53 @@ def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> str | None:
         _claim(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    if move:
-        if hash_file(src) != asset_id:  # changed after the copy: keep both, record the copy
+    return False
+
+
+def make_durable(paths: Sequence[Path]) -> dict[Path, OSError]:
+    """fsync each placed file, then each folder holding them once (their names); the files
+    whose fsync failed, with why. One call a batch: the journal rows of the batch are closed,
+    and moved sources removed, only after it."""
+    failed: dict[Path, OSError] = {}
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            failed[path] = exc
+    if sys.platform != "win32":  # folders cannot be opened there (NTFS journals names)
+        for folder in dict.fromkeys(p.parent for p in paths if p not in failed):
+            with contextlib.suppress(OSError):  # names are journaled with the data on ext4
+                fd = os.open(folder, os.O_RDONLY)  # and XFS; elsewhere it is best effort
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    return failed
+
+
+def withdraw(dst: Path) -> None:
+    """Take back a placement that did not become durable: our own copy or link at dst."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(dst)
+
+
+def release_source(src: Path, asset_id: str, *, linked: bool) -> str | None:
+    """After a move's copy is durable: remove the source, unless it changed since it was
+    copied (both are then kept, and the note says so). A hard link shares the bytes."""
+    if not linked:
+        try:
+            changed = hash_file(src) != asset_id
+        except FileNotFoundError:
+            return None  # gone already: nothing left to remove
+        except OSError as exc:
+            return f"placed, but cannot read the source {src} again: {exc}; it was kept"
+        if changed:
             return f"{src} changed after it was copied; the source was kept"
-        return _remove_source(src)
-    return None
+    return _remove_source(src)
 
 
 def _link_move(src: Path, dst: Path, asset_id: str) -> bool:
@@ -205,7 +264,7 @@ _ZEROS = bytes(CHUNK)
 
 
 def _copy_hashing(src: Path, tmp: Path) -> str:
-    """Copy src to a new temporary file (fsynced, times kept); the hash of the bytes copied.
+    """Copy src to a new temporary file (times kept); the hash of the bytes copied.
 
     A chunk of zeros is skipped over instead of written, so a sparse source (a 4 GB disk image
     of holes) stays sparse where the filesystem keeps holes, and is written whole elsewhere."""
@@ -220,8 +279,6 @@ def _copy_hashing(src: Path, tmp: Path) -> str:
             else:
                 fout.write(chunk)
         fout.truncate(size)  # a trailing hole still counts in the size
-        fout.flush()
-        os.fsync(fout.fileno())
     shutil.copystat(src, tmp)
     return digest.hexdigest()
 

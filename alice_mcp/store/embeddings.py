@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from concurrent.futures import wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
-import numpy as np
 
 from alice_mcp.store.assets import IN_LIST_CHUNK
 from alice_mcp.store.db import Database
 
-SPACES = ("text", "image")
+if TYPE_CHECKING:
+    import numpy as np
+
+SPACES = ("text", "image")  # numpy loads in the functions that use it (CLI start-up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,8 @@ def stored(db: Database, space: str) -> dict[str, Stored]:
 
 def write(db: Database, space: str, model: str, rows: Sequence[tuple[str, str, np.ndarray]]) -> int:
     """Store (asset_id, basis, vector) rows of one space and model, replacing older vectors."""
+    import numpy as np
+
     if not rows:
         return 0
     ids = np.array([r[0] for r in rows], dtype=object)
@@ -55,6 +60,8 @@ def vectors(db: Database, space: str, model: str) -> tuple[list[str], np.ndarray
 
     Read as numpy columns: building Python lists first took 11x longer (100,000 vectors:
     10.7 s against 1.0 s)."""
+    import numpy as np
+
     try:
         with db.cursor() as cur:
             columns = cur.execute("SELECT asset_id, vector FROM embeddings WHERE space = ? "

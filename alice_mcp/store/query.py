@@ -19,15 +19,9 @@ from typing import Any
 
 from alice_mcp.errors import InvalidQuery
 from alice_mcp.store.db import Database
+from alice_mcp.store.sorts import SORTS
 from alice_mcp.store.tags import normalise_tag
 
-SORTS = {
-    "newest": "a.created_at DESC NULLS LAST, a.asset_id",
-    "oldest": "a.created_at ASC NULLS LAST, a.asset_id",
-    "stars": "a.stars DESC NULLS LAST, a.quality DESC NULLS LAST, a.asset_id",
-    "quality": "a.quality DESC NULLS LAST, a.asset_id",
-    "indexed": "a.indexed_at DESC, a.asset_id",
-}
 SORT_COLUMNS = {"newest": "a.created_at", "oldest": "a.created_at",
                 "stars": "a.stars, a.quality", "quality": "a.quality", "indexed": "a.indexed_at"}
 FIELDS = ("tag", "source", "engine", "model", "family", "project", "type", "stars", "w", "h",

@@ -21,11 +21,10 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import duckdb
-import numpy as np
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -34,6 +33,9 @@ from alice_mcp.errors import AliceError, DiskFull
 from alice_mcp.store.db import Database
 from alice_mcp.store.paths import to_stored
 from alice_mcp.store.schema import table_columns
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = structlog.get_logger(__name__)
 
@@ -336,8 +338,8 @@ def _batch_sql(spec: TableSpec, guard: bool) -> str:
 _FRAME = "alice_batch"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_NUMERIC = {"BIGINT": np.int64, "INTEGER": np.int64, "TINYINT": np.int64,
-            "TIMESTAMPTZ": np.int64, "DOUBLE": np.float64}
+_NUMERIC = {"BIGINT": "int64", "INTEGER": "int64", "TINYINT": "int64", "TIMESTAMPTZ": "int64",
+            "DOUBLE": "float64"}  # numpy dtypes (numpy loads with the first batch: start-up)
 _NONE = type(None)
 _ACCEPTS: dict[str, frozenset[type]] = {t: frozenset((_NONE, *types)) for t, types in {
     "BIGINT": (int,), "INTEGER": (int,), "TINYINT": (int,), "DOUBLE": (float, int),
@@ -372,6 +374,8 @@ def _frame(spec: TableSpec, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]
 
 def _array(sql_type: str, values: Sequence[Any]) -> np.ndarray:
     """One column: numbers as int64/float64 (masked where NULL), anything else as objects."""
+    import numpy as np
+
     types = set(map(type, values))
     if not types <= _ACCEPTS[sql_type]:
         raise _NotColumnar(f"{sql_type}: unexpected value type")
@@ -384,6 +388,8 @@ def _array(sql_type: str, values: Sequence[Any]) -> np.ndarray:
 
 def _numbers(sql_type: str, values: Sequence[Any], has_null: bool) -> np.ndarray:
     """int64 or float64 (timestamps as microseconds since 1970 UTC), masked where NULL."""
+    import numpy as np
+
     if sql_type == "TIMESTAMPTZ":
         try:
             values = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
