@@ -12,7 +12,7 @@ from pathlib import Path
 import alice_mcp
 
 PACKAGE = Path(alice_mcp.__file__).parent
-FACES = ("cli.py", "server.py", "__main__.py")
+FACES = ("cli.py", "commands.py", "server.py", "__main__.py")  # commands.py: the CLI's handlers
 MAX_LINES = 400
 
 
