@@ -19,12 +19,12 @@ from alice_mcp.media.probe import open_regular
 from alice_mcp.metadata.base import USER_COMMENT, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta, read_container
 from alice_mcp.metadata.generators import (
+    ENGINE_OF,
     a1111,
     c2pa_manifest,
     comfyui,
     drawthings,
     easydiffusion,
-    engine_of,
     filename,
     fooocus,
     hfspace,
@@ -115,7 +115,7 @@ def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     info = _apply_flags(info, meta)
     _fill_from_container(info, meta)
     if info.engine is None:
-        info.engine = engine_of(info.source)
+        info.engine = ENGINE_OF.get(info.source, info.source)  # engine_of() without the call
     if info.source == "unknown":
         info.reason = _unread_reason(meta)
     info.errors[:0] = errors
@@ -163,8 +163,11 @@ def _run(
             continue
         if info is None:
             info = result
-            if any(e.endswith(_COMMENT_EVIDENCE) for e in result.evidence):
-                claimed = _COMMENT_FIELDS
+            if USER_COMMENT in present:  # (without one no step can be skipped)
+                for e in result.evidence:  # a loop, not any(genexpr): per-file cost (issue 16)
+                    if e.endswith(_COMMENT_EVIDENCE):
+                        claimed = _COMMENT_FIELDS
+                        break
         else:
             _merge(info, result)
     return info
