@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from alice_mcp.media.probe import open_regular
+from alice_mcp.media.probe import open_regular_sized
 from alice_mcp.metadata.base import USER_COMMENT, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta, read_container
 from alice_mcp.metadata.generators import (
@@ -79,13 +79,16 @@ _COMMENT_FIELDS = frozenset({USER_COMMENT, USER_COMMENT_JSON})
 _EXIF_GRAPH = ("prompt:", "workflow:", "prompt: ", "workflow: ")  # EXIF strings ComfyUI read
 
 
-def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationInfo:
+def detect(
+    fp: BinaryIO, filename: str, *, stealth: bool = False, size: int | None = None
+) -> GenerationInfo:
     """Detect the generator of one file from its header and name; never raises.
 
     `stealth` also decodes PNG/WebP pixels to find stealth pnginfo (slower; off by default).
+    `size`: the file's size, when known and `fp` is at offset 0 (see read_container).
     """
     try:
-        meta = read_container(fp, stealth=stealth)
+        meta = read_container(fp, stealth=stealth, size=size)
     except Exception as exc:  # read_container is defensive; this is belt and braces
         meta = ContainerMeta(errors=[f"container: {type(exc).__name__}: {exc}"])
     return detect_meta(meta, filename)
@@ -94,8 +97,9 @@ def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationI
 def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
     """Open a file and detect its generator; an unreadable file gives an error note."""
     try:
-        with open_regular(path, buffering=OPEN_BUFFER) as fp:
-            return detect(fp, str(path), stealth=stealth)
+        fp, size = open_regular_sized(path, buffering=OPEN_BUFFER)
+        with fp:
+            return detect(fp, str(path), stealth=stealth, size=size)
     except OSError as exc:
         return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
 
