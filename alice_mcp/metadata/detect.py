@@ -247,7 +247,8 @@ def _fill_from_container(info: GenerationInfo, meta: ContainerMeta) -> None:
     if comment and comment[: 64 * 1024] not in info.raw.values():
         info.add_raw("exif:UserComment", comment)
     for key, value in meta.exif.items():
-        if value and not value[:10].lower().startswith(_EXIF_GRAPH):
+        # (only a value starting p/P/w/W can be a graph: most skip the lower())
+        if value and not (value[0] in "pPwW" and value[:10].lower().startswith(_EXIF_GRAPH)):
             info.add_raw(f"exif:{key}", value)
 
 
