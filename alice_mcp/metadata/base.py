@@ -52,13 +52,14 @@ class ContainerMeta:
         """Names of the fields that hold something: text keys (+ PARAMETERS_JSON), USER_COMMENT
         (+ USER_COMMENT_JSON), EXIF_STRINGS, XMP."""
         present = [*self.text]
+        # (first character looked at here: most texts start with a letter, and skip the call)
         parameters = self.text.get("parameters")
-        if parameters and looks_json(parameters):
+        if parameters and not parameters[0].isalnum() and looks_json(parameters):
             present.append(PARAMETERS_JSON)  # JSON-only readers skip infotext
         comment = self.exif_user_comment
         if comment:
             present.append(USER_COMMENT)
-            if looks_json(comment):
+            if not comment[0].isalnum() and looks_json(comment):
                 present.append(USER_COMMENT_JSON)  # JSON readers skip infotext
         if self.exif:
             present.append(EXIF_STRINGS)
