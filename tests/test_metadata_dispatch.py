@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from alice_mcp import samples
 from alice_mcp.metadata import ContainerMeta, detect_path, read_container
-from alice_mcp.metadata.base import USER_COMMENT
+from alice_mcp.metadata.base import PARAMETERS_JSON, USER_COMMENT
 from alice_mcp.metadata.models import GenerationInfo
 from alice_mcp.metadata.window import READ_AHEAD
 
@@ -38,6 +38,10 @@ VALUES = [
     "NovelAI",
     "an airship --v 6.1 Job ID: 0b3e1c9a-5f7d-4e2b-9a61-3c8d2f4e7a10",
     "fooocus",
+    # JSON-only readers of `parameters` (RuinedFooocus, Spaces): white space first, JSON in a string
+    "\n  " + json.dumps({"Prompt": "p", "base_model_name": "m.safetensors", "seed": 3}),
+    json.dumps(json.dumps({"Prompt": "p", "software": "RuinedFooocus"})),
+    " " * 7 + json.dumps({"prompt": "p", "Model": "m", "resolution": "832 x 1216"}),
     "plain words",
     "{not json",
     "",
@@ -201,5 +205,11 @@ def test_webp_chunks_to_the_last_byte() -> None:
 def test_sources_name_only_fields_that_hold_something() -> None:
     meta = ContainerMeta(text={"parameters": "x"}, exif_user_comment="", xmp="")
     assert meta.sources() == {"parameters"}
+    steps = {name for name, _, _ in detect_module._steps_reading(meta.sources())}
+    assert {"a1111", "fooocus"} <= steps and not {"ruinedfooocus", "hfspace"} & steps
+    json_meta = ContainerMeta(text={"parameters": '  {"Prompt": "p"}'})
+    assert json_meta.sources() == {"parameters", PARAMETERS_JSON}
+    steps = {name for name, _, _ in detect_module._steps_reading(json_meta.sources())}
+    assert {"ruinedfooocus", "hfspace"} <= steps
     meta.exif_user_comment = "y"
     assert meta.sources() == {"parameters", USER_COMMENT}

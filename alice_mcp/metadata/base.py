@@ -11,6 +11,7 @@ MAX_CHUNKS = 200_000  # guards against pathological files made of tiny chunks
 # Source names besides text keys, for parser dispatch (a NUL never occurs in a text key).
 USER_COMMENT = "\x00exif:UserComment"
 USER_COMMENT_JSON = "\x00exif:UserComment:json"  # a UserComment that looks like JSON
+PARAMETERS_JSON = "\x00parameters:json"  # a `parameters` text that looks like JSON
 EXIF_STRINGS = "\x00exif"
 XMP = "\x00xmp"
 _JSON_STARTS = ("{", '"')  # what JSON (or JSON encoded as a JSON string) starts with
@@ -48,20 +49,30 @@ class ContainerMeta:
         return True
 
     def sources(self) -> frozenset[str]:
-        """Names of the fields that hold something: text keys, USER_COMMENT (+ USER_COMMENT_JSON),
-        EXIF_STRINGS, XMP."""
+        """Names of the fields that hold something: text keys (+ PARAMETERS_JSON), USER_COMMENT
+        (+ USER_COMMENT_JSON), EXIF_STRINGS, XMP."""
         present = [*self.text]
+        # (first character looked at here: most texts start with a letter, and skip the call)
+        parameters = self.text.get("parameters")
+        if parameters and not parameters[0].isalnum() and looks_json(parameters):
+            present.append(PARAMETERS_JSON)  # JSON-only readers skip infotext
         comment = self.exif_user_comment
         if comment:
             present.append(USER_COMMENT)
-            first = comment[0]
-            if first in _JSON_STARTS or (first.isspace() and comment[:16].lstrip()[:1] in _JSON_STARTS):
+            if not comment[0].isalnum() and looks_json(comment):
                 present.append(USER_COMMENT_JSON)  # JSON readers skip infotext
         if self.exif:
             present.append(EXIF_STRINGS)
         if self.xmp:
             present.append(XMP)
         return frozenset(present)
+
+
+def looks_json(text: str) -> bool:
+    """Whether non-empty text may be JSON: `{` or `"` first, after at most 15 white spaces
+    (a superset of what the JSON readers accept, so skipping them on False changes nothing)."""
+    first = text[0]
+    return first in _JSON_STARTS or (first.isspace() and text[:16].lstrip()[:1] in _JSON_STARTS)
 
 
 def decode_text(raw: bytes) -> str:

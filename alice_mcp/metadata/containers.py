@@ -44,15 +44,19 @@ _READERS: dict[str, Reader] = {
 STEALTH_FORMATS = ("png", "webp")
 
 
-def read_container(fp: BinaryIO, *, stealth: bool = False) -> ContainerMeta:
+def read_container(
+    fp: BinaryIO, *, stealth: bool = False, size: int | None = None
+) -> ContainerMeta:
     """Sniff the format from magic bytes and read its metadata; never raises on bad input.
 
-    With `stealth`, PNG/WebP pixels are decoded to look for stealth pnginfo as well.
+    With `stealth`, PNG/WebP pixels are decoded to look for stealth pnginfo as well. `size`:
+    the file's size when the caller knows it and `fp` is at offset 0 (spares two seeks).
     """
     meta = ContainerMeta()
     try:
-        size = fp.seek(0, 2)
-        fp.seek(0)
+        if size is None:
+            size = fp.seek(0, 2)
+            fp.seek(0)
         head = fp.read(64)
         meta.format = sniff(head)
         fp.seek(0)

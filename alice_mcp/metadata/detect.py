@@ -15,16 +15,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from alice_mcp.media.probe import open_regular
-from alice_mcp.metadata.base import USER_COMMENT, USER_COMMENT_JSON
+from alice_mcp.media.probe import open_regular_sized
+from alice_mcp.metadata.base import PARAMETERS_JSON, USER_COMMENT, USER_COMMENT_JSON
 from alice_mcp.metadata.containers import ContainerMeta, read_container
 from alice_mcp.metadata.generators import (
+    ENGINE_OF,
     a1111,
     c2pa_manifest,
     comfyui,
     drawthings,
     easydiffusion,
-    engine_of,
     filename,
     fooocus,
     hfspace,
@@ -69,6 +69,8 @@ EMBEDDED: list[Step] = [
     ("midjourney", midjourney.parse, midjourney.READS),
 ]
 PROVENANCE: list[Step] = [("c2pa", c2pa_manifest.parse, None)]
+# readers of `parameters` that decline it unless it starts like JSON (base.looks_json)
+_JSON_PARAMETERS_ONLY = frozenset({"ruinedfooocus", "hfspace"})
 FALLBACK: list[Step] = [("filename", filename.parse, None)]
 IPTC_CONFIDENCE = 0.8
 OPEN_BUFFER = 4096  # given, so open() need not ask the OS whether the file is a terminal
@@ -79,13 +81,16 @@ _COMMENT_FIELDS = frozenset({USER_COMMENT, USER_COMMENT_JSON})
 _EXIF_GRAPH = ("prompt:", "workflow:", "prompt: ", "workflow: ")  # EXIF strings ComfyUI read
 
 
-def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationInfo:
+def detect(
+    fp: BinaryIO, filename: str, *, stealth: bool = False, size: int | None = None
+) -> GenerationInfo:
     """Detect the generator of one file from its header and name; never raises.
 
     `stealth` also decodes PNG/WebP pixels to find stealth pnginfo (slower; off by default).
+    `size`: the file's size, when known and `fp` is at offset 0 (see read_container).
     """
     try:
-        meta = read_container(fp, stealth=stealth)
+        meta = read_container(fp, stealth=stealth, size=size)
     except Exception as exc:  # read_container is defensive; this is belt and braces
         meta = ContainerMeta(errors=[f"container: {type(exc).__name__}: {exc}"])
     return detect_meta(meta, filename)
@@ -94,8 +99,9 @@ def detect(fp: BinaryIO, filename: str, *, stealth: bool = False) -> GenerationI
 def detect_path(path: Path, *, stealth: bool = False) -> GenerationInfo:
     """Open a file and detect its generator; an unreadable file gives an error note."""
     try:
-        with open_regular(path, buffering=OPEN_BUFFER) as fp:
-            return detect(fp, str(path), stealth=stealth)
+        fp, size = open_regular_sized(path, buffering=OPEN_BUFFER)
+        with fp:
+            return detect(fp, str(path), stealth=stealth, size=size)
     except OSError as exc:
         return GenerationInfo(errors=[f"open: {exc.strerror or exc}"])
 
@@ -115,7 +121,7 @@ def detect_meta(meta: ContainerMeta, filename: str) -> GenerationInfo:
     info = _apply_flags(info, meta)
     _fill_from_container(info, meta)
     if info.engine is None:
-        info.engine = engine_of(info.source)
+        info.engine = ENGINE_OF.get(info.source, info.source)  # engine_of() without the call
     if info.source == "unknown":
         info.reason = _unread_reason(meta)
     info.errors[:0] = errors
@@ -139,7 +145,18 @@ def _steps_reading(present: frozenset[str]) -> tuple[Step, ...]:
 
     The others would return None. Cached: a library holds few distinct sets of fields.
     """
-    return tuple(step for step in EMBEDDED if step[2] is None or not step[2].isdisjoint(present))
+    return tuple(step for step in EMBEDDED if _reads_one_of(step, present))
+
+
+def _reads_one_of(step: Step, present: frozenset[str]) -> bool:
+    """Whether a step reads a present field; a JSON-only reader does not read a `parameters`
+    that does not look like JSON (A1111 infotext: two calls less per file)."""
+    name, _, reads = step
+    if reads is None:
+        return True
+    if name in _JSON_PARAMETERS_ONLY and PARAMETERS_JSON not in present:
+        reads = reads - {"parameters"}
+    return not reads.isdisjoint(present)
 
 
 def _run(
@@ -163,8 +180,11 @@ def _run(
             continue
         if info is None:
             info = result
-            if any(e.endswith(_COMMENT_EVIDENCE) for e in result.evidence):
-                claimed = _COMMENT_FIELDS
+            if USER_COMMENT in present:  # (without one no step can be skipped)
+                for e in result.evidence:  # a loop, not any(genexpr): per-file cost (issue 16)
+                    if e.endswith(_COMMENT_EVIDENCE):
+                        claimed = _COMMENT_FIELDS
+                        break
         else:
             _merge(info, result)
     return info
@@ -227,7 +247,8 @@ def _fill_from_container(info: GenerationInfo, meta: ContainerMeta) -> None:
     if comment and comment[: 64 * 1024] not in info.raw.values():
         info.add_raw("exif:UserComment", comment)
     for key, value in meta.exif.items():
-        if value and not value[:10].lower().startswith(_EXIF_GRAPH):
+        # (only a value starting p/P/w/W can be a graph: most skip the lower())
+        if value and not (value[0] in "pPwW" and value[:10].lower().startswith(_EXIF_GRAPH)):
             info.add_raw(f"exif:{key}", value)
 
 

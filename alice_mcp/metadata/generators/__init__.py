@@ -30,6 +30,7 @@ ENGINES = {
     "invokeai_legacy": "invokeai",
 }
 NOT_ENGINES = frozenset({"unknown", "ai"})
+ENGINE_OF: dict[str, str | None] = {**ENGINES, **dict.fromkeys(NOT_ENGINES)}  # engine_of's table
 _NUMBER = (int, float)  # a tuple: `int | float` would build a union object on every call
 
 
@@ -51,9 +52,7 @@ def load_json(text: str, what: str, info: GenerationInfo) -> Any | None:
 
 def engine_of(source: str) -> str | None:
     """The engine a source runs on: its parent for forks and services, else itself."""
-    if source in NOT_ENGINES:
-        return None
-    return ENGINES.get(source, source)
+    return ENGINE_OF.get(source, source)
 
 
 def to_int(value: Any) -> int | None:
