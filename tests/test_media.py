@@ -487,3 +487,26 @@ def test_stars_thresholds() -> None:
     expected = {0: 1, 19.9: 1, 20: 2, 39.9: 2, 40: 3, 60: 4, 79.9: 4, 80: 5, 100: 5}
     assert {s: stars(s) for s in expected} == expected
     assert stars(50, thresholds=(10, 20, 30, 40)) == 5
+
+
+def test_a_png_with_too_much_text_is_refused_before_pillow_reads_it(tmp_path: Path) -> None:
+    """Pillow reads each text chunk whole while opening and only then applies its 64 MB text
+    limit; alice refuses from the chunk headers, so 100 MB of text costs no 100 MB reads."""
+    import tracemalloc
+
+    from tests.test_bad_input import _big_text_chunk, _png
+
+    path = tmp_path / "huge-text.png"
+    _big_text_chunk(path)
+    tracemalloc.start()
+    try:
+        with path.open("rb") as fp, pytest.raises(PixelError, match="bytes of PNG text chunks"):
+            analyze_pixels(fp)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak  # was over 200 MB: the chunk read whole, then decoded
+    small = tmp_path / "small-text.png"  # text under the limit still opens and decodes
+    small.write_bytes(_png(parameters="x" * 1_000_000))
+    with small.open("rb") as fp:
+        assert analyze_pixels(fp).width == 32
