@@ -20,11 +20,21 @@ from alice_mcp import samples
 from tests.test_hostile_parsers import HOSTILE
 
 Maker = Callable[[Path], None]
-# `alice` that prints its own peak resident memory (KB on Linux) to stderr when it ends
-PEAK_REPORTING_ALICE = (
-    "import resource, sys; from alice_mcp.cli import main; code = main(sys.argv[1:]); "
-    "print(f'PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
-    "file=sys.stderr); sys.exit(code)")
+# `alice` that prints its own peak resident memory (KB) to stderr when it ends: the kernel's
+# VmHWM where there is /proc, because Linux sets ru_maxrss of an exec'd child to the spawning
+# parent's high-water mark when that is larger (a big pytest process read as the child's peak)
+PEAK_REPORTING_ALICE = """
+import resource, sys
+from alice_mcp.cli import main
+code = main(sys.argv[1:])
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"PEAK_RSS_KB={peak}", file=sys.stderr)
+sys.exit(code)
+"""
 
 
 def _png(size: tuple[int, int] = (32, 32), colour: tuple[int, int, int] = (200, 40, 90),

@@ -54,10 +54,17 @@ def index(path):
     path = Path(path)
     return index_file(Candidate(path, path.stat().st_size, 0, "p", "video"))
 
+def peak_kb():  # VmHWM: Linux gives an exec'd child the parent's ru_maxrss when larger
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 small = index(sys.argv[1])  # warm up PyAV and the codec
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 found = index(sys.argv[2])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 print(json.dumps({"small": type(small).__name__, "failed": isinstance(found, Failed),
                   "reason": getattr(found, "reason", None), "grew_mb": (after - before) / 1024}))
 """
