@@ -21,6 +21,7 @@ from alice_mcp.logs import configure_logging
 from bench import (
     corpus,
     detection,
+    endtoend,
     executors,
     indexing,
     mcp_concurrency,
@@ -37,7 +38,7 @@ from bench.sizes import PRESETS, Sizes, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ("detect", "index", "store", "search", "mcp", "memory", "rescan", "semantic",
-            "dask", "startup")
+            "dask", "startup", "e2e")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +82,10 @@ def run_suite(sizes: Sizes, workdir: Path, cache: Path, only: tuple[str, ...]) -
                               root=cache)
         _section(rows, "start-up, whole processes", lambda: startup.measure(
             files, workdir, sizes.startup_repeats))
+    if "e2e" in only:
+        pngs = endtoend.png_corpus(sizes.e2e_files, root=cache)
+        _section(rows, "alice end to end vs the decode floor and phash", lambda: endtoend.measure(
+            pngs, workdir, sizes.e2e_repeats))
     if "detect" in only:
         _section(rows, "detection vs sd_parsers", lambda: detection.measure(
             workdir, sizes.detect_repeats, sizes.detect_files))

@@ -37,6 +37,8 @@ class Sizes:
     executor_repeats: int = 3
     startup_files: int = 400  # the unchanged rescan timed as a whole process
     startup_repeats: int = 7
+    e2e_files: int = 400  # `alice` end to end vs the decode floor and phash (issue 19)
+    e2e_repeats: int = 3
 
 
 FULL = Sizes(
@@ -57,7 +59,7 @@ QUICK = Sizes(
     mcp_paced_seconds=5, organize_files=800, organize_pool=2,
     profiles=("memory_constrained", "default"), rescan_repeats=3,
     semantic_sizes=(100_000,), embed_items=128, executor_files=200, executor_repeats=1,
-    startup_repeats=5,
+    startup_repeats=5, e2e_repeats=1,
 )
 TINY = Sizes(
     name="tiny", detect_files=2, detect_repeats=1, index_files=16, index_pool=1,
@@ -66,7 +68,7 @@ TINY = Sizes(
     mcp_calls=3, mcp_sessions=3, mcp_burst_calls=2, mcp_paced_seconds=1, organize_files=24, organize_pool=1,
     profiles=("memory_constrained", "default"), rescan_repeats=1,
     semantic_sizes=(2_000,), embed_items=32, executor_files=16, executor_repeats=1,
-    startup_files=24, startup_repeats=1,
+    startup_files=24, startup_repeats=1, e2e_files=24, e2e_repeats=1,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 

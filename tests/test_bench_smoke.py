@@ -26,6 +26,7 @@ ROW_PREFIXES = (
     "sent back per file", "paper estimate",
     "`alice --version`, a whole process", "`alice --help`, a whole process",
     "`alice` rescan of an unchanged library of 24 files",
+    "`alice` organize end to end, a whole process", "imagehash.phash alone, 1 process",
 )
 
 

@@ -1,0 +1,113 @@
+"""What a user waits for (issue 19, deliverable 4): `alice` organizing a fresh library as a whole
+process, start-up included, against what no indexer can avoid on the same files in the same run.
+
+The files are the issue's: PNGs of 512x512 with A1111 metadata (textured, so they decode like
+renders). The floor is Pillow decoding every file in full in 2 processes (one per core here);
+the peer is imagehash.phash in one process, what a user would script. Rounds alternate the
+three, the first is a warm-up; each alice round starts from an empty organized folder and library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import imagehash
+from PIL import Image
+
+from bench.corpus import CACHE, KINDS, Corpus, expand, write_picture
+from bench.memory import clean_env, config_file
+from bench.report import Row, rate_row
+from bench.startup import alice_command
+from bench.timing import summarize
+
+SIDE = 512
+POOL = 40  # distinct pictures; the rest are marked copies (own bytes, own asset id)
+FLOOR_PROCESSES = 2
+TARGET_RATIO = 0.5  # of the decode floor, issue 19
+
+
+def png_corpus(count: int, root: Path = CACHE) -> Corpus:
+    """count A1111 PNGs of SIDE x SIDE (cached under root, rebuilt when the count changes)."""
+    folder = root / f"e2e-png-{count}"
+    stamp = folder / "count.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == count:
+        return Corpus(folder / "inbox", sorted((folder / "inbox").rglob("*.png")))
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "pool").mkdir(parents=True)
+    pool = [write_picture(KINDS[0], SIDE, folder / "pool" / f"a1111-{n}.png", 7 * n + 1)
+            for n in range(min(POOL, count))]
+    files = expand(pool, folder / "inbox", count)
+    stamp.write_text(json.dumps(count))
+    return Corpus(folder / "inbox", sorted(files))
+
+
+def _decode(path: Path) -> int:
+    with Image.open(path) as img:
+        img.load()
+        return img.size[0]
+
+
+def _phash(path: Path) -> int:
+    with Image.open(path) as img:
+        return hash(imagehash.phash(img))
+
+
+def _floor(files: list[Path], pool: ProcessPoolExecutor) -> float:
+    started = time.perf_counter()
+    for _ in pool.map(_decode, files, chunksize=16):
+        pass
+    return time.perf_counter() - started
+
+
+def _peer(files: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in files:
+        _phash(path)
+    return time.perf_counter() - started
+
+
+def _alice(corpus: Corpus, workdir: Path) -> float:
+    out = workdir / "e2e"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    args = [*alice_command(), "--config", str(config_file(workdir)), "--inbox", str(corpus.inbox),
+            "--organized", str(out / "organized"), "--database", str(out / "lib.duckdb"),
+            "--json", "-q"]
+    started = time.perf_counter()
+    done = subprocess.run(args, env=clean_env(), capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0 or json.loads(done.stdout)["organized"] != len(corpus.files):
+        raise RuntimeError(f"alice exited {done.returncode}: {done.stderr[-2000:]}")
+    return took
+
+
+def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
+    """Rows: alice end to end vs the 2-process decode floor, and imagehash.phash alone."""
+    files = corpus.files
+    times: dict[str, list[float]] = {"alice": [], "floor": [], "phash": []}
+    with ProcessPoolExecutor(FLOOR_PROCESSES) as pool:
+        for round_ in range(repeats + 1):
+            order = ("alice", "floor", "phash") if round_ % 2 else ("phash", "floor", "alice")
+            for name in order:
+                took = (_alice(corpus, workdir) if name == "alice" else
+                        _floor(files, pool) if name == "floor" else _peer(files))
+                if round_:
+                    times[name].append(took)
+    rate = {name: summarize([len(files) / t for t in values]) for name, values in times.items()}
+    what = (f"{len(files):,} PNGs of {SIDE}x{SIDE} with A1111 metadata "
+            f"({sum(p.stat().st_size for p in files) / 2**20:.0f} MB), {os.cpu_count()} cores")
+    return [
+        rate_row("e2e.alice", "`alice` organize end to end, a whole process (start-up, scan, "
+                 f"index, copy with fsync, commit), fresh library <br>*{what}*", rate["alice"],
+                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
+                         rate["floor"]), min_ratio=TARGET_RATIO),
+        rate_row("e2e.phash", f"imagehash.phash alone, 1 process <br>*{what}*", rate["phash"],
+                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
+                         rate["floor"])),
+    ]
