@@ -30,6 +30,7 @@ SIDE = 512
 POOL = 40  # distinct pictures; the rest are marked copies (own bytes, own asset id)
 FLOOR_PROCESSES = 2
 TARGET_RATIO = 0.5  # of the decode floor, issue 19
+TARGET_SCALING = 1.8  # 2 workers against 1, issue 19
 
 
 def png_corpus(count: int, root: Path = CACHE) -> Corpus:
@@ -72,15 +73,16 @@ def _peer(files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def _alice(corpus: Corpus, workdir: Path) -> float:
+def _alice(corpus: Corpus, workdir: Path, workers: int | None = None) -> float:
     out = workdir / "e2e"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     args = [*alice_command(), "--config", str(config_file(workdir)), "--inbox", str(corpus.inbox),
             "--organized", str(out / "organized"), "--database", str(out / "lib.duckdb"),
             "--json", "-q"]
+    env = clean_env() | ({"ALICE_PERFORMANCE__MAX_WORKERS": str(workers)} if workers else {})
     started = time.perf_counter()
-    done = subprocess.run(args, env=clean_env(), capture_output=True, text=True, check=False)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - started
     if done.returncode != 0 or json.loads(done.stdout)["organized"] != len(corpus.files):
         raise RuntimeError(f"alice exited {done.returncode}: {done.stderr[-2000:]}")
@@ -88,15 +90,17 @@ def _alice(corpus: Corpus, workdir: Path) -> float:
 
 
 def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
-    """Rows: alice end to end vs the 2-process decode floor, and imagehash.phash alone."""
+    """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, and alice
+    with 2 workers against 1."""
     files = corpus.files
-    times: dict[str, list[float]] = {"alice": [], "floor": [], "phash": []}
+    runs = {"alice": lambda: _alice(corpus, workdir), "floor": lambda: _floor(files, pool),
+            "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
+            "two": lambda: _alice(corpus, workdir, 2)}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     with ProcessPoolExecutor(FLOOR_PROCESSES) as pool:
         for round_ in range(repeats + 1):
-            order = ("alice", "floor", "phash") if round_ % 2 else ("phash", "floor", "alice")
-            for name in order:
-                took = (_alice(corpus, workdir) if name == "alice" else
-                        _floor(files, pool) if name == "floor" else _peer(files))
+            for name in (list(runs) if round_ % 2 else list(reversed(runs))):
+                took = runs[name]()
                 if round_:
                     times[name].append(took)
     rate = {name: summarize([len(files) / t for t in values]) for name, values in times.items()}
@@ -110,4 +114,7 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
         rate_row("e2e.phash", f"imagehash.phash alone, 1 process <br>*{what}*", rate["phash"],
                  versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
                          rate["floor"])),
+        rate_row("e2e.workers", "`alice` organize end to end with performance.max_workers 2 "
+                 f"<br>*{what}*", rate["two"], versus=("the same with 1 worker", rate["one"]),
+                 min_ratio=TARGET_SCALING),
     ]

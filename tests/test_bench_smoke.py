@@ -27,6 +27,7 @@ ROW_PREFIXES = (
     "`alice --version`, a whole process", "`alice --help`, a whole process",
     "`alice` rescan of an unchanged library of 24 files",
     "`alice` organize end to end, a whole process", "imagehash.phash alone, 1 process",
+    "`alice` organize end to end with performance.max_workers 2",
 )
 
 
