@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from alice_mcp.errors import MediaError
 from alice_mcp.media.pixels import (
     PixelError,
     PixelInfo,
@@ -27,6 +28,7 @@ from alice_mcp.media.pixels import (
     hash_hex,
     signed64,
 )
+from alice_mcp.media.preview import render_preview
 from alice_mcp.media.probe import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -506,6 +508,20 @@ def test_a_png_with_too_much_text_is_refused_before_pillow_reads_it(tmp_path: Pa
     finally:
         tracemalloc.stop()
     assert peak < 8 * 1024 * 1024, peak  # was over 200 MB: the chunk read whole, then decoded
+    tracemalloc.start()
+    try:  # the preview for `view` asks the same question before Pillow opens the file
+        with pytest.raises(MediaError, match="bytes of PNG text chunks"):
+            render_preview(path, 64)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+    after = tmp_path / "text-after-idat.png"  # Pillow reads those too, when it loads
+    data = path.read_bytes()
+    text_at, text_end = 33, 33 + 12 + 11 + 100 * 1024 * 1024
+    after.write_bytes(data[:text_at] + data[text_end:-12] + data[text_at:text_end] + data[-12:])
+    with after.open("rb") as fp, pytest.raises(PixelError, match="bytes of PNG text chunks"):
+        analyze_pixels(fp)
     small = tmp_path / "small-text.png"  # text under the limit still opens and decodes
     small.write_bytes(_png(parameters="x" * 1_000_000))
     with small.open("rb") as fp:

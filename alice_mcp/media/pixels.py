@@ -17,9 +17,10 @@ from typing import BinaryIO
 
 import imagehash
 import numpy as np
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from alice_mcp.errors import InvalidArgument, MediaError
+from alice_mcp.media.probe import png_text_over_limit
 from alice_mcp.media.quality import QualityFeatures, features_from_image, score
 
 MAX_PIXELS = 50_000_000  # an image (or a video frame) declaring more is refused, never decoded
@@ -102,42 +103,10 @@ def _bits_to_int(bits: np.ndarray) -> int:
     return signed64(int.from_bytes(np.packbits(bits.ravel()).tobytes(), "big"))
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
-_PNG_MAX_CHUNKS = 10_000  # chunk headers looked at before IDAT
-
-
-def _png_text_bytes(fp: BinaryIO) -> int:
-    """Bytes of text chunks before a PNG's first IDAT (0 for other formats), from the chunk
-    headers alone: Pillow reads each text chunk whole while opening and only then applies its
-    64 MB text limit, so a 100 MB chunk cost ~300 MB before being refused."""
-    start = fp.tell()
-    try:
-        if fp.read(8) != _PNG_SIGNATURE:
-            return 0
-        total, pos = 0, 8
-        for _ in range(_PNG_MAX_CHUNKS):
-            header = fp.read(8)
-            if len(header) < 8:
-                break
-            length, ctype = struct.unpack(">I4s", header)
-            if ctype in (b"IDAT", b"IEND"):
-                break
-            if ctype in _PNG_TEXT:
-                total += length
-            pos += 12 + length
-            fp.seek(pos)
-        return total
-    finally:
-        fp.seek(start)
-
-
 def _open_checked(fp: BinaryIO, max_pixels: int) -> Image.Image:
     """Open lazily (header only) and refuse images declaring more than max_pixels."""
-    text = _png_text_bytes(fp)
-    if text > PngImagePlugin.MAX_TEXT_MEMORY:
-        raise PixelError(f"image refused: {text} bytes of PNG text chunks, over Pillow's limit "
-                         f"of {PngImagePlugin.MAX_TEXT_MEMORY} (not read)")
+    if too_much := png_text_over_limit(fp):
+        raise PixelError(too_much)
     try:
         img = Image.open(fp)
     except Image.DecompressionBombError as exc:

@@ -9,7 +9,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps
 
 from alice_mcp.errors import MediaError
-from alice_mcp.media.probe import open_regular
+from alice_mcp.media.probe import open_regular, png_text_over_limit
 
 PREVIEW_MIME = "image/jpeg"
 
@@ -24,6 +24,8 @@ def render_preview(source: bytes | Path, size: int, quality: int = 85,
 
 
 def _render(fp: BinaryIO, size: int, quality: int, max_pixels: int) -> bytes:
+    if too_much := png_text_over_limit(fp):
+        raise MediaError(too_much)
     with Image.open(fp) as img:
         if img.width * img.height > max_pixels:
             raise MediaError(f"image of {img.width}x{img.height} is too large to preview")

@@ -107,3 +107,41 @@ def open_regular_sized(path: Path | str, buffering: int = -1) -> tuple[BinaryIO,
     except BaseException:
         os.close(fd)
         raise
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_TEXT_LIMIT = 64 * 1024 * 1024  # PIL.PngImagePlugin.MAX_TEXT_MEMORY
+_PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
+_PNG_MAX_CHUNKS = 10_000  # chunk headers looked at
+
+
+def png_text_over_limit(fp: BinaryIO) -> str | None:
+    """Why Pillow must not open this PNG, from its chunk headers alone, else None.
+
+    Pillow reads each text chunk whole (and decodes it) while opening and only then applies its
+    64 MB text limit, so one 100 MB chunk cost ~300 MB before being refused. Every Pillow open
+    of a user's file asks this first; `fp` is left where it was. Only a file larger than the
+    limit can exceed it, so every other file costs one seek and no walk."""
+    start = fp.tell()
+    try:
+        if fp.seek(0, 2) - start <= PNG_TEXT_LIMIT:
+            return None
+        fp.seek(start)
+        if fp.read(8) != PNG_SIGNATURE:
+            return None
+        total, pos = 0, start + 8
+        for _ in range(_PNG_MAX_CHUNKS):
+            header = fp.read(8)
+            if len(header) < 8 or header[4:] == b"IEND":
+                break
+            length = int.from_bytes(header[:4], "big")
+            if header[4:] in _PNG_TEXT:
+                total += length
+            pos += 12 + length
+            fp.seek(pos)
+    finally:
+        fp.seek(start)
+    if total <= PNG_TEXT_LIMIT:
+        return None
+    return (f"image refused: {total} bytes of PNG text chunks, over Pillow's limit of "
+            f"{PNG_TEXT_LIMIT} (not read)")

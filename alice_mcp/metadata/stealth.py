@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
+from alice_mcp.media.probe import png_text_over_limit
 from alice_mcp.metadata.base import MAX_TEXT, ContainerMeta
 
 SIGNATURES = {
@@ -38,6 +39,9 @@ def read_stealth(fp: BinaryIO, meta: ContainerMeta) -> None:
     """Decode the pixels, look for a stealth payload and add its texts to meta; never raises."""
     try:
         fp.seek(0)
+        if too_much := png_text_over_limit(fp):
+            meta.errors.append(f"stealth: {too_much}")
+            return
         with Image.open(fp) as img:
             if img.width * img.height > MAX_PIXELS:
                 meta.errors.append("stealth: image too large to scan")
