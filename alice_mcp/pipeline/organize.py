@@ -382,7 +382,7 @@ class OrganizeRun:
         if step.duplicate and note is not None:
             # the source stays (same bytes, its asset organized already): a copy aside
             # would only pile up again on every rerun, so our own new copy is taken back
-            await in_thread(dst.unlink)
+            await in_thread(withdraw, dst)
             self.report.errors.append(FileProblem(path=str(cand.path), reason=(
                 f"a duplicate, not moved aside: {note.split(', but ', 1)[-1]}; it stays "
                 "where it is")))
