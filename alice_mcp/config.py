@@ -94,6 +94,7 @@ class PerformanceSettings(Section):
     max_concurrent_api_calls: int = Field(4, ge=1, le=64)
     search_cache_size: int = Field(1000, ge=0, le=1_000_000)
     max_concurrent_reads: int = Field(16, ge=1, le=256)  # search, get_asset, view... at once
+    search_index_mb: int = Field(256, ge=0, le=65_536)  # in-memory filter index; 0: off
     enable_performance_monitoring: bool = False
     log_performance_metrics: bool = False
     metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)

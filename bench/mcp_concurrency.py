@@ -21,6 +21,8 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from alice_mcp.results import SearchPage  # the bare server's output schema is alice's
+
 from bench import synthetic
 from bench.memory import clean_env, config_file
 from bench.report import Row, latency_row, rate_row
@@ -70,8 +72,28 @@ def alice_command(database: Path, workdir: Path, port: int) -> tuple[list[str], 
              str(port)], env)
 
 
-def bare_command(port: int) -> tuple[list[str], dict[str, str]]:
-    return [sys.executable, "-m", "bench.mcp_concurrency", "--bare", str(port)], dict(os.environ)
+def bare_command(port: int, page: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    extra = ["--page", str(page)] if page else []
+    return ([sys.executable, "-m", "bench.mcp_concurrency", "--bare", str(port), *extra],
+            dict(os.environ))
+
+
+def real_page(database: Path, workdir: Path) -> Path:
+    """A page alice answers on this library (20 hits of a combined query), saved as JSON: what
+    the bare server returns, so both carry the same bytes and output schema."""
+    from alice_mcp.config import load_settings
+    from alice_mcp.library import Library
+
+    settings = load_settings(flags={"paths.database": database}, environ={}).settings
+
+    async def first() -> str:
+        with Library(settings) as library:
+            page = await library.search(queries("combined")(0), limit=20)
+        return page.model_dump_json()
+
+    out = workdir / "page.json"
+    out.write_text(anyio.run(first))
+    return out
 
 
 @dataclass
@@ -154,14 +176,21 @@ async def paced(url: str, sessions: int, seconds: float) -> Load:
 
 def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
             paced_seconds: float, single_calls: int) -> list[Row]:
-    """Rows over HTTP, each against the bare SDK server measured in the same run: one client;
-    a burst of sessions x calls back to back; sessions paced at one call per 0.5 s each."""
+    """Rows over HTTP, each against bare SDK servers measured in the same run: one client;
+    a burst of sessions x calls back to back; sessions paced at one call per 0.5 s each.
+
+    Two bare servers: one returning an empty page (the SDK's floor), one returning a real page
+    of alice's with alice's output schema (the same bytes to send and, in the client, to
+    validate against the schema: ~5 ms of client CPU a call): the burst's target compares
+    with the second, whose client does the same work as alice's."""
     figures: dict[str, dict[str, object]] = {}
-    bare_port, alice_port = _free_port(), _free_port()
-    for name, (command, env), port in (
-            ("bare", bare_command(bare_port), bare_port),
-            ("alice", alice_command(database, workdir, alice_port), alice_port)):
-        with serving(command, env, port) as url:
+    page = real_page(database, workdir)
+    ports = {name: _free_port() for name in ("bare", "page", "alice")}
+    for name, (command, env) in (
+            ("bare", bare_command(ports["bare"])),
+            ("page", bare_command(ports["page"], page)),
+            ("alice", alice_command(database, workdir, ports["alice"]))):
+        with serving(command, env, ports[name]) as url:
             anyio.run(burst, url, 1, 5)  # warm up
             lone, _ = anyio.run(burst, url, 1, single_calls)
             many, wall = anyio.run(burst, url, sessions, calls)
@@ -169,44 +198,59 @@ def measure(database: Path, size: int, workdir: Path, sessions: int, calls: int,
             figures[name] = {"lone": lone.latencies, "many": many.latencies,
                              "rate": len(many.latencies) / wall, "paced": steady.latencies,
                              "lost": f"burst {many.lost}, paced {steady.lost}"}
-    alice, bare = figures["alice"], figures["bare"]
+    alice, bare, same = figures["alice"], figures["bare"], figures["page"]
+
+    def ms(name: str, kind: str) -> str:
+        found = summarize(figures[name][kind])  # type: ignore[arg-type]
+        return f"p50 {found.median * 1000:.1f} ms, p95 {found.p95 * 1000:.1f} ms"
+
     what = f"MCP `search` over HTTP, {size:,} assets"
     paced_rows = summarize(alice["paced"])  # type: ignore[arg-type]
-    bare_paced = summarize(bare["paced"])  # type: ignore[arg-type]
     paced_row = latency_row(
         f"mcp.http.paced.{size}", f"{what}, {sessions} sessions each calling every "
         f"{PACE_SECONDS:g} s for {paced_seconds:g} s ({sessions / PACE_SECONDS:g} calls/s)",
         paced_rows, target_p50=PACED_P50,
-        note=f"bare SDK server, same load: p50 {bare_paced.median * 1000:.1f} ms, "
-             f"p95 {bare_paced.p95 * 1000:.1f} ms")
+        note=f"bare SDK server, same load: returning alice's page {ms('page', 'paced')}; "
+             f"returning an empty page {ms('bare', 'paced')}")
     paced_row.target = f"p50 < {PACED_P50 * 1000:g} ms, p95 < {PACED_P95 * 1000:g} ms"
     paced_row.met = paced_rows.median < PACED_P50 and paced_rows.p95 < PACED_P95
-    lost = f"calls lost with a dropped connection: alice {alice['lost']}, bare {bare['lost']}"
+    lost = ("calls lost with a dropped connection: "
+            + ", ".join(f"{name} {figures[name]['lost']}" for name in ("alice", "page", "bare")))
     return [
         latency_row(f"mcp.http.single.{size}", f"{what}, one session, varied queries "
                     "(search cache off)", summarize(alice["lone"]),  # type: ignore[arg-type]
-                    note=f"bare SDK server: p50 "
-                         f"{summarize(bare['lone']).median * 1000:.1f} ms"),  # type: ignore[arg-type]
+                    note=f"bare SDK server: returning alice's page {ms('page', 'lone')}; "
+                         f"returning an empty page {ms('bare', 'lone')}"),
         rate_row(f"mcp.http.burst.{size}", f"{what}, {sessions} sessions x {calls} calls back "
                  "to back", summarize([alice["rate"]]), unit="calls/s",  # type: ignore[list-item]
-                 versus=("bare SDK server", summarize([bare["rate"]])),  # type: ignore[list-item]
-                 min_ratio=0.5),
+                 versus=("bare SDK server returning alice's page",
+                         summarize([same["rate"]])),  # type: ignore[list-item]
+                 min_ratio=0.5,
+                 note=f"bare SDK server returning an empty page: {bare['rate']:.0f} calls/s"),
         latency_row(f"mcp.http.burst.{size}.latency", f"{what}, latency in the burst",
                     summarize(alice["many"]), note=lost),  # type: ignore[arg-type]
         paced_row,
     ]
 
 
-def run_bare(port: int) -> None:
-    """The reference: the SDK alone, a `search` that returns a constant."""
+def run_bare(port: int, page: Path | None) -> None:
+    """The reference: the SDK alone, a `search` that returns a constant: an empty page, or
+    (with `page`) a real page of alice's, with alice's output schema."""
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer("bare")
+    if page is None:
+        @server.tool()
+        def search(query: str = "", limit: int = 20) -> dict:
+            """A constant page."""
+            return {"results": [], "total": 0, "next_cursor": None}
+    else:
+        constant = SearchPage.model_validate_json(page.read_text())
 
-    @server.tool()
-    def search(query: str = "", limit: int = 20) -> dict:
-        """A constant page."""
-        return {"results": [], "total": 0, "next_cursor": None}
+        @server.tool()
+        def search(query: str = "", limit: int = 20) -> SearchPage:  # noqa: F811
+            """A constant page."""
+            return constant
 
     anyio.run(lambda: server.run_streamable_http_async(host="127.0.0.1", port=port))
 
@@ -219,9 +263,10 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=20)
     parser.add_argument("--single", type=int, default=100, help="calls of one lone client")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--page", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        run_bare(args.bare)
+        run_bare(args.bare, args.page)
         return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

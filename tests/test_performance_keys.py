@@ -16,6 +16,7 @@ from alice_mcp.config import PerformanceSettings, Settings, load_settings
 from alice_mcp.library import Library
 from alice_mcp.logs import configure_logging
 from alice_mcp.pipeline.pool import PoolPlan, map_batches
+from alice_mcp.store.query import parse as lib_query
 from alice_mcp.store.writer import BatchWriter, Write
 from alice_mcp.understanding.base import Analysis, Item, Usage
 from alice_mcp.understanding.service import UnderstandingService
@@ -48,7 +49,7 @@ def test_the_keys_tested_here_are_all_the_keys() -> None:
               "parallel_metadata_extraction", "batch_insert_size", "transaction_size",
               "max_memory_cache_mb", "duckdb_memory_limit_mb", "cache_ttl_seconds",
               "understanding_batch_size",
-              "max_concurrent_api_calls", "search_cache_size", "max_concurrent_reads", "enable_performance_monitoring",
+              "max_concurrent_api_calls", "search_cache_size", "max_concurrent_reads", "search_index_mb", "enable_performance_monitoring",
               "log_performance_metrics", "metrics_interval_seconds"}
     tested |= {"executor", "dask_scheduler", "dask_workers", "path_map"}  # tests/test_dask.py
     assert tested == set(PerformanceSettings.model_fields)
@@ -174,6 +175,20 @@ async def _memory_limit_after_organize(tmp_path: Path, megabytes: int) -> str:
     with Library(_settings(tmp_path, duckdb_memory_limit_mb=megabytes)) as lib:
         await lib.organize()
         return lib.db.fetchall("SELECT current_setting('memory_limit')")[0][0]
+
+
+@pytest.mark.parametrize("megabytes", [0, 8])
+async def test_search_index_mb_holds_structured_searches_in_memory_or_not(
+        tmp_path: Path, megabytes: int) -> None:
+    await _organize(tmp_path, 6)
+    with Library(_settings(tmp_path, search_index_mb=megabytes)) as lib:
+        await lib.warm_up()
+        index = lib.filter_index.current()
+        assert (index is not None) == bool(megabytes)
+        total = (await lib.search("type:image")).total
+        assert total >= 4
+        if index is not None:
+            assert len(index.matching(lib_query("type:image"))) == total
 
 
 async def test_duckdb_memory_limit_caps_the_database(tmp_path: Path) -> None:

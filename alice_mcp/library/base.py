@@ -21,6 +21,7 @@ from alice_mcp.store.db import Database
 
 if TYPE_CHECKING:
     from alice_mcp.embeddings.stage import Embedder
+    from alice_mcp.store.filter_index import LiveFilterIndex
 
 PROMPT_EXCERPT = 200
 T = TypeVar("T")
@@ -53,12 +54,23 @@ class LibraryBase:
 
         return Embedder(self.db, self.settings.embeddings)
 
+    @functools.cached_property
+    def filter_index(self) -> LiveFilterIndex:
+        """The filter, sort and tag columns in memory for structured searches, made on first use
+        (numpy loads with it, not with every Library)."""
+        from alice_mcp.store.filter_index import LiveFilterIndex
+
+        return LiveFilterIndex(self.db, lambda: self.search_cache.generation,
+                               self.settings.performance.search_index_mb)
+
     async def read(self, fn: Callable[..., T], *args: object) -> T:
         """Run a read-only fn(*args) on a reader thread."""
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.readers)
 
     def close(self) -> None:
         """Close the index (a Library is also a context manager that does this)."""
+        if "filter_index" in self.__dict__:
+            self.filter_index.close()
         self.db.close()
 
     @asynccontextmanager
@@ -75,8 +87,12 @@ class LibraryBase:
             self._monitoring -= 1
 
     def release_if_idle(self, idle_seconds: float) -> bool:
-        """Let go of the database file if unused for idle_seconds (another process may need it)."""
-        return self.db.release_if_idle(idle_seconds)
+        """Let go of the database file if unused for idle_seconds (another process may need it).
+        What was cached is forgotten: another process may write before the file is opened again."""
+        released = self.db.release_if_idle(idle_seconds)
+        if released:
+            self.search_cache.invalidate()
+        return released
 
     def allowed(self, path: Path | str) -> Path:
         """The path resolved, if it lies inside the configured roots; else OutsideRoots."""

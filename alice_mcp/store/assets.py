@@ -37,12 +37,7 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
     labels = db.submit(db.fetchall,
                              f"SELECT asset_id, tag FROM tags WHERE asset_id IN ({marks})", ids)
     try:
-        with db.cursor() as cur:
-            rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
-                              "media_type, created_at, missing_since IS NOT NULL AS missing "
-                              f"FROM assets WHERE asset_id IN ({marks})", ids)
-            names = [d[0] for d in rel.description]
-            rows = {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
+        rows = display_rows(db, ids)
     finally:  # a failed read still waits for its lookups: none may outlive the call
         wait([places, labels])
     paths: dict[str, tuple[bool, str]] = {}
@@ -55,6 +50,19 @@ def _summaries(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
         row["path"] = from_stored(paths[asset_id][1]) if asset_id in paths else None
         row["tags"] = sorted(tags.get(asset_id, ()))
     return rows
+
+
+def display_rows(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The assets table's display columns of a page's hits (one lookup by the primary key)."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    with db.cursor() as cur:
+        rel = cur.execute("SELECT asset_id, source, model, prompt, stars, width, height, "
+                          "media_type, created_at, missing_since IS NOT NULL AS missing "
+                          f"FROM assets WHERE asset_id IN ({marks})", list(ids))
+        names = [d[0] for d in rel.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in rel.fetchall()}
 
 
 def resolve_prefixes(db: Database, ids: Sequence[str]) -> dict[str, list[str]]:

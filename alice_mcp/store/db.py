@@ -46,6 +46,7 @@ class Database:
         self._last_used = time.monotonic()
         self._lookups: ThreadPoolExecutor | None = None
         self._lookups_busy = 0
+        self.opened = 0  # times the file was opened: another process may write in between
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -55,6 +56,7 @@ class Database:
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
             self._conn = self._open()
+            self.opened += 1
         return self._conn
 
     def acquire(self) -> duckdb.DuckDBPyConnection:

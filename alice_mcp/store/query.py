@@ -294,6 +294,12 @@ def page_sql(q: Query, limit: int, offset: int) -> tuple[str, list[Any]]:
     return statement, [*sql.params, limit, offset]
 
 
+def count_sql(q: Query) -> tuple[str, list[Any]]:
+    """How many assets match: for a page past the last one, whose rows carry no count."""
+    sql = build_where(q)
+    return f"SELECT count(*) FROM assets a WHERE {' AND '.join(sql.where)}", sql.params
+
+
 def matching_ids(db: Database, q: Query) -> list[str]:
     """Every asset id the query matches (for commands that act on a selection)."""
     sql = build_where(q)
