@@ -186,6 +186,19 @@ async def test_another_process_writing_while_the_file_was_released_is_seen(
         assert (await server.search("tag:from-elsewhere")).total == 3
 
 
+async def test_letting_go_of_the_file_keeps_the_index_when_nobody_wrote(
+        built: Path, tmp_path: Path) -> None:
+    """The server lets go of the file after 2 s idle: coming back must not mean a re-read."""
+    with _library(_copy(built, tmp_path), **{"performance.search_cache_size": 0}) as server:
+        await server.warm_up()
+        index = server.filter_index.current()
+        before = await server.search("tag:portrait", limit=3)
+        for _ in range(3):
+            assert server.release_if_idle(0)
+            assert await server.search("tag:portrait", limit=3) == before
+            assert server.filter_index.current() is index
+
+
 async def test_a_library_too_large_for_its_budget_searches_through_duckdb(
         built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with _library(built, **{"performance.search_index_mb": 1}) as library:

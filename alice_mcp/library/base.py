@@ -42,6 +42,7 @@ class LibraryBase:
             sizeof=lambda page: len(page.model_dump_json()) + 256)
         self.metrics = Metrics(caches=[self.search_cache])
         self._monitoring = 0
+        self._outside_seen = 0
         # read-only use cases run on threads of their own (each on its own DuckDB cursor), at
         # most this many at once, beside the writer and without waiting for one another
         self.readers = anyio.CapacityLimiter(perf.max_concurrent_reads)
@@ -87,12 +88,15 @@ class LibraryBase:
             self._monitoring -= 1
 
     def release_if_idle(self, idle_seconds: float) -> bool:
-        """Let go of the database file if unused for idle_seconds (another process may need it).
-        What was cached is forgotten: another process may write before the file is opened again."""
-        released = self.db.release_if_idle(idle_seconds)
-        if released:
+        """Let go of the database file if unused for idle_seconds (another process may need it)."""
+        return self.db.release_if_idle(idle_seconds)
+
+    def forget_outside_writes(self) -> None:
+        """Forget cached answers if another process wrote while the file was let go of."""
+        seen = self.db.outside_writes()
+        if seen != self._outside_seen:
+            self._outside_seen = seen
             self.search_cache.invalidate()
-        return released
 
     def allowed(self, path: Path | str) -> Path:
         """The path resolved, if it lies inside the configured roots; else OutsideRoots."""

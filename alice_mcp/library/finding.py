@@ -45,6 +45,7 @@ class Finding(Meaning):
         bounded("limit", limit, 1, MAX_PAGE)
         parsed = query if isinstance(query, q.Query) else q.parse(query)
         offset = q.decode_cursor(cursor, parsed) if cursor else 0
+        self.forget_outside_writes()
         key = (parsed.key(), limit, offset)
         page = self.search_cache.get(key)
         if page is None:
@@ -57,6 +58,7 @@ class Finding(Meaning):
     async def matching_ids(self, query: str | q.Query) -> list[str]:
         """Every asset id the query matches (for commands that act on a selection)."""
         parsed = query if isinstance(query, q.Query) else q.parse(query)
+        self.forget_outside_writes()
         return await self.read(self._matching_ids, parsed)
 
     def _matching_ids(self, parsed: q.Query) -> list[str]:

@@ -46,7 +46,8 @@ class Database:
         self._last_used = time.monotonic()
         self._lookups: ThreadPoolExecutor | None = None
         self._lookups_busy = 0
-        self.opened = 0  # times the file was opened: another process may write in between
+        self._released_stamp: tuple[object, ...] | None = None
+        self._outside_writes = 0
 
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
@@ -55,9 +56,39 @@ class Database:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
+            self._note_outside_writes()
+            self._released_stamp = None
             self._conn = self._open()
-            self.opened += 1
         return self._conn
+
+    def outside_writes(self) -> int:
+        """How many times the file was found changed after this process let go of it (another
+        process wrote): caches of what it holds are stale when this number moves. A stat of
+        the file and its WAL, only while released; no lock while open (none writes it then)."""
+        if self._conn is not None:
+            return self._outside_writes
+        with self._lock:
+            self._note_outside_writes()
+            return self._outside_writes
+
+    def _note_outside_writes(self) -> None:
+        if self._conn is None and self._released_stamp is not None:
+            now = self._file_stamp()
+            if now != self._released_stamp:
+                self._released_stamp = now
+                self._outside_writes += 1
+
+    def _file_stamp(self) -> tuple[object, ...]:
+        """Size, times and inode of the file and its WAL: any commit changes one of them."""
+        assert self.path is not None
+        found: list[object] = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = path.stat()
+                found.append((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+            except OSError:
+                found.append(None)
+        return tuple(found)
 
     def acquire(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own for one thread (DuckDB connections are not shared across threads);
@@ -137,6 +168,7 @@ class Database:
                 return False
             self._conn.close()
             self._conn = None
+            self._released_stamp = self._file_stamp()
             log.debug("database released while idle", path=str(self.path))
             return True
 

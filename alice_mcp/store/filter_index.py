@@ -31,7 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REFRESH_SECONDS = 1.0
 # what one asset and one tag row cost in memory, for the estimate made before reading them
 BYTES_PER_ASSET = 260
-BYTES_PER_TAG = 16
+BYTES_PER_TAG = 8
 _CATEGORIES = ("source", "engine", "model_family", "project", "sampler", "model")
 
 
@@ -261,8 +261,8 @@ def _pack(rows: np.ndarray, paths: list[str], count: int) -> dict[str, object]:
 
 class LiveFilterIndex:
     """The FilterIndex of a library, current or absent: valid until the next write (the search
-    cache's generation moves) or until the database is opened again (another process may have
-    written while it was released). A stale index is read again on a thread of its own.
+    cache's generation moves) or until another process is found to have written while the file
+    was let go of. A stale index is read again on a thread of its own.
 
     Nothing is read until load() is called (the server's warm-up): a one-off command searches
     once and would wait for an index it never uses."""
@@ -283,7 +283,7 @@ class LiveFilterIndex:
         if not (self.max_bytes and self._wanted):
             return None
         current = self._current
-        if current is not None and current[1] == (self.generation(), self.db.opened):
+        if current is not None and current[1] == (self.generation(), self.db.outside_writes()):
             return current[0]
         self._refresh_soon()
         return None
@@ -314,7 +314,7 @@ class LiveFilterIndex:
         started = time.monotonic()
         try:
             with self.db.cursor():  # holds the file open: the stamp stays true while reading
-                stamp = (self.generation(), self.db.opened)
+                stamp = (self.generation(), self.db.outside_writes())
                 assets, tag_rows = columns.counts(self.db)
                 if estimate_bytes(assets, tag_rows) > self.max_bytes:
                     log.info("library too large for the in-memory search index; searches use "
