@@ -13,7 +13,7 @@ import bisect
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -32,7 +32,6 @@ REFRESH_SECONDS = 1.0
 # what one asset and one tag row cost in memory, for the estimate made before reading them
 BYTES_PER_ASSET = 260
 BYTES_PER_TAG = 8
-_CATEGORIES = ("source", "engine", "model_family", "project", "sampler", "model")
 
 
 def estimate_bytes(assets: int, tag_rows: int) -> int:
@@ -54,13 +53,9 @@ class Category:
         return np.isin(self.codes, np.asarray(picked, dtype=self.codes.dtype))
 
 
-def _categorise(db: Database, column: np.ndarray) -> Category:
-    index: dict[str | None, int] = {}
-    # tolist(): a masked array (a column with NULLs) gives None for them
-    codes = np.fromiter((index.setdefault(v, len(index)) for v in column.tolist()),
-                        dtype=np.int32, count=len(column))
-    values = list(index)
-    return Category(codes, values, columns.lowered(db, values))
+def _categorise(db: Database, name: str, codes: np.ndarray) -> Category:
+    values = columns.category_values(db, name)
+    return Category(codes.astype(np.int32), values, columns.lowered(db, values))
 
 
 def _microseconds(when: datetime) -> int:
@@ -90,25 +85,16 @@ class FilterIndex:
     @classmethod
     def load(cls, db: Database) -> FilterIndex:
         """Read the columns of every asset, its tags and its first location."""
-        raw = columns.asset_columns(db)
-        ids = raw.pop("asset_id").astype("S32")
-        categories = {name: _categorise(db, raw.pop(name)) for name in _CATEGORIES}
-        media = _categorise(db, raw.pop("media_type"))
-        categories["media_type"] = media
-        numbers = {k: np.asarray(v) for k, v in raw.items()}
-        tag_rows, tag_texts = columns.tag_pairs(db)
-        names = sorted(set(tag_texts))
-        code_of = {t: i for i, t in enumerate(names)}
-        tag_codes = np.fromiter((code_of[t] for t in tag_texts), dtype=np.int32,
-                                count=len(tag_texts))
+        ids, raw = columns.asset_columns(db)
+        categories = {name: _categorise(db, name, raw.pop(name)) for name in columns.CATEGORIES}
+        tag_rows, tag_codes, names = columns.tag_pairs(db)
         by_tag = np.lexsort((tag_rows, tag_codes))
         by_row = np.lexsort((tag_codes, tag_rows))
-        place_rows, paths = columns.first_places(db)
-        index = cls(ids=ids, numbers=numbers, categories=categories, tag_names=names,
+        index = cls(ids=ids, numbers=raw, categories=categories, tag_names=names,
                     tag_starts=_starts(tag_codes[by_tag], len(names)),
                     tag_rows=tag_rows[by_tag],
                     asset_starts=_starts(tag_rows[by_row], len(ids)),
-                    asset_tags=tag_codes[by_row], **_pack(place_rows, paths, len(ids)))
+                    asset_tags=tag_codes[by_row], **_pack(columns.first_places(db), len(ids)))
         index._db = db
         index.orders = index._sort_orders()
         return index
@@ -247,16 +233,21 @@ def _starts(sorted_keys: np.ndarray, count: int) -> np.ndarray:
     return np.searchsorted(sorted_keys, np.arange(count + 1)).astype(np.int64)
 
 
-def _pack(rows: np.ndarray, paths: list[str], count: int) -> dict[str, object]:
-    """Paths as one UTF-8 buffer with offsets: a fraction of the memory of Python strings."""
-    encoded: list[bytes] = [b""] * count
-    for row, path in zip(rows.tolist(), paths, strict=True):
-        encoded[row] = path.encode("utf-8", "surrogatepass")
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=count)
+def _pack(places: Iterator[tuple[int, str]], count: int) -> dict[str, object]:
+    """Paths (in row order) as one UTF-8 buffer with offsets: a fraction of the memory of
+    Python strings, never all of them at once."""
+    buffer = bytearray()
+    ends = np.zeros(count + 1, dtype=np.int64)
     has = np.zeros(count, dtype=bool)
-    has[rows] = True
-    return {"path_bytes": b"".join(encoded), "path_has": has,
-            "path_starts": np.concatenate(([0], np.cumsum(lengths)))}
+    last = 0
+    for row, path in places:
+        ends[last + 1:row + 1] = len(buffer)  # rows without a path: empty
+        buffer += path.encode("utf-8", "surrogatepass")
+        ends[row + 1] = len(buffer)
+        has[row] = True
+        last = row + 1
+    ends[last + 1:] = len(buffer)
+    return {"path_bytes": bytes(buffer), "path_has": has, "path_starts": ends}
 
 
 class LiveFilterIndex:
