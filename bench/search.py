@@ -20,6 +20,9 @@ TAG_TARGETS = {1_000_000: (0.050, 0.001)}  # size: (uncached p50, cached p50)
 SIMILAR_TARGETS = {1_000_000: 0.100}
 
 
+INDEX_MB = 1024  # performance.search_index_mb of the indexed rows (profile large_collection)
+
+
 def queries(kind: str) -> Callable[[int], str]:
     """The i-th query of a kind; uncached runs walk through different values."""
     tags = synthetic.tag_vocabulary()
@@ -37,9 +40,9 @@ def _quote(tag: str) -> str:
     return f'"{tag}"' if " " in tag else tag
 
 
-def library_for(path: Path) -> Library:
-    settings = load_settings(flags={"paths.database": path}, environ={}).settings
-    return Library(settings)
+def library_for(path: Path, **performance: object) -> Library:
+    flags = {"paths.database": path} | {f"performance.{k}": v for k, v in performance.items()}
+    return Library(load_settings(flags=flags, environ={}).settings)
 
 
 async def _search_latencies(path: Path, calls: int) -> dict[str, tuple[list[float], list[float]]]:
@@ -59,6 +62,24 @@ async def _search_latencies(path: Path, calls: int) -> dict[str, tuple[list[floa
 
             warm = await time_async_calls(cached, calls, warmup=2)
             out[kind] = (cold, warm)
+    return out
+
+
+async def _indexed_latencies(path: Path, calls: int) -> dict[str, list[float]]:
+    """As the MCP server searches: its filter index read at start, no search cache (the index
+    may hold INDEX_MB: 1,000,000 assets need ~250 MB, over the default profile's 256 MB cap)."""
+    out = {}
+    with library_for(path, search_cache_size=0, search_index_mb=INDEX_MB) as library:
+        await library.warm_up()
+        if library.filter_index.current() is None:
+            raise RuntimeError("the filter index was not read; these rows would time SQL")
+        for kind in ("tags", "combined"):
+            make = queries(kind)
+
+            async def one(i: int, make: Callable[[int], str] = make) -> None:
+                await library.search(make(i + 1000 if i < 0 else i))
+
+            out[kind] = await time_async_calls(one, calls, warmup=2)
     return out
 
 
@@ -84,6 +105,11 @@ def measure(path: Path, size: int, calls: int) -> list[Row]:
         rows.append(latency_row(f"search.{kind}.{size}.cached",
                                 f"{labels[kind]}, {size:,} assets, cached",
                                 summarize(warm), target_p50=warm_target))
+    for kind, latencies in anyio.run(_indexed_latencies, path, calls).items():
+        rows.append(latency_row(f"search.{kind}.{size}.indexed",
+                                f"{labels[kind]}, {size:,} assets, uncached, from the in-memory "
+                                f"filter index as the MCP server searches (search_index_mb "
+                                f"{INDEX_MB})", summarize(latencies)))
     similar = anyio.run(_similar_latencies, path, size, calls)
     rows.append(latency_row(f"similar.{size}", f"find_similar (Library.similar, distance <= 10), "
                             f"{size:,} hashes", summarize(similar),
