@@ -91,7 +91,7 @@ def _queries(seed: int, count: int) -> list[tuple[str, int, int]]:
         lambda: f"after:{rng.choice(['2024-01-01', '2024-06-01', '2025-06-30'])}",
         lambda: f"before:{rng.choice(['2024-06-01', '2023-07-01T12:00:00+02:00', '2025-01-01'])}",
         lambda: f"type:{rng.choice(['image', 'video'])}",
-        lambda: f"id:{some_id}", lambda: "missing:true",
+        lambda: f"id:{some_id}", lambda: f"id:{some_id}ff", lambda: "missing:true",
         lambda: f"sort:{rng.choice(['newest', 'oldest', 'stars', 'quality', 'indexed'])}",
     ]
     found = []

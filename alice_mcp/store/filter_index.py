@@ -32,6 +32,7 @@ REFRESH_SECONDS = 1.0
 # what one asset and one tag row cost in memory, for the estimate made before reading them
 BYTES_PER_ASSET = 260
 BYTES_PER_TAG = 8
+ID_BYTES = 32
 
 
 def estimate_bytes(assets: int, tag_rows: int) -> int:
@@ -160,8 +161,9 @@ class FilterIndex:
                 mask &= self.categories[name].where_in(set(values))
         if q.projects:
             mask &= self.categories["project"].where_in(set(q.projects), lowered=False)
-        if q.asset_ids:
-            mask &= np.isin(self.ids, np.asarray([a.encode() for a in q.asset_ids], dtype="S32"))
+        if q.asset_ids:  # an id of another length matches nothing (S32 would cut it to fit)
+            wanted = [key for a in q.asset_ids if len(key := a.encode()) == ID_BYTES]
+            mask &= np.isin(self.ids, np.asarray(wanted, dtype="S32"))
         if q.models:
             mask &= self._models(q.models)
         if q.media_type:
