@@ -76,7 +76,7 @@ class FilterIndex:
     tag_rows: np.ndarray
     asset_starts: np.ndarray  # tags of row r: asset_tags[asset_starts[r]:asset_starts[r + 1]]
     asset_tags: np.ndarray
-    path_bytes: bytes
+    path_bytes: bytearray
     path_starts: np.ndarray  # row r's path: path_bytes[path_starts[r]:path_starts[r + 1]]
     path_has: np.ndarray  # False: no location known
     orders: dict[str, np.ndarray] = field(default_factory=dict)
@@ -249,7 +249,7 @@ def _pack(places: Iterator[tuple[int, str]], count: int) -> dict[str, object]:
         has[row] = True
         last = row + 1
     ends[last + 1:] = len(buffer)
-    return {"path_bytes": bytes(buffer), "path_has": has, "path_starts": ends}
+    return {"path_bytes": buffer, "path_has": has, "path_starts": ends}  # no copy to bytes
 
 
 class LiveFilterIndex:
