@@ -6,23 +6,30 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import psutil
 import structlog
 
-from alice_mcp.cache import BoundedCache
 from alice_mcp.progress import ProgressListener
 
 log = structlog.get_logger("alice_mcp.metrics")
+
+
+class Described(Protocol):
+    """What keeps things in memory and says how well (the caches, the filter index)."""
+
+    name: str
+
+    def describe(self) -> dict[str, float | int | None]: ...
 
 
 @dataclass(slots=True)
 class Metrics:
     """Running totals for this process; snapshot() is what the metrics log line and stats show."""
 
-    caches: Sequence[BoundedCache[Any]] = ()
+    caches: Sequence[Described] = ()
     files_processed: int = 0
     processing_seconds: float = 0.0
     api_calls: int = 0

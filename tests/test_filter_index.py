@@ -132,6 +132,17 @@ async def test_the_index_answers_every_structured_search_as_sql_does(built: Path
     assert sum(len(p.results) > 1 for p in plain) > 100
 
 
+async def test_stats_show_what_the_index_answered(built: Path) -> None:
+    with _library(built, **{"performance.search_cache_size": 0}) as library:
+        await library.warm_up()
+        await library.search("tag:portrait")
+        await library.search("fox")  # free words: neither a hit nor a miss
+        figures = {c.name: c for c in (await library.stats()).process.caches}
+    index = figures["filter_index"]
+    assert (index.entries, index.hits, index.misses) == (COUNT, 1, 0)
+    assert 0.1 < index.size_mb < index.max_mb
+
+
 async def test_free_words_still_take_the_sql_path(built: Path) -> None:
     pages, _, used = await _answers(built, 256, [("fox tag:portrait", 20, 0)])
     assert used and pages[0].total > 0

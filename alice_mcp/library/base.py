@@ -61,8 +61,10 @@ class LibraryBase:
         (numpy loads with it, not with every Library)."""
         from alice_mcp.store.filter_index import LiveFilterIndex
 
-        return LiveFilterIndex(self.db, lambda: self.search_cache.generation,
-                               self.settings.performance.search_index_mb)
+        index = LiveFilterIndex(self.db, lambda: self.search_cache.generation,
+                                self.settings.performance.search_index_mb)
+        self.metrics.caches = [*self.metrics.caches, index]  # its figures in stats
+        return index
 
     async def read(self, fn: Callable[..., T], *args: object) -> T:
         """Run a read-only fn(*args) on a reader thread."""

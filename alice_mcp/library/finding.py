@@ -62,8 +62,8 @@ class Finding(Meaning):
         return await self.read(self._matching_ids, parsed)
 
     def _matching_ids(self, parsed: q.Query) -> list[str]:
-        index = self.filter_index.current()
-        if index is not None and index.covers(parsed):
+        index = self.filter_index.for_query(parsed)
+        if index is not None:
             return index.matching(parsed)
         return q.matching_ids(self.db, parsed)
 
@@ -74,8 +74,8 @@ class Finding(Meaning):
         await super().warm_up()
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
-        index = self.filter_index.current()
-        if index is not None and index.covers(parsed):
+        index = self.filter_index.for_query(parsed)
+        if index is not None:
             ids, total = index.page(parsed, limit, offset)
             rows = assets.display_rows(self.db, ids)
             for asset_id, row in rows.items():

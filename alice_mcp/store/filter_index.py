@@ -270,6 +270,9 @@ class LiveFilterIndex:
         self._next_build = 0.0
         self._wanted = False
         self._closed = False
+        self.name = "filter_index"
+        self.hits = 0  # structured searches answered from memory
+        self.misses = 0  # and through DuckDB while the index was absent or stale
 
     def current(self) -> FilterIndex | None:
         """The index if it reflects the library as it is now; else None (and a read begins)."""
@@ -280,6 +283,27 @@ class LiveFilterIndex:
             return current[0]
         self._refresh_soon()
         return None
+
+    def for_query(self, q: Query) -> FilterIndex | None:
+        """The current index if it answers q (counted as a hit; a structured search it cannot
+        answer now, as a miss); None sends q to DuckDB."""
+        if not FilterIndex.covers(q):
+            return None
+        index = self.current()
+        if index is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return index
+
+    def describe(self) -> dict[str, float | int | None]:
+        """Figures for the stats tool, as the caches give theirs."""
+        current = self._current
+        total = self.hits + self.misses
+        return {"entries": len(current[0].ids) if current else 0,
+                "size_mb": round(current[0].nbytes / 2**20, 3) if current else 0.0,
+                "max_mb": round(self.max_bytes / 2**20, 3), "hits": self.hits,
+                "misses": self.misses, "hit_rate": self.hits / total if total else None}
 
     def load(self) -> None:
         """Read the index now, in this thread (the server's warm-up)."""
