@@ -144,8 +144,12 @@ async def test_hybrid_results_respect_every_filter(library: Library) -> None:
 
 async def test_rerun_costs_nothing_and_changes_re_embed(library: Library) -> None:
     await library.embed()  # settles the tag edit of the test before, if it ran
+    generation = library.search_cache.generation
     again = await library.embed()
     assert (again.text_embedded, again.image_embedded) == (0, 0) and again.unchanged == 404
+    # nothing written: what is cached (and the server's filter index) stays current, so
+    # embeddings.auto's run every 30 s does not make the server read its index again
+    assert library.search_cache.generation == generation
     hit = (await library.search("castle", limit=1)).results[0]
     await library.tag([hit.asset_id], add=["moody"])  # the text of one asset changed
     changed = await library.embed()

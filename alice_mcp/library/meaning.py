@@ -42,10 +42,13 @@ class Meaning(LibraryBase):
         if query:
             parsed = query if isinstance(query, q.Query) else q.parse(query)
             ids = await self.read(q.matching_ids, self.db, parsed)
+        report = None
         try:
-            return await self.embedder.embed(ids, progress=Progress(listeners, noun="assets"))
-        finally:
-            self.search_cache.invalidate()
+            report = await self.embedder.embed(ids, progress=Progress(listeners, noun="assets"))
+            return report
+        finally:  # a run that embedded nothing leaves the caches and the filter index current
+            if report is None or report.text_embedded or report.image_embedded:
+                self.search_cache.invalidate()
 
     async def embed_new(self) -> EmbedReport | None:
         """embeddings.auto: embed what lacks vectors; a missing model is logged once, not raised."""
