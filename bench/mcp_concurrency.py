@@ -22,7 +22,6 @@ import anyio
 from mcp import Client
 
 from alice_mcp.results import SearchPage  # the bare server's output schema is alice's
-
 from bench import synthetic
 from bench.memory import clean_env, config_file
 from bench.report import Row, latency_row, rate_row

@@ -142,6 +142,24 @@ async def test_hybrid_results_respect_every_filter(library: Library) -> None:
     assert keyworded[0].match.keyword and "castle" in (keyworded[0].prompt or "")
 
 
+async def test_hybrid_pages_are_the_same_from_the_servers_filter_index(
+        tmp_path: Path, inbox: Path, models_dir: Path) -> None:
+    """Within filters, the server narrows and fills a page of meaning from its filter index."""
+    searches = [f'{text} like:"sad robot"' for text in
+                ("source:forge", "-tag:none", "stars:>=1", "w:>=64", "project:wordless", "")]
+    settings = _settings(tmp_path, inbox, models_dir,
+                         **{"performance.search_cache_size": 0})
+    with Library(settings) as lib:
+        await lib.organize()
+        await lib.embed()
+        plain = [await lib.search(text, limit=50) for text in searches]
+        await lib.warm_up()
+        indexed = [await lib.search(text, limit=50) for text in searches]
+        assert lib.filter_index.hits >= len(searches) - 1  # all but the unfiltered one
+    assert indexed == plain
+    assert all(page.results for page in plain)
+
+
 async def test_rerun_costs_nothing_and_changes_re_embed(library: Library) -> None:
     await library.embed()  # settles the tag edit of the test before, if it ran
     generation = library.search_cache.generation

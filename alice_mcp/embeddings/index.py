@@ -89,6 +89,7 @@ class VectorIndex:
         ids, scores, rows = self._ids, everything, None
         if among is not None:
             rows = np.fromiter((self._row[a] for a in among if a in self._row), dtype=np.int64)
+            rows.sort()  # equal scores rank by row, not by how `among` happens to iterate
             if rows.size == 0:
                 return []
             scores = everything[rows]

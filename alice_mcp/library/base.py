@@ -6,7 +6,7 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -17,11 +17,13 @@ from alice_mcp.metrics import Metrics, monitor
 from alice_mcp.results import SearchPage
 from alice_mcp.roots import inside
 from alice_mcp.store import assets
+from alice_mcp.store import query as q
 from alice_mcp.store.db import Database
+from alice_mcp.store.paths import from_stored
 
 if TYPE_CHECKING:
     from alice_mcp.embeddings.stage import Embedder
-    from alice_mcp.store.filter_index import LiveFilterIndex
+    from alice_mcp.store.filter_index import FilterIndex, LiveFilterIndex
 
 PROMPT_EXCERPT = 200
 T = TypeVar("T")
@@ -103,6 +105,34 @@ class LibraryBase:
     def allowed(self, path: Path | str) -> Path:
         """The path resolved, if it lies inside the configured roots; else OutsideRoots."""
         return inside(Path(path), self.settings.roots)
+
+    def _index_for(self, parsed: q.Query | None) -> FilterIndex | None:
+        """The filter index, if it is current and answers the query (any, with None). Only
+        warm_up makes one (the server's): a one-off command never imports numpy for it."""
+        live: LiveFilterIndex | None = self.__dict__.get("filter_index")
+        if live is None:
+            return None
+        return live.current() if parsed is None else live.for_query(parsed)
+
+    def _matching_ids(self, parsed: q.Query) -> list[str]:
+        """Every asset id a query matches: from the filter index when it answers, else SQL."""
+        index = self._index_for(parsed)
+        if index is not None:
+            return index.matching(parsed)
+        return q.matching_ids(self.db, parsed)
+
+    def _summaries(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """A page's display columns, first path and tags: the paths and tags from the filter
+        index when it is current (two scans less), else from DuckDB."""
+        index = self._index_for(None)
+        if index is None:
+            return assets.summaries(self.db, ids)
+        rows = assets.display_rows(self.db, ids)
+        for asset_id, row in rows.items():
+            place = index.place(asset_id)
+            row["path"] = from_stored(place) if place is not None else None
+            row["tags"] = index.tags(asset_id)
+        return rows
 
     def resolve_id(self, given: str) -> str:
         """A full asset id, from the id or a unique prefix of at least 6 characters."""

@@ -28,7 +28,6 @@ from alice_mcp.results import (
 )
 from alice_mcp.store import analyses, assets, locations, stats, tags
 from alice_mcp.store import query as q
-from alice_mcp.store.paths import from_stored
 from alice_mcp.store import similar as lookalikes
 
 MAX_PAGE = 10_000  # results or groups in one answer
@@ -61,12 +60,6 @@ class Finding(Meaning):
         self.forget_outside_writes()
         return await self.read(self._matching_ids, parsed)
 
-    def _matching_ids(self, parsed: q.Query) -> list[str]:
-        index = self.filter_index.for_query(parsed)
-        if index is not None:
-            return index.matching(parsed)
-        return q.matching_ids(self.db, parsed)
-
     async def warm_up(self) -> None:
         """Read the search indexes into memory now (the server does it at start): the filter
         index (0.6 s per 100,000 assets), then the text vectors if there are any."""
@@ -74,20 +67,15 @@ class Finding(Meaning):
         await super().warm_up()
 
     def _search(self, parsed: q.Query, limit: int, offset: int) -> SearchPage:
-        index = self.filter_index.for_query(parsed)
+        index = self._index_for(parsed)
         if index is not None:
             ids, total = index.page(parsed, limit, offset)
-            rows = assets.display_rows(self.db, ids)
-            for asset_id, row in rows.items():
-                place = index.place(asset_id)
-                row["path"] = from_stored(place) if place is not None else None
-                row["tags"] = index.tags(asset_id)
         else:
             page = self.db.fetchall(*q.page_sql(parsed, limit, offset))
             ids, total = [a for a, _ in page], (page[0][1] if page else 0)
             if not page and offset:  # past the last page (matches went away since the first)
                 total = self.db.fetchall(*q.count_sql(parsed))[0][0]
-            rows = assets.summaries(self.db, ids)
+        rows = self._summaries(ids)
         results = [AssetSummary(
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
             prompt=excerpt(r["prompt"]), tags=r["tags"], stars=r["stars"],

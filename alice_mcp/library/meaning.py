@@ -115,7 +115,7 @@ class Meaning(LibraryBase):
         # an unfiltered query narrows only if some asset is missing (hidden by default)
         filtered = (len(q.build_where(narrowed).where) > 1 or narrowed.missing
                     or assets.any_missing(self.db))
-        among = set(q.matching_ids(self.db, narrowed)) if filtered else None
+        among = set(self._matching_ids(narrowed)) if filtered else None
         usable = [s for s in vectors.SPACES if self.embedder.present(s)]
         if not usable:
             raise embedding_models.ModelMissing(
@@ -132,7 +132,7 @@ class Meaning(LibraryBase):
         keyword_ids = self._keyword_hits(narrowed, text, lists)
         fused = fuse(keyword_ids, lists)
         page = fused[offset:offset + limit]
-        rows = assets.summaries(self.db, [h.asset_id for h in page])
+        rows = self._summaries([h.asset_id for h in page])
         results = [AssetSummary(
             asset_id=r["asset_id"], path=r["path"], source=r["source"], model=r["model"],
             prompt=excerpt(r["prompt"]), tags=r["tags"], stars=r["stars"], width=r["width"],
