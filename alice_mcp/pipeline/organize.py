@@ -160,10 +160,22 @@ class OrganizeRun:
                                 parallel_threshold=self.perf.parallel_threshold,
                                 parallel=self.perf.parallel_metadata_extraction)
         await self.progress.start(len(found.new), len(plan.batches(found.new)))
-        async with aclosing(self._indexed(found.new, plan)) as batches:  # closed when cancelled
+        # one batch ahead: the workers index the next batch while this one is placed (issue 19:
+        # placing in turn with indexing left a core idle, 2 workers gave 1.44x of one)
+        ahead, batches = anyio.create_memory_object_stream[list[Indexed | Failed]](0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._index_ahead, found.new, plan, ahead)
+            async with batches:
+                async for results in batches:
+                    await self._handle_batch(results, send)
+                    await self.progress.advance(len(results))
+
+    async def _index_ahead(self, new: list[Candidate], plan: PoolPlan,
+                           ahead: MemoryObjectSendStream[list[Indexed | Failed]]) -> None:
+        """Send each indexed batch on; the next is indexed while the one sent is placed."""
+        async with ahead, aclosing(self._indexed(new, plan)) as batches:
             async for results in batches:
-                await self._handle_batch(results, send)
-                await self.progress.advance(len(results))
+                await ahead.send(results)
 
     async def _indexed(self, new: list[Candidate],
                        plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
