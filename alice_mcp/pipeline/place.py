@@ -284,8 +284,11 @@ def _copy_hashing(src: Path, tmp: Path) -> str:
 
 
 def _all_zero(chunk: bytes) -> bool:
-    """One comparison for a whole chunk (stops at the first byte that is not zero)."""
-    return chunk == _ZEROS if len(chunk) == CHUNK else chunk.count(0) == len(chunk)
+    """One comparison for a whole chunk (stops at the first byte that is not zero); a short
+    (last) chunk with a byte that is not zero at either end is answered without a scan."""
+    if len(chunk) == CHUNK:
+        return chunk == _ZEROS
+    return not chunk or (chunk[0] == 0 == chunk[-1] and chunk.count(0) == len(chunk))
 
 
 def _claim(tmp: Path, dst: Path) -> None:
