@@ -45,7 +45,7 @@ from alice_mcp.pipeline.place import (
     release_source,
     withdraw,
 )
-from alice_mcp.pipeline.pool import PoolPlan, Watchdog, in_thread, map_batches
+from alice_mcp.pipeline.pool import ByteBudget, PoolPlan, Watchdog, in_thread, map_batches
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
@@ -60,6 +60,7 @@ BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget all
 MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full (or over-quota) organized disk
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
+KEPT_BYTES_SHARE = 8  # files' bytes kept from indexing to placing: max_memory_cache_mb / this
 
 
 @dataclass(slots=True)
@@ -73,6 +74,7 @@ class Step:
     op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     where: dict[str, Any] = field(default_factory=dict)  # the Planner's arguments for dst
     duplicate: bool = False  # with move: a duplicate moved into <organized>/_duplicates/
+    data: bytes | None = None  # the bytes the indexer read, written instead of read again
 
 
 class OrganizeRun:
@@ -98,6 +100,9 @@ class OrganizeRun:
         self.sidecars: dict[str, tuple[int, int]] = {}  # the inbox's .xmp files, as scanned
         self.placed: dict[str, tuple[str, str]] = {}  # source -> (asset_id, destination)
         self._now = datetime.now(UTC)
+        # each file read once (issue 19): bytes kept from index to copy, within this budget
+        self._kept = ByteBudget(0 if dry_run else
+                                self.perf.max_memory_cache_mb * 2**20 // KEPT_BYTES_SHARE)
 
     async def perform(self) -> OrganizeReport:
         """Run the whole organize: recover, scan, index, place, record; the report says what."""
@@ -183,7 +188,8 @@ class OrganizeRun:
         workers (performance.executor), in the same order either way."""
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
         if self.perf.executor == "local" or not new:
-            work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
+            work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth,
+                                     keep_bytes=self._kept.take)
             async with aclosing(map_batches(new, work, plan, self._watchdog())) as batches:
                 async for results in batches:
                     yield results
@@ -219,6 +225,15 @@ class OrganizeRun:
     async def _handle_batch(self, results: list[Indexed | Failed],
                             send: MemoryObjectSendStream[Write | Commit]) -> None:
         indexed = [r for r in results if isinstance(r, Indexed)]
+        try:
+            await self._index_batch(results, indexed, send)
+        finally:  # the kept bytes are used (or not needed): the budget has them back
+            self._kept.give(sum(len(r.data) for r in indexed if r.data is not None))
+            for item in indexed:
+                item.data = None
+
+    async def _index_batch(self, results: list[Indexed | Failed], indexed: list[Indexed],
+                           send: MemoryObjectSendStream[Write | Commit]) -> None:
         already = await in_thread(locations.organized_paths, self.db,
                                                  [r.asset_id for r in indexed])
         counters = self.report.counters
@@ -238,9 +253,10 @@ class OrganizeRun:
                 writes.append(Write("thumbnails", {"asset_id": item.asset_id,
                                                    "mime": item.pixels.thumbnail_mime,
                                                    "data": item.pixels.thumbnail}))
-            steps.append(self._plan(item.candidate, item.asset_id, created_at(item),
-                                    row["source"], row["model_family"],
-                                    already.get(item.asset_id), writes))
+            step = self._plan(item.candidate, item.asset_id, created_at(item), row["source"],
+                              row["model_family"], already.get(item.asset_id), writes)
+            step.data = item.data
+            steps.append(step)
         await self._carry_out(steps, send)
 
     async def _place_known(self, unplaced: list[tuple[Candidate, str]],
@@ -336,7 +352,8 @@ class OrganizeRun:
             try:
                 return await in_thread(
                     functools.partial(put, step.candidate.path, step.dst, move=self.move,
-                                      asset_id=step.asset_id))
+                                      asset_id=step.asset_id, data=step.data,
+                                      seen=(step.candidate.size, step.candidate.mtime_ns)))
             except DestinationTaken:
                 await send.send(Write("journal_done", {"op_id": step.op_id}))
                 step.op_id = uuid.uuid4().hex

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -49,6 +50,27 @@ def return_big_buffers_to_the_os() -> bool:
         return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, BIG_BUFFER_BYTES))
     except (OSError, AttributeError, TypeError):  # not glibc (musl): nothing to pin
         return False
+
+
+class ByteBudget:
+    """Bytes that may be held at once, taken by worker threads and given back when used."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Hold size bytes if they fit in the budget (True), else hold nothing (False)."""
+        with self._lock:
+            if self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.held -= size
 
 
 @dataclass(frozen=True, slots=True)
