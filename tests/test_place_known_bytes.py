@@ -14,6 +14,7 @@ from PIL import Image
 
 from alice_mcp.media.probe import content_hash
 from alice_mcp.pipeline.place import SourceChanged, make_durable, put
+from alice_mcp.pipeline.pool import ByteBudget
 
 
 def _png(path: Path, seed: int) -> bytes:
@@ -57,3 +58,13 @@ def test_a_source_rewritten_after_its_scan_is_refused(tmp_path: Path, move: bool
     assert caught.value.errno == errno.ESTALE
     assert not dst.exists() and src.exists()
     assert list(dst.parent.iterdir()) == []
+
+
+def test_the_byte_budget_holds_no_more_than_its_limit_and_small_machines_keep_none() -> None:
+    budget = ByteBudget(100)
+    assert budget.take(60) and not budget.take(50) and budget.take(40)
+    budget.give(60)
+    assert budget.take(50) and budget.held == 90
+    assert ByteBudget.for_cache(100).limit == 0  # memory_constrained reads twice, holds nothing
+    assert ByteBudget.for_cache(512).limit == 64 * 2**20
+    assert ByteBudget.for_cache(8192).limit == 128 * 2**20

@@ -60,7 +60,6 @@ BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget all
 MAX_CLAIMS = 50  # names another writer took in a row before one file is given up
 FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full (or over-quota) organized disk
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
-KEPT_BYTES_SHARE = 8  # files' bytes kept from indexing to placing: max_memory_cache_mb / this
 
 
 @dataclass(slots=True)
@@ -101,8 +100,8 @@ class OrganizeRun:
         self.placed: dict[str, tuple[str, str]] = {}  # source -> (asset_id, destination)
         self._now = datetime.now(UTC)
         # each file read once (issue 19): bytes kept from index to copy, within this budget
-        self._kept = ByteBudget(0 if dry_run else
-                                self.perf.max_memory_cache_mb * 2**20 // KEPT_BYTES_SHARE)
+        self._kept = ByteBudget(0) if dry_run else ByteBudget.for_cache(
+            self.perf.max_memory_cache_mb)
 
     async def perform(self) -> OrganizeReport:
         """Run the whole organize: recover, scan, index, place, record; the report says what."""
