@@ -9,6 +9,7 @@ three, the first is a warm-up; each alice round starts from an empty organized f
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 import imagehash
 from PIL import Image
 
+import alice_mcp
 from bench.corpus import CACHE, KINDS, Corpus, expand, write_picture
 from bench.memory import clean_env, config_file
 from bench.report import Row, rate_row
@@ -93,6 +95,9 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, and alice
     with 2 workers against 1."""
     files = corpus.files
+    # an installed wheel has its bytecode; an editable install under PYTHONDONTWRITEBYTECODE
+    # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
+    compileall.compile_dir(Path(alice_mcp.__file__).parent, quiet=1)
     runs = {"alice": lambda: _alice(corpus, workdir), "floor": lambda: _floor(files, pool),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
             "two": lambda: _alice(corpus, workdir, 2)}

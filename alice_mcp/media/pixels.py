@@ -8,12 +8,14 @@ converted to RGB once, and everything the index needs is derived from that worki
 
 from __future__ import annotations
 
-import io
 import math
+import os
 import struct
+import tempfile
+import threading
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import imagehash
 import numpy as np
@@ -218,14 +220,36 @@ def _shrink(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
+_scratch = threading.local()
+
+
+def _scratch_file() -> IO[bytes]:
+    """This thread's scratch file for encoding: memory-backed where the OS has memfd."""
+    file: IO[bytes] | None = getattr(_scratch, "file", None)
+    if file is None:
+        if hasattr(os, "memfd_create"):  # Linux
+            file = os.fdopen(os.memfd_create("alice-thumbnail", os.MFD_CLOEXEC), "w+b")
+        else:
+            file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the thread's life)
+        _scratch.file = file
+    return file
+
+
 def _thumbnail(work: Image.Image, thumb_size: int) -> bytes:
-    """Encode a JPEG thumbnail whose long side is <= thumb_size."""
+    """Encode a JPEG thumbnail whose long side is <= thumb_size.
+
+    Encoded into a real file, not a BytesIO: Pillow then encodes in one C call without the GIL
+    (to a BytesIO it holds it: a quarter of the GIL-held time of indexing, issue 19); same bytes.
+    """
     thumb = work
     if max(work.size) > thumb_size:
         thumb = _shrink(work, _fit(work.size, thumb_size))
-    buffer = io.BytesIO()
-    thumb.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
-    return buffer.getvalue()
+    file = _scratch_file()
+    file.seek(0)
+    file.truncate()
+    thumb.save(file, "JPEG", quality=THUMBNAIL_QUALITY)
+    file.seek(0)
+    return file.read()
 
 
 def _dhash(grey: Image.Image) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ class Indexed:
     asset_id: str
     info: GenerationInfo
     pixels: PixelInfo | None
+    data: bytes | None = None  # the bytes read and hashed, when keep_bytes allowed them
 
 
 @dataclass(slots=True)
@@ -41,8 +43,12 @@ class Failed:
     reason: str
 
 
-def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False) -> Indexed | Failed:
-    """Everything the index stores about one file; any error becomes a Failed with the reason."""
+def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False,
+               keep_bytes: Callable[[int], bool] | None = None) -> Indexed | Failed:
+    """Everything the index stores about one file; any error becomes a Failed with the reason.
+
+    keep_bytes(size) True keeps the bytes read in Indexed.data, so placing the file need not
+    read it again (organize, within a memory budget)."""
     from alice_mcp.media.pixels import PixelError
     from alice_mcp.media.video import VideoRefused
 
@@ -50,7 +56,10 @@ def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False)
         if cand.media_type == "image" and cand.size <= IN_MEMORY_LIMIT:
             with open_regular(cand.path) as fp:
                 data = fp.read()
-            return _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size, stealth)
+            item = _index(cand, content_hash(data), lambda: io.BytesIO(data), thumb_size, stealth)
+            if keep_bytes is not None and keep_bytes(len(data)):
+                item.data = data
+            return item
         return _index(cand, hash_file(cand.path), lambda: open_regular(cand.path), thumb_size, stealth)
     except OSError as exc:
         return Failed(cand, f"cannot read file: {exc.strerror or exc}")

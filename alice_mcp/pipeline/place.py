@@ -154,13 +154,19 @@ def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> str | None:
     return release_source(src, asset_id, linked=linked) if move else None
 
 
-def put(src: Path, dst: Path, *, move: bool, asset_id: str) -> bool:
+def put(src: Path, dst: Path, *, move: bool, asset_id: str, data: bytes | None = None,
+        seen: tuple[int, int] | None = None) -> bool:
     """Give dst the bytes of src, not yet durable (make_durable does that, for a whole batch).
 
     The final name is claimed atomically (a hard link, or an O_EXCL create): a name another
     writer holds raises DestinationTaken. The placed bytes are hashed (while copying, or after
     linking) and must be asset_id, else SourceChanged. With move on one filesystem, dst is a
     hard link to src (True is returned); the source is removed later, by release_source.
+
+    With data (the bytes the indexer read, whose hash is asset_id) and seen (the source's size
+    and mtime_ns when it was scanned, before they were read), those bytes are written instead
+    of reading the source again, and a source whose size or mtime changed since is refused
+    (SourceChanged).
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     if os.path.lexists(dst):
@@ -169,7 +175,10 @@ def put(src: Path, dst: Path, *, move: bool, asset_id: str) -> bool:
         return True
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
-        copied = _copy_hashing(src, tmp)
+        if data is not None and seen is not None:
+            copied = _write_known(data, src, tmp, seen, asset_id)
+        else:
+            copied = _copy_hashing(src, tmp)
         if copied != asset_id:
             raise SourceChanged(errno.ESTALE, "file changed while organizing; it is indexed "
                                 "again on the next run", str(src))
@@ -283,9 +292,28 @@ def _copy_hashing(src: Path, tmp: Path) -> str:
     return digest.hexdigest()
 
 
+def _write_known(data: bytes, src: Path, tmp: Path, seen: tuple[int, int], asset_id: str) -> str:
+    """Write bytes already read and hashed (asset_id) to a new temporary file with src's times;
+    a source changed since it was scanned gives "" (refused like a hash that differs)."""
+    with tmp.open("xb") as fout:
+        for start in range(0, len(data), CHUNK):
+            chunk = data[start:start + CHUNK]  # the object itself for a file of one chunk
+            if _all_zero(chunk):
+                fout.seek(len(chunk), os.SEEK_CUR)
+            else:
+                fout.write(chunk)
+        fout.truncate(len(data))
+    shutil.copystat(src, tmp)
+    st = os.stat(src)
+    return asset_id if (st.st_size, st.st_mtime_ns) == seen else ""
+
+
 def _all_zero(chunk: bytes) -> bool:
-    """One comparison for a whole chunk (stops at the first byte that is not zero)."""
-    return chunk == _ZEROS if len(chunk) == CHUNK else chunk.count(0) == len(chunk)
+    """One comparison for a whole chunk (stops at the first byte that is not zero); a short
+    (last) chunk with a byte that is not zero at either end is answered without a scan."""
+    if len(chunk) == CHUNK:
+        return chunk == _ZEROS
+    return not chunk or (chunk[0] == 0 == chunk[-1] and chunk.count(0) == len(chunk))
 
 
 def _claim(tmp: Path, dst: Path) -> None:
