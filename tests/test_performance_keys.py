@@ -71,16 +71,18 @@ async def _peak_concurrency(plan: PoolPlan, items: int) -> int:
     return peak[0]
 
 
-@pytest.mark.parametrize(("workers", "parallel", "count", "expected"), [
-    (3, True, 200, 3),      # max_workers bounds the threads
-    (6, True, 200, 6),
-    (6, False, 200, 1),     # parallel_metadata_extraction off: in order
-    (6, True, 50, 1),       # below parallel_threshold (100): in order
+@pytest.mark.parametrize(("workers", "parallel", "count", "cores", "expected"), [
+    (3, True, 200, 16, 3),      # max_workers bounds the threads
+    (6, True, 200, 16, 6),
+    (6, True, 200, 2, 3),       # and one more than the cores do
+    (6, False, 200, 16, 1),     # parallel_metadata_extraction off: in order
+    (6, True, 50, 16, 1),       # below parallel_threshold (100): in order
 ])
 async def test_max_workers_parallel_extraction_and_threshold(workers: int, parallel: bool,
-                                                             count: int, expected: int) -> None:
+                                                             count: int, cores: int,
+                                                             expected: int) -> None:
     plan = PoolPlan.for_run(count, max_workers=workers, batch_size=100, parallel_threshold=100,
-                            parallel=parallel)
+                            parallel=parallel, cores=cores)
     assert await _peak_concurrency(plan, count) == expected
 
 
@@ -92,7 +94,7 @@ async def test_batch_size_sets_the_batches(tmp_path: Path) -> None:
 
 
 async def test_parallel_threshold_is_a_setting(tmp_path: Path) -> None:
-    plan = PoolPlan.for_run(30, max_workers=4, batch_size=10, parallel_threshold=20)
+    plan = PoolPlan.for_run(30, max_workers=4, batch_size=10, parallel_threshold=20, cores=8)
     assert plan.workers == 4
 
 
