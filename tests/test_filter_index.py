@@ -7,6 +7,7 @@ import random
 import time
 from pathlib import Path
 
+import anyio
 import duckdb
 import pytest
 
@@ -218,3 +219,53 @@ async def test_a_library_too_large_for_its_budget_searches_through_duckdb(
         assert (await library.search("tag:portrait")).total > 0
     said = capsys.readouterr()  # structlog's own printer in tests; stderr in the faces
     assert "raise performance.search_index_mb" in said.out + said.err
+
+
+async def test_through_the_server_a_tag_is_found_at_once_and_then_from_memory(
+        tmp_path: Path) -> None:
+    """The MCP server reads its index at start and after writes; the tag tool's write is seen
+    by the very next search, then answered from the index read again (stats say which)."""
+    from mcp import Client
+
+    from alice_mcp import samples
+    from alice_mcp.server import build_server
+
+    samples.make_sample_inbox(tmp_path / "inbox", count=12, seed=5)
+    settings = load_settings(flags={"paths.inbox": tmp_path / "inbox",
+                                    "paths.organized": tmp_path / "organized",
+                                    "paths.database": tmp_path / "lib.duckdb",
+                                    "performance.search_cache_size": 0}, environ={}).settings
+
+    async def figures(client: Client) -> dict[str, int]:
+        stats = (await client.call_tool("stats", {})).structured_content
+        index = next(c for c in stats["process"]["caches"] if c["name"] == "filter_index")
+        return {"entries": index["entries"], "hits": index["hits"], "misses": index["misses"],
+                "assets": stats["assets"]}
+
+    async def from_memory(client: Client) -> dict[str, int]:
+        deadline = time.monotonic() + 20
+        while True:
+            before = await figures(client)
+            await client.call_tool("search", {"query": "type:image"})
+            after = await figures(client)
+            if after["hits"] > before["hits"]:
+                return after
+            assert time.monotonic() < deadline, after
+            await anyio.sleep(0.1)
+
+    async with Client(build_server(settings), raise_exceptions=True) as client:
+        assert not (await client.call_tool("organize", {})).is_error
+        held = await from_memory(client)
+        assert held["entries"] == held["assets"] > 0
+        page = (await client.call_tool("search", {"query": "sort:oldest", "limit": 2})
+                ).structured_content
+        ids = [r["asset_id"] for r in page["results"]]
+        await client.call_tool("tag", {"asset_ids": ids, "add": ["Picked"]})
+        misses = (await figures(client))["misses"]
+        found = (await client.call_tool("search", {"tags_all": ["picked"]})).structured_content
+        assert sorted(r["asset_id"] for r in found["results"]) == sorted(ids)
+        assert (await figures(client))["misses"] == misses + 1  # stale: DuckDB answered
+        await from_memory(client)
+        found = (await client.call_tool("search", {"query": "tag:picked"})).structured_content
+        assert sorted(r["asset_id"] for r in found["results"]) == sorted(ids)
+        assert all("picked" in r["tags"] for r in found["results"])
