@@ -233,3 +233,35 @@ async def test_rerun_over_an_unchanged_2000_file_inbox_hashes_and_decodes_nothin
     assert second.counters.stat == 2000
     assert (second.counters.hashed, second.counters.decoded, second.counters.bytes_read,
             second.counters.rows_written) == (0, 0, 0, 0)
+
+
+async def test_ctrl_c_while_the_next_batch_waits_to_be_placed_ends_as_a_cancel(
+        tmp_path: Path) -> None:
+    """The next batch is indexed while one is placed. Ctrl-C cancels the run's own task first
+    (asyncio's runner does), so the placing side stops while the indexing side waits to hand
+    over its batch: the run must still end as cancelled, not with the hand-over's "nobody
+    receives" error (CI saw `alice` exit 1 with a traceback instead of 130), and a rerun
+    finishes."""
+    import asyncio
+
+    inbox, organized = tmp_path / "inbox", tmp_path / "organized"
+    samples.make_sample_inbox(inbox, count=30, seed=2)
+    settings = load_settings(flags={"paths.inbox": inbox, "paths.organized": organized,
+                                    "paths.database": tmp_path / "lib.duckdb",
+                                    "performance.batch_size": 5,
+                                    "performance.parallel_threshold": 1}).settings
+    with Library(settings) as lib:
+        run: asyncio.Task | None = None
+
+        async def ctrl_c_after_the_first_batch(done: int, total: int, message: str) -> None:
+            if message.startswith("Processed") and run is not None:
+                await asyncio.sleep(1.0)  # the next batch is indexed and waits meanwhile
+                run.cancel()  # what asyncio's runner does on Ctrl-C
+
+        run = asyncio.ensure_future(lib.organize(listeners=[ctrl_c_after_the_first_batch]))
+        (ended,) = await asyncio.gather(run, return_exceptions=True)
+        assert isinstance(ended, asyncio.CancelledError), repr(ended)
+        rest = await lib.organize()
+        again = await lib.organize()
+    assert rest.errors == [] and rest.organized > 0 and again.organized == 0
+    assert not [p for p in organized.rglob("*") if p.name.endswith(TEMP_SUFFIX)]

@@ -176,10 +176,15 @@ class OrganizeRun:
 
     async def _index_ahead(self, new: list[Candidate], plan: PoolPlan,
                            ahead: MemoryObjectSendStream[list[Indexed | Failed]]) -> None:
-        """Send each indexed batch on; the next is indexed while the one sent is placed."""
+        """Send each indexed batch on; the next is indexed while the one sent is placed. If
+        the placing side has stopped (cancelled, or failed), this side stops quietly: the
+        reason the run ends is the placing side's, not "nobody receives"."""
         async with ahead, aclosing(self._indexed(new, plan)) as batches:
             async for results in batches:
-                await ahead.send(results)
+                try:
+                    await ahead.send(results)
+                except anyio.BrokenResourceError:
+                    return
 
     async def _indexed(self, new: list[Candidate],
                        plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
