@@ -269,3 +269,20 @@ async def test_through_the_server_a_tag_is_found_at_once_and_then_from_memory(
         found = (await client.call_tool("search", {"query": "tag:picked"})).structured_content
         assert sorted(r["asset_id"] for r in found["results"]) == sorted(ids)
         assert all("picked" in r["tags"] for r in found["results"])
+
+
+async def test_many_model_patterns_keep_memory_bounded_and_answers_right(built: Path) -> None:
+    """Every search may bring its own model pattern: the index remembers a bounded number of
+    them (as model codes), and a forgotten one is matched again, the same way."""
+    from alice_mcp.store.filter_index import GLOB_CACHE
+
+    with _library(built, **{"performance.search_cache_size": 0}) as library:
+        await library.warm_up()
+        index = library.filter_index.current()
+        assert index is not None
+        first = (await library.search("model:*xl*", limit=100)).total
+        for n in range(GLOB_CACHE * 2):
+            await library.search(f"model:*pattern-{n}*")
+        assert len(index._globs) <= GLOB_CACHE
+        assert library.filter_index.current() is index  # all from memory
+        assert (await library.search("model:*xl*", limit=100)).total == first > 0

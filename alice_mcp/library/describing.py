@@ -144,7 +144,7 @@ class Describing(Sidecars):
             lambda: [self.resolve_id(a) for a in asset_ids or []]
             + self._ids_of_paths(paths or []))
         if query:
-            ids += await in_thread(q.matching_ids, self.db, q.parse(query))
+            ids += await in_thread(self._matching_ids, q.parse(query))
         return ids
 
     def _ids_of_paths(self, paths: Sequence[Path | str]) -> list[str]:

@@ -41,7 +41,7 @@ class Meaning(LibraryBase):
         ids = None
         if query:
             parsed = query if isinstance(query, q.Query) else q.parse(query)
-            ids = await self.read(q.matching_ids, self.db, parsed)
+            ids = await self.read(self._matching_ids, parsed)
         report = None
         try:
             report = await self.embedder.embed(ids, progress=Progress(listeners, noun="assets"))

@@ -8,10 +8,10 @@ converted to RGB once, and everything the index needs is derived from that worki
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass
@@ -224,13 +224,13 @@ _scratch = threading.local()
 
 
 def _scratch_file() -> IO[bytes]:
-    """This thread's scratch file for encoding: memory-backed where the OS has memfd."""
+    """This thread's memory-backed scratch file for encoding (Linux's memfd); elsewhere a
+    BytesIO, as nothing is written outside the organized folder (not even a temporary file)."""
+    if not hasattr(os, "memfd_create"):
+        return io.BytesIO()
     file: IO[bytes] | None = getattr(_scratch, "file", None)
     if file is None:
-        if hasattr(os, "memfd_create"):  # Linux
-            file = os.fdopen(os.memfd_create("alice-thumbnail", os.MFD_CLOEXEC), "w+b")
-        else:
-            file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the thread's life)
+        file = os.fdopen(os.memfd_create("alice-thumbnail", os.MFD_CLOEXEC), "w+b")
         _scratch.file = file
     return file
 
@@ -238,8 +238,9 @@ def _scratch_file() -> IO[bytes]:
 def _thumbnail(work: Image.Image, thumb_size: int) -> bytes:
     """Encode a JPEG thumbnail whose long side is <= thumb_size.
 
-    Encoded into a real file, not a BytesIO: Pillow then encodes in one C call without the GIL
-    (to a BytesIO it holds it: a quarter of the GIL-held time of indexing, issue 19); same bytes.
+    Encoded into a memory file (memfd), not a BytesIO: Pillow then encodes in one C call
+    without the GIL (to a BytesIO it holds it: a quarter of the GIL-held time of indexing,
+    issue 19); same bytes.
     """
     thumb = work
     if max(work.size) > thumb_size:

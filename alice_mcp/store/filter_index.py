@@ -33,6 +33,7 @@ REFRESH_SECONDS = 1.0
 BYTES_PER_ASSET = 260
 BYTES_PER_TAG = 8
 ID_BYTES = 32
+GLOB_CACHE = 256  # model patterns whose matching models are remembered (codes, not masks)
 
 
 def estimate_bytes(assets: int, tag_rows: int) -> int:
@@ -80,7 +81,7 @@ class FilterIndex:
     path_starts: np.ndarray  # row r's path: path_bytes[path_starts[r]:path_starts[r + 1]]
     path_has: np.ndarray  # False: no location known
     orders: dict[str, np.ndarray] = field(default_factory=dict)
-    _globs: dict[str, np.ndarray] = field(default_factory=dict)
+    _globs: dict[str, np.ndarray] = field(default_factory=dict)  # pattern -> model codes
     _db: Database | None = None
 
     @classmethod
@@ -192,11 +193,15 @@ class FilterIndex:
         mask = np.zeros(len(self.ids), dtype=bool)
         for given in patterns:
             pattern = given if any(c in given for c in "*?[") else f"*{given}*"
-            if pattern not in self._globs:
+            picked = self._globs.get(pattern)
+            if picked is None:
                 assert self._db is not None
-                picked = columns.glob_matches(self._db, models.lower, pattern)
-                self._globs[pattern] = np.isin(models.codes, np.asarray(picked, dtype=np.int32))
-            mask |= self._globs[pattern]
+                if len(self._globs) >= GLOB_CACHE:  # every query may bring its own pattern
+                    self._globs.clear()
+                picked = np.asarray(columns.glob_matches(self._db, models.lower, pattern),
+                                    dtype=np.int32)
+                self._globs[pattern] = picked
+            mask |= np.isin(models.codes, picked)
         return mask
 
     def _sort_orders(self) -> dict[str, np.ndarray]:
