@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from alice_mcp.errors import InvalidArgument, MediaError
+from alice_mcp.media.png import inflate_with_isal
 from alice_mcp.media.probe import png_text_over_limit
 from alice_mcp.media.quality import QualityFeatures, features_from_image, score
 
@@ -124,6 +125,7 @@ def _open_checked(fp: BinaryIO, max_pixels: int) -> Image.Image:
             f"image refused: declares {width}x{height} = {width * height} pixels, "
             f"limit is {max_pixels}"
         )
+    inflate_with_isal(img)
     return img
 
 

@@ -9,6 +9,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps
 
 from alice_mcp.errors import MediaError
+from alice_mcp.media.png import inflate_with_isal
 from alice_mcp.media.probe import open_regular, png_text_over_limit
 
 PREVIEW_MIME = "image/jpeg"
@@ -30,6 +31,7 @@ def _render(fp: BinaryIO, size: int, quality: int, max_pixels: int) -> bytes:
         if img.width * img.height > max_pixels:
             raise MediaError(f"image of {img.width}x{img.height} is too large to preview")
         img.draft("RGB", (size, size))
+        inflate_with_isal(img)
         frame = ImageOps.exif_transpose(img).convert("RGB")
     frame.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
     out = io.BytesIO()

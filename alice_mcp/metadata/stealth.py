@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
+from alice_mcp.media.png import inflate_with_isal
 from alice_mcp.media.probe import png_text_over_limit
 from alice_mcp.metadata.base import MAX_TEXT, ContainerMeta
 
@@ -46,6 +47,7 @@ def read_stealth(fp: BinaryIO, meta: ContainerMeta) -> None:
             if img.width * img.height > MAX_PIXELS:
                 meta.errors.append("stealth: image too large to scan")
                 return
+            inflate_with_isal(img)
             img.load()
             arr = np.asarray(img.convert("RGBA" if "A" in img.getbands() else "RGB"))
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
