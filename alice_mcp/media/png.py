@@ -20,8 +20,7 @@ except ImportError:  # pragma: no cover - every platform the project supports ha
     isal_zlib = None
 
 CODEC = "alice.isal_png"
-_PIECE = 65_535  # the largest stored deflate block
-_STEP = 1 << 20  # raw bytes inflated at a time: memory stays bounded whatever the stream says
+_PIECE = 65_535  # raw bytes inflated at a time, one stored deflate block (the largest there is)
 _ZLIB_HEADER = b"\x78\x01"
 _BROKEN = -2  # ImageFile.ERRORS: "broken data stream", what Pillow's zlib decoder reports
 
@@ -42,31 +41,26 @@ class IsalPngDecoder(ImageFile.PyDecoder):
             self._rows.setimage(self.im, self.state.extents())
             self._rows.decode(_ZLIB_HEADER)
         size, pending = len(buffer), bytes(buffer)
-        more = True  # a full step may leave output inside the inflater: ask until short
+        more = True  # a full block may leave output inside the inflater: ask until short
         while pending or more:
             try:
-                raw = self._inflater.decompress(pending, _STEP)
+                raw = self._inflater.decompress(pending, _PIECE)
             except isal_zlib.error:
                 return -1, _BROKEN
-            pending, more = self._inflater.unconsumed_tail, len(raw) == _STEP
-            done, error = self._feed(raw)
-            if done or self._inflater.eof:
+            pending, more = self._inflater.unconsumed_tail, len(raw) == _PIECE
+            consumed, error = self._rows.decode(_stored_header(len(raw)) + raw)
+            if consumed < 0 or error < 0 or self._inflater.eof:
                 return -1, error  # every row decoded, or the stream ended (Pillow stops too)
         return size, 0
-
-    def _feed(self, raw: bytes) -> tuple[bool, int]:
-        """Give raw filtered rows to the row decoder: (done, its error code, 0 or < 0)."""
-        for start in range(0, len(raw), _PIECE):
-            piece = raw[start:start + _PIECE]
-            header = struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF)
-            consumed, error = self._rows.decode(header + piece)
-            if consumed < 0 or error < 0:
-                return True, error
-        return False, 0
 
     def cleanup(self) -> None:
         if self._rows is not None:
             self._rows.cleanup()
+
+
+def _stored_header(size: int) -> bytes:
+    """The header of a stored (uncompressed), not final, deflate block of size bytes."""
+    return struct.pack("<BHH", 0, size, size ^ 0xFFFF)
 
 
 def inflate_with_isal(img: Image.Image) -> bool:

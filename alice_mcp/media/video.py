@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import av
 from PIL import Image
 
 from alice_mcp.errors import MediaError
@@ -26,6 +25,13 @@ FRAME_POSITION = 0.1  # representative frame at 10 % of the duration
 MAX_FRAMES_AFTER_SEEK = 300  # frames decoded at most while walking from a keyframe to the target
 MAX_TAG_CHARS = 16 * 1024 * 1024
 MAX_FRAMES = 20_000_000  # over 46 hours at 120 fps: a header declaring more is not believed
+
+
+def _av() -> Any:
+    """PyAV, imported by the first video: its 40 ms of imports are no image's business."""
+    import av
+
+    return av
 
 
 class VideoError(MediaError):
@@ -67,6 +73,7 @@ class VideoInfo:
 def probe_stream(fp: BinaryIO | str | Path) -> VideoInfo:
     """Read a video's container header (tags, duration, size, codec, rate); never raises."""
     info = VideoInfo()
+    av = _av()
     try:
         with av.open(
             fp if isinstance(fp, str) else (str(fp) if isinstance(fp, Path) else fp),
@@ -87,6 +94,7 @@ def probe_video(path: Path | str) -> VideoInfo:
 
 def _fill(info: VideoInfo, container: Any) -> None:
     """Copy header facts from an open PyAV input container."""
+    av = _av()
     info.format = container.format.name
     for key, value in container.metadata.items():
         info.tags.setdefault(str(key).lower(), str(value)[:MAX_TAG_CHARS])
@@ -113,6 +121,7 @@ def _fill(info: VideoInfo, container: Any) -> None:
 def representative_frame(path: Path | str, position: float = FRAME_POSITION,
                          max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode one RGB frame near `position` (0..1) of the duration; the first frame as fallback."""
+    av = _av()
     try:
         with av.open(str(path), options=NO_PROBE_DECODE, metadata_errors="replace") as container:
             if not container.streams.video:
@@ -135,6 +144,7 @@ def representative_frame(path: Path | str, position: float = FRAME_POSITION,
 
 def _frame_near(container: Any, stream: Any, position: float) -> Any:
     """Seek to the keyframe before the target time and decode up to the target; None if unsure."""
+    av = _av()
     duration = container.duration / av.time_base if container.duration else None
     if not duration or not stream.time_base or position <= 0:
         return None
