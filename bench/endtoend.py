@@ -3,8 +3,10 @@ process, start-up included, against what no indexer can avoid on the same files 
 
 The files are the issue's: PNGs of 512x512 with A1111 metadata (textured, so they decode like
 renders). The floor is Pillow decoding every file in full in 2 processes (one per core here);
-the peer is imagehash.phash in one process, what a user would script. Rounds alternate the
-three, the first is a warm-up; each alice round starts from an empty organized folder and library.
+the peer is imagehash.phash in one process, what a user would script. Beside them, alice's own
+PNG reader (ISA-L inflate, media/png.py) decoding the same files in 2 processes: the floor a
+reader with a faster inflate has. Rounds alternate the runs, the first is a warm-up; each alice
+round starts from an empty organized folder and library.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import imagehash
 from PIL import Image
 
 import alice_mcp
+from alice_mcp.media.png import inflate_with_isal
 from bench.corpus import CACHE, KINDS, Corpus, expand, write_picture
 from bench.memory import clean_env, config_file
 from bench.report import Row, rate_row
@@ -56,14 +60,21 @@ def _decode(path: Path) -> int:
         return img.size[0]
 
 
+def _decode_isal(path: Path) -> int:
+    with Image.open(path) as img:
+        inflate_with_isal(img)
+        img.load()
+        return img.size[0]
+
+
 def _phash(path: Path) -> int:
     with Image.open(path) as img:
         return hash(imagehash.phash(img))
 
 
-def _floor(files: list[Path], pool: ProcessPoolExecutor) -> float:
+def _floor(files: list[Path], pool: ProcessPoolExecutor, decode: Any = _decode) -> float:
     started = time.perf_counter()
-    for _ in pool.map(_decode, files, chunksize=16):
+    for _ in pool.map(decode, files, chunksize=16):
         pass
     return time.perf_counter() - started
 
@@ -99,6 +110,7 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
     compileall.compile_dir(Path(alice_mcp.__file__).parent, quiet=1)
     runs = {"alice": lambda: _alice(corpus, workdir), "floor": lambda: _floor(files, pool),
+            "isal": lambda: _floor(files, pool, _decode_isal),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
             "two": lambda: _alice(corpus, workdir, 2)}
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -119,6 +131,10 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
         rate_row("e2e.phash", f"imagehash.phash alone, 1 process <br>*{what}*", rate["phash"],
                  versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
                          rate["floor"])),
+        rate_row("e2e.isal", "alice's PNG reader decoding every file (ISA-L inflate, Pillow's "
+                 f"row unfiltering: media/png.py), {FLOOR_PROCESSES} processes <br>*{what}*",
+                 rate["isal"], versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes "
+                                       "(the floor)", rate["floor"])),
         rate_row("e2e.workers", "`alice` organize end to end with performance.max_workers 2 "
                  f"<br>*{what}*", rate["two"], versus=("the same with 1 worker", rate["one"]),
                  min_ratio=TARGET_SCALING),
