@@ -111,13 +111,16 @@ FIXES = """## Fixed while measuring
 
 _WHY: dict[str, str] = {
     "e2e.": (
-        "profiled (cProfile, issue 19): ~70% of index_file is C decoding (the file decoded in "
-        "full for pHash, dHash, thumbnail and quality), Python-level work ~10%, and Pillow "
-        "releases the GIL while it decodes: 2 threads and 2 worker processes both gave 1.37x of "
-        "one at load 4-5. Beyond decoding, each file is hashed (BLAKE2b), copied and fsynced "
-        "(once per batch), and the process start and imports (~0.3 s) count here. The lever is "
-        "decoding less (reduced-size decoding where the format allows, one decode shared by every "
-        "derived value), not more processes."),
+        "PNGs are inflated by ISA-L (media/png.py; 1.8x Pillow's decode on these files), a "
+        "batch's files are put in place in one worker call, and each file is read once. What "
+        "is left is work the floor does not do: BLAKE2b, metadata, grey, quality, pHash/dHash, "
+        "the thumbnail, the copy with its fsync and the rows (~1.3x the decode together), a "
+        "~0.3 s start-up on one core, and GIL hand-overs between the indexing threads, the "
+        "event loop and the writer (~400 futex calls a file). 0.5x of a warm 2-process Pillow "
+        "pool is ~2.1 s for 400 files; the process uses 3.5-3.9 CPU s. Worker processes were "
+        "measured in place of threads and gave nothing (fork 2.71-2.92 s vs threads "
+        "2.68-2.82 s): the children's bytes come back pickled. The 1-worker run places on the "
+        "second core, so the 2-worker ratio shrinks as indexing gets cheaper."),
     "startup.": (
         "a whole process's wall time, which on a shared 2-core machine grows with the load "
         "(an unchanged 400-file rescan: ~0.33 s of CPU, ~0.33 s wall at load 2, ~0.7 s at load "
@@ -137,8 +140,10 @@ _WHY: dict[str, str] = {
         "for either; libwebp's scaled decoding is not exposed). Measured per file on one "
         "thread, phash costs only 1.14x the decode floor for PNG, 1.14x for WebP and 1.24x on "
         "the whole corpus, so even a pipeline that only decoded would be at most ~1.24x "
-        "phash; 2x would need decoding faster than Pillow. Only JPEG has headroom (half-scale "
-        "DCT decoding): there the pipeline reaches 1.36x phash (1.69x at 1024 px)."),
+        "phash; 2x would need decoding faster than Pillow. PNG now is (ISA-L inflate, "
+        "media/png.py: 1.14x phash on the mix, from 0.85x); JPEG has half-scale DCT decoding; "
+        "WebP is left, a sixth of the files and ~40% of the time (libwebp's scaled decoding is "
+        "not exposed)."),
     "index.floor": (
         "over the floor, per file on one thread: BLAKE2b of the whole file for the asset id "
         "(~0.6 ms average, 1.8 ms for a 1.6 MB PNG), detection (~0.25 ms), grey conversion + "
