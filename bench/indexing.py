@@ -105,9 +105,11 @@ def measure(corpus: Corpus, settings: Settings, workdir: Path, repeats: int) -> 
     perf = settings.performance
     used = PoolPlan.for_run(n, max_workers=workers, batch_size=perf.batch_size,
                             parallel_threshold=perf.parallel_threshold).workers
+    why = ("under parallel_threshold" if n < perf.parallel_threshold
+           else "at most one more than the cores")
     threads = (f"{workers} worker threads each" if used == workers else
-               f"{used} pipeline worker (under parallel_threshold), {workers} threads for the "
-               "comparisons")
+               f"{used} pipeline worker{'s' if used > 1 else ''} ({why}), {workers} threads "
+               "for the comparisons")
     label = (f"{n} files ({corpus.bytes / 2**20:,.0f} MB: PNG, JPEG, WebP at 512 and 1024 px), "
              f"{threads}")
     return [
