@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,23 @@ def _alice(corpus: Corpus, workdir: Path, workers: int | None = None) -> float:
     return took
 
 
+def _index_threads(files: list[Path], threads: int) -> float:
+    """index_file over the files in this process on `threads` threads: the per-file work alone
+    (no start-up, no placement), what the worker count scales."""
+    from alice_mcp.pipeline.indexer import index_file
+    from bench.profile_index import candidates  # it imports this module: imported here
+
+    cands = candidates(files)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(index_file, cands):
+            pass
+    return time.perf_counter() - started
+
+
 def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
-    """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, and alice
-    with 2 workers against 1."""
+    """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, alice's PNG
+    reader, alice with 2 workers against 1, and the per-file work alone on 2 threads against 1."""
     files = corpus.files
     # an installed wheel has its bytecode; an editable install under PYTHONDONTWRITEBYTECODE
     # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
@@ -112,7 +126,8 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     runs = {"alice": lambda: _alice(corpus, workdir), "floor": lambda: _floor(files, pool),
             "isal": lambda: _floor(files, pool, _decode_isal),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
-            "two": lambda: _alice(corpus, workdir, 2)}
+            "two": lambda: _alice(corpus, workdir, 2),
+            "index1": lambda: _index_threads(files, 1), "index2": lambda: _index_threads(files, 2)}
     times: dict[str, list[float]] = {name: [] for name in runs}
     with ProcessPoolExecutor(FLOOR_PROCESSES) as pool:
         for round_ in range(repeats + 1):
@@ -138,4 +153,7 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
         rate_row("e2e.workers", "`alice` organize end to end with performance.max_workers 2 "
                  f"<br>*{what}*", rate["two"], versus=("the same with 1 worker", rate["one"]),
                  min_ratio=TARGET_SCALING),
+        rate_row("e2e.index_threads", "the per-file work alone (`index_file` in this process, no "
+                 f"start-up, no placement) on 2 threads <br>*{what}*", rate["index2"],
+                 versus=("the same on 1 thread", rate["index1"])),
     ]
