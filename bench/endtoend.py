@@ -17,9 +17,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import imagehash
 from PIL import Image
@@ -72,7 +72,8 @@ def _phash(path: Path) -> int:
         return hash(imagehash.phash(img))
 
 
-def _floor(files: list[Path], pool: ProcessPoolExecutor, decode: Any = _decode) -> float:
+def _floor(files: list[Path], pool: ProcessPoolExecutor,
+           decode: Callable[[Path], int] = _decode) -> float:
     started = time.perf_counter()
     for _ in pool.map(decode, files, chunksize=16):
         pass

@@ -240,8 +240,8 @@ def _scratch_file() -> IO[bytes]:
 def _thumbnail(work: Image.Image, thumb_size: int) -> bytes:
     """Encode a JPEG thumbnail whose long side is <= thumb_size.
 
-    Encoded into a memory file (memfd), not a BytesIO: Pillow then encodes in one C call
-    without the GIL (to a BytesIO it holds it: a quarter of the GIL-held time of indexing,
+    On Linux encoded into a memory file (memfd), not a BytesIO: Pillow then encodes in one C
+    call without the GIL (to a BytesIO it holds it: a quarter of the GIL-held time of indexing,
     issue 19); same bytes.
     """
     thumb = work

@@ -9,7 +9,6 @@ durable. OrganizeRun (pipeline/organize.py) plans the steps; Placing carries the
 from __future__ import annotations
 
 import errno
-import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,17 +115,20 @@ class Placing:
             "asset_id": step.asset_id, "mode": "move" if self.move else "copy",
             "project": step.candidate.project, "state": "planned", "updated_at": self.now})
 
+    def _put(self, step: Step) -> bool:
+        """Give step.dst the file's bytes (place.put); True when a move was a hard link."""
+        assert step.dst is not None
+        return put(step.candidate.path, step.dst, move=self.move, asset_id=step.asset_id,
+                   data=step.data, seen=(step.candidate.size, step.candidate.mtime_ns))
+
     def _put_all(self, steps: list[Step]) -> dict[str, bool | OSError]:
         """Put a batch's files in place in one worker call (one thread hand-off a batch, not one
         a file: they cost the indexing threads the GIL); stops at a full disk. op_id -> what put
         returned or raised."""
         tried: dict[str, bool | OSError] = {}
         for step in steps:
-            assert step.dst is not None
             try:
-                tried[step.op_id] = put(step.candidate.path, step.dst, move=self.move,
-                                        asset_id=step.asset_id, data=step.data,
-                                        seen=(step.candidate.size, step.candidate.mtime_ns))
+                tried[step.op_id] = self._put(step)
             except OSError as exc:
                 tried[step.op_id] = exc
                 if exc.errno in FULL:
@@ -135,11 +137,13 @@ class Placing:
 
     async def _placed(self, step: Step, tried: bool | OSError | None,
                       send: MemoryObjectSendStream[Write | Commit]) -> bool:
-        """The outcome of a put tried by _put_all; a name another writer took is claimed again
-        (under a new name), a file not tried is put now."""
+        """The outcome of a put tried by _put_all; a name another writer took is given up for
+        the next one, which is claimed; a file not tried is put now."""
         if isinstance(tried, bool):
             return tried
-        if isinstance(tried, OSError) and not isinstance(tried, DestinationTaken):
+        if isinstance(tried, DestinationTaken):
+            await self._next_name(step, send)
+        elif isinstance(tried, OSError):
             raise tried
         return await self._claim(step, send)
 
@@ -147,23 +151,23 @@ class Placing:
         """Put the file in place; when another writer took the name, journal the next one and
         retry. True when a move was made by a hard link."""
         for _ in range(MAX_CLAIMS):
-            assert step.dst is not None
             try:
-                return await in_thread(
-                    functools.partial(put, step.candidate.path, step.dst, move=self.move,
-                                      asset_id=step.asset_id, data=step.data,
-                                      seen=(step.candidate.size, step.candidate.mtime_ns)))
+                return await in_thread(self._put, step)
             except DestinationTaken:
-                await send.send(Write("journal_done", {"op_id": step.op_id}))
-                step.op_id = uuid.uuid4().hex
-                step.dst = self.planner.destination(**step.where, taken=True)
-                self.placed_in_run[step.asset_id] = str(step.dst)
-                await send.send(self._journal(step))
-                barrier = Commit()
-                await send.send(barrier)
-                await barrier.done.wait()
+                await self._next_name(step, send)
         raise DestinationTaken(17, f"{MAX_CLAIMS} names in a row were taken by another writer",
                                str(step.dst))
+
+    async def _next_name(self, step: Step, send: MemoryObjectSendStream[Write | Commit]) -> None:
+        """Close the journal row of a name another writer took; journal (committed) the next."""
+        await send.send(Write("journal_done", {"op_id": step.op_id}))
+        step.op_id = uuid.uuid4().hex
+        step.dst = self.planner.destination(**step.where, taken=True)
+        self.placed_in_run[step.asset_id] = str(step.dst)
+        await send.send(self._journal(step))
+        barrier = Commit()
+        await send.send(barrier)
+        await barrier.done.wait()
 
     async def _unplaced(self, step: Step, send: MemoryObjectSendStream[Write | Commit],
                         exc: OSError | None = None) -> None:
