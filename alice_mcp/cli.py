@@ -17,7 +17,6 @@ from pathlib import Path
 from types import ModuleType
 
 from alice_mcp import __version__
-from alice_mcp.allocator import tune_allocator
 from alice_mcp.errors import EXIT_INTERRUPTED, EXIT_USAGE, AliceError, SettingsError
 from alice_mcp.profile_files import known_profiles
 from alice_mcp.store.sorts import SORTS
@@ -153,8 +152,6 @@ def _organize_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; exit codes: see alice_mcp.errors and the README."""
     opts = vars(build_parser().parse_args(argv))
-    if argv is None:  # a program of its own, not a test calling in: tune this process
-        tune_allocator()
     try:
         commands = _import_commands(pause_gc=argv is None)
         return commands.run(opts)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -14,11 +11,10 @@ from typing import Generic, TypeVar
 import anyio
 
 from alice_mcp import threads
+from alice_mcp.allocator import tune_allocator
 
 T = TypeVar("T")
 R = TypeVar("R")
-M_MMAP_THRESHOLD = -3  # glibc mallopt() parameter
-BIG_BUFFER_BYTES = 2 * 1024 * 1024  # as low a peak as 128 KiB, with far fewer page faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +39,6 @@ class PoolPlan:
 
     def batches(self, items: Sequence[T]) -> list[Sequence[T]]:
         return [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-
-
-@functools.cache
-def return_big_buffers_to_the_os() -> bool:
-    """Pin glibc's mmap threshold, so decoded images go back to the OS when freed."""
-    # Unpinned, glibc raises it (up to 32 MiB) and the trim threshold with every big block freed,
-    # and the workers' buffers stay in their arenas: 10,000 files, memory_constrained: 245 -> 224 MB
-    if not sys.platform.startswith("linux"):  # macOS and Windows allocators return big blocks
-        return False
-    try:
-        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, BIG_BUFFER_BYTES))
-    except (OSError, AttributeError, TypeError):  # not glibc (musl): nothing to pin
-        return False
 
 
 KEPT_SHARE = 8  # files' bytes held between indexing and placing: this share of the caches' ...
@@ -109,7 +92,7 @@ async def map_batches(items: Sequence[T], work: Callable[[T], R], plan: PoolPlan
     (a thread cannot be interrupted) and their results are discarded. With a watchdog, an item
     over its time budget is abandoned the same way and gets the watchdog's result instead.
     """
-    return_big_buffers_to_the_os()
+    tune_allocator()
     limiter = anyio.CapacityLimiter(plan.workers)
     for batch in plan.batches(items):
         results: list[R | None] = [None] * len(batch)

@@ -26,11 +26,12 @@ from typing import Any
 import anyio
 import structlog
 
+from alice_mcp.allocator import tune_allocator
 from alice_mcp.config import PerformanceSettings, Settings
 from alice_mcp.errors import SettingsError, WorkersLost
 from alice_mcp.pipeline.follow import TreeState, finish_walk, record_batch, walk_tree
 from alice_mcp.pipeline.indexer import Failed, Indexed, index_file
-from alice_mcp.pipeline.pool import PoolPlan, in_thread, return_big_buffers_to_the_os
+from alice_mcp.pipeline.pool import PoolPlan, in_thread
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.store.db import Database
 
@@ -43,7 +44,7 @@ IN_FLIGHT_PER_WORKER = 2  # batches sent ahead per worker: busy workers, bounded
 def index_batch(candidates: list[Candidate], thumb_size: int,
                 stealth: bool) -> list[Indexed | Failed]:
     """What runs on a worker: each file of one batch read and indexed, in order."""
-    return_big_buffers_to_the_os()  # as the local pool does (once per worker process)
+    tune_allocator()  # as the local pool does (once per worker process)
     return [index_file(c, thumb_size=thumb_size, stealth=stealth) for c in candidates]
 
 
