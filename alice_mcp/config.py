@@ -107,7 +107,7 @@ class PerformanceSettings(Section):
 class MetadataSettings(Section):
     """How generator metadata is read."""
 
-    stealth: bool = False  # also look for stealth pnginfo in PNG/WebP pixels (a full decode)
+    stealth: bool = False  # also look for stealth pnginfo in PNG/WebP pixels (scans every pixel)
     # a file whose reading takes longer (plus 1 s per 20 MB) is abandoned with a per-file error
     file_timeout_seconds: float = Field(30.0, ge=0, le=86_400)
 

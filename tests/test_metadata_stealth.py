@@ -105,3 +105,43 @@ def test_stealth_on_non_png_and_undecodable(tmp_path: Path) -> None:
     cut = data[: len(data) - 40]
     info = detect(io.BytesIO(cut), "cut.png", stealth=True)
     assert info.seed == 3 and any(e.startswith("stealth: cannot decode") for e in info.errors)
+
+
+@pytest.mark.parametrize("kind", ["stealth", "plain", "truncated"])
+def test_indexing_with_stealth_decodes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            kind: str) -> None:
+    """The indexer hands its decode to the stealth reader: a PNG is decoded once, and indexes
+    exactly as it would without the shared decode (a truncated one still fails)."""
+    from PIL import ImageFile
+
+    from alice_mcp.media.pixels import analyze_pixels
+    from alice_mcp.pipeline.indexer import Failed, Indexed, index_file
+    from alice_mcp.pipeline.scan import Candidate
+
+    path = samples.write_stealth_a1111_png(tmp_path / "s.png", seed=77, size=(300, 200),
+                                           mode="rgb")
+    if kind == "plain":
+        samples.write_plain_png(path, size=(300, 200), seed=3)
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:-4000])
+    decodes = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(img: ImageFile.ImageFile) -> object:
+        if img.tile:  # an image not yet decoded
+            decodes.append(img.format)
+        return load(img)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    st = path.stat()
+    result = index_file(Candidate(path, st.st_size, st.st_mtime_ns, "p", "image"), stealth=True)
+    if kind == "truncated":
+        assert isinstance(result, Failed) and "cannot decode image" in result.reason
+        return
+    assert isinstance(result, Indexed)
+    assert decodes == ["PNG"]
+    assert result.info.source == ("a1111" if kind == "stealth" else "unknown")
+    if kind == "stealth":
+        assert result.info.seed == 77 and result.info.evidence == ["png:stealth:parameters"]
+    with path.open("rb") as fp:
+        assert result.pixels == analyze_pixels(fp)

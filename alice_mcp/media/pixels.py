@@ -294,6 +294,25 @@ def analyze_pixels(fp: BinaryIO, thumb_size: int = 256, max_pixels: int = MAX_PI
         return analyze_image(img, thumb_size=thumb_size)
 
 
+def open_decoded(fp: BinaryIO, max_pixels: int = MAX_PIXELS) -> Image.Image | None:
+    """A PNG or WebP (formats decoded in full anyway) opened and decoded, for a reader that
+    scans every pixel before analyze_image uses them (stealth pnginfo): one decode, not two.
+    None for other formats and files that fail: the caller reads those the usual way."""
+    try:
+        img = _open_checked(fp, max_pixels)
+    except PixelError:
+        return None
+    if img.format not in ("PNG", "WEBP"):
+        img.close()
+        return None
+    try:
+        img.load()
+    except _DECODE_ERRORS:
+        img.close()
+        return None
+    return img
+
+
 def analyze_image(img: Image.Image, thumb_size: int = 256) -> PixelInfo:
     """The same PixelInfo from an already opened or decoded PIL image (e.g. a video frame)."""
     if thumb_size < 8:

@@ -8,7 +8,7 @@ yields error notes plus whatever was read before the damage, never an exception.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from alice_mcp.metadata.base import ContainerMeta
 from alice_mcp.metadata.exif import decode_user_comment, parse_exif
@@ -19,6 +19,9 @@ from alice_mcp.metadata.provenance import read_manifest_store
 from alice_mcp.metadata.stealth import read_stealth
 from alice_mcp.metadata.video import read_video, sniff_video
 from alice_mcp.metadata.webp import read_webp
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "PNG_MAGIC",
@@ -45,12 +48,14 @@ STEALTH_FORMATS = ("png", "webp")
 
 
 def read_container(
-    fp: BinaryIO, *, stealth: bool = False, size: int | None = None
+    fp: BinaryIO, *, stealth: bool = False, size: int | None = None,
+    image: Image.Image | None = None,
 ) -> ContainerMeta:
     """Sniff the format from magic bytes and read its metadata; never raises on bad input.
 
-    With `stealth`, PNG/WebP pixels are decoded to look for stealth pnginfo as well. `size`:
-    the file's size when the caller knows it and `fp` is at offset 0 (spares two seeks).
+    With `stealth`, PNG/WebP pixels are decoded to look for stealth pnginfo as well (`image`:
+    the file already decoded by the caller, see read_stealth). `size`: the file's size when
+    the caller knows it and `fp` is at offset 0 (spares two seeks).
     """
     meta = ContainerMeta()
     try:
@@ -71,7 +76,7 @@ def read_container(
             meta.c2pa_manifest, errors = read_manifest_store(fp, meta.format)
             meta.errors.extend(errors)
         if stealth and meta.format in STEALTH_FORMATS:
-            read_stealth(fp, meta)
+            read_stealth(fp, meta, image)
     except Exception as exc:  # a reader bug must not take the file down
         meta.errors.append(f"container: {type(exc).__name__}: {exc}")
     return meta

@@ -13,7 +13,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from alice_mcp.media.probe import open_regular_sized
 from alice_mcp.metadata.base import PARAMETERS_JSON, USER_COMMENT, USER_COMMENT_JSON
@@ -41,6 +41,9 @@ from alice_mcp.metadata.generators.midjourney import parse_time
 from alice_mcp.metadata.models import GenerationInfo
 from alice_mcp.metadata.provenance import active_manifest
 from alice_mcp.metadata.xmp import digital_source_type
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Parser = Callable[[ContainerMeta, str], GenerationInfo | None]
 # (name, parser, the fields it reads: skipped when none holds anything; None: always run)
@@ -82,15 +85,17 @@ _EXIF_GRAPH = ("prompt:", "workflow:", "prompt: ", "workflow: ")  # EXIF strings
 
 
 def detect(
-    fp: BinaryIO, filename: str, *, stealth: bool = False, size: int | None = None
+    fp: BinaryIO, filename: str, *, stealth: bool = False, size: int | None = None,
+    image: Image.Image | None = None,
 ) -> GenerationInfo:
     """Detect the generator of one file from its header and name; never raises.
 
-    `stealth` also decodes PNG/WebP pixels to find stealth pnginfo (slower; off by default).
-    `size`: the file's size, when known and `fp` is at offset 0 (see read_container).
+    `stealth` also decodes PNG/WebP pixels to find stealth pnginfo (slower; off by default),
+    or scans `image`, the file already decoded. `size`: the file's size, when known and `fp`
+    is at offset 0 (see read_container).
     """
     try:
-        meta = read_container(fp, stealth=stealth, size=size)
+        meta = read_container(fp, stealth=stealth, size=size, image=image)
     except Exception as exc:  # read_container is defensive; this is belt and braces
         meta = ContainerMeta(errors=[f"container: {type(exc).__name__}: {exc}"])
     return detect_meta(meta, filename)

@@ -36,24 +36,25 @@ LEN_BITS = 32
 MAX_PIXELS = 40_000_000  # ~160 MB of RGBA at most
 
 
-def read_stealth(fp: BinaryIO, meta: ContainerMeta) -> None:
-    """Decode the pixels, look for a stealth payload and add its texts to meta; never raises."""
+def read_stealth(fp: BinaryIO, meta: ContainerMeta, image: Image.Image | None = None) -> None:
+    """Decode the pixels, look for a stealth payload and add its texts to meta; never raises.
+
+    `image`: this file already decoded by the caller (the indexer, which analyses the same
+    pixels afterwards: one decode, not two); else the file is opened and decoded here."""
     try:
-        fp.seek(0)
-        if too_much := png_text_over_limit(fp):
-            meta.errors.append(f"stealth: {too_much}")
-            return
-        with Image.open(fp) as img:
-            if img.width * img.height > MAX_PIXELS:
-                meta.errors.append("stealth: image too large to scan")
+        if image is not None:
+            arr = _scannable(image, meta)
+        else:
+            fp.seek(0)
+            if too_much := png_text_over_limit(fp):
+                meta.errors.append(f"stealth: {too_much}")
                 return
-            inflate_with_isal(img)
-            img.load()
-            arr = np.asarray(img.convert("RGBA" if "A" in img.getbands() else "RGB"))
+            with Image.open(fp) as img:
+                arr = _scannable(img, meta)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         meta.errors.append(f"stealth: cannot decode pixels: {exc}"[:300])
         return
-    payload = extract(arr)
+    payload = extract(arr) if arr is not None else None
     if payload is None:
         return
     text, note = payload
@@ -61,6 +62,16 @@ def read_stealth(fp: BinaryIO, meta: ContainerMeta) -> None:
         meta.errors.append(note)
     if text is not None:
         _store(text, meta)
+
+
+def _scannable(img: Image.Image, meta: ContainerMeta) -> np.ndarray | None:
+    """The RGB(A) pixels of an opened image, None (with a note) when it is too large to scan."""
+    if img.width * img.height > MAX_PIXELS:
+        meta.errors.append("stealth: image too large to scan")
+        return None
+    inflate_with_isal(img)
+    img.load()
+    return np.asarray(img.convert("RGBA" if "A" in img.getbands() else "RGB"))
 
 
 def extract(arr: np.ndarray) -> tuple[str | None, str | None] | None:

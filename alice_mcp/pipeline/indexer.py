@@ -7,6 +7,7 @@ loads them (issue 19: start-up).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Callable
@@ -71,20 +72,25 @@ def index_file(cand: Candidate, *, thumb_size: int = 256, stealth: bool = False,
 
 def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
            stealth: bool) -> Indexed:
-    from alice_mcp.media.pixels import PixelError, analyze_pixels
+    from alice_mcp.media.pixels import PixelError, analyze_image, analyze_pixels, open_decoded
     from alice_mcp.media.video import VideoError, VideoRefused, analyze_video
     from alice_mcp.metadata import detect
 
     fp: BinaryIO
     with opener() as fp:
-        info = detect(fp, cand.path.name, stealth=stealth)
-        pixels = None
-        if cand.media_type == "image":
+        # stealth pnginfo scans every pixel: the decode it needs is the one analysis uses
+        decoded = open_decoded(fp) if stealth and cand.media_type == "image" else None
+        with decoded or contextlib.nullcontext():
             fp.seek(0)
-            try:
-                pixels = analyze_pixels(fp, thumb_size=thumb_size)
-            except PixelError as exc:  # the container reader may know why, Pillow rarely says
-                raise PixelError("; ".join([str(exc), *info.errors[:3]])) from exc
+            info = detect(fp, cand.path.name, stealth=stealth, image=decoded)
+            pixels = None
+            if cand.media_type == "image":
+                fp.seek(0)
+                try:
+                    pixels = (analyze_image(decoded, thumb_size=thumb_size) if decoded else
+                              analyze_pixels(fp, thumb_size=thumb_size))
+                except PixelError as exc:  # the container reader may know why; Pillow rarely
+                    raise PixelError("; ".join([str(exc), *info.errors[:3]])) from exc
     if cand.media_type == "video":  # one representative frame; an undecodable video stays indexed
         try:
             pixels = analyze_video(cand.path, thumb_size=thumb_size)
