@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
-import psutil
 import structlog
 
 from alice_mcp.progress import ProgressListener
@@ -46,6 +45,8 @@ class Metrics:
         return on_progress
 
     def snapshot(self) -> dict[str, Any]:
+        import psutil  # imported by the first snapshot: not part of every command's start-up
+
         files = self.files_processed
         return {
             "files_processed": files,

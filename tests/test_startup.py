@@ -24,7 +24,8 @@ NOT_FOR_HELP = ("alice_mcp.commands", "alice_mcp.library", "alice_mcp.config", "
                 "structlog", "anyio", "av", "httpx", "yaml")
 # what a rescan that finds nothing new must not import: readers of new files, and rich
 # (--json prints no table; the report lists a bare `rich` too: structlog's attempt, refused)
-NOT_FOR_RESCAN = ("numpy", "PIL", "imagehash", "av", "httpx", "rich.console", "rich.traceback",
+NOT_FOR_RESCAN = ("numpy", "PIL", "imagehash", "av", "httpx", "psutil", "rich.console",
+                  "rich.traceback",
                   "alice_mcp.metadata",
                   "alice_mcp.media.pixels", "alice_mcp.embeddings.models",
                   "alice_mcp.understanding.service")
