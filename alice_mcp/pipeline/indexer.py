@@ -80,15 +80,17 @@ def _index(cand: Candidate, asset_id: str, opener: Any, thumb_size: int,
     with opener() as fp:
         # stealth pnginfo scans every pixel: the decode it needs is the one analysis uses
         decoded = open_decoded(fp) if stealth and cand.media_type == "image" else None
-        with decoded or contextlib.nullcontext():
+        with decoded if decoded is not None else contextlib.nullcontext():
             fp.seek(0)
             info = detect(fp, cand.path.name, stealth=stealth, image=decoded)
             pixels = None
             if cand.media_type == "image":
                 fp.seek(0)
                 try:
-                    pixels = (analyze_image(decoded, thumb_size=thumb_size) if decoded else
-                              analyze_pixels(fp, thumb_size=thumb_size))
+                    if decoded is not None:
+                        pixels = analyze_image(decoded, thumb_size=thumb_size)
+                    else:
+                        pixels = analyze_pixels(fp, thumb_size=thumb_size)
                 except PixelError as exc:  # the container reader may know why; Pillow rarely
                     raise PixelError("; ".join([str(exc), *info.errors[:3]])) from exc
     if cand.media_type == "video":  # one representative frame; an undecodable video stays indexed
