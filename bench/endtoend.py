@@ -28,8 +28,8 @@ import alice_mcp
 from alice_mcp.media.png import inflate_with_isal
 from bench.corpus import CACHE, KINDS, Corpus, expand, write_picture
 from bench.memory import clean_env, config_file
-from bench.report import Row, rate_row
-from bench.startup import alice_command
+from bench.report import Row, rate_row, time_row
+from bench.startup import alice_command, children_cpu
 from bench.timing import summarize
 
 SIDE = 512
@@ -87,7 +87,8 @@ def _peer(files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def _alice(corpus: Corpus, workdir: Path, workers: int | None = None) -> float:
+def _alice(corpus: Corpus, workdir: Path, workers: int | None = None,
+           cpu: list[float] | None = None) -> float:
     out = workdir / "e2e"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -95,9 +96,13 @@ def _alice(corpus: Corpus, workdir: Path, workers: int | None = None) -> float:
             "--organized", str(out / "organized"), "--database", str(out / "lib.duckdb"),
             "--json", "-q"]
     env = clean_env() | ({"ALICE_PERFORMANCE__MAX_WORKERS": str(workers)} if workers else {})
+    before = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - started
+    used = children_cpu()
+    if cpu is not None and used is not None and before is not None:
+        cpu.append(used - before)
     if done.returncode != 0 or json.loads(done.stdout)["organized"] != len(corpus.files):
         raise RuntimeError(f"alice exited {done.returncode}: {done.stderr[-2000:]}")
     return took
@@ -124,7 +129,9 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     # an installed wheel has its bytecode; an editable install under PYTHONDONTWRITEBYTECODE
     # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
     compileall.compile_dir(Path(alice_mcp.__file__).parent, quiet=1)
-    runs = {"alice": lambda: _alice(corpus, workdir), "floor": lambda: _floor(files, pool),
+    alice_cpu: list[float] = []
+    runs = {"alice": lambda: _alice(corpus, workdir, cpu=alice_cpu),
+            "floor": lambda: _floor(files, pool),
             "isal": lambda: _floor(files, pool, _decode_isal),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
             "two": lambda: _alice(corpus, workdir, 2),
@@ -144,6 +151,9 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
                  f"index, copy with fsync, commit), fresh library <br>*{what}*", rate["alice"],
                  versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
                          rate["floor"]), min_ratio=TARGET_RATIO),
+        time_row("e2e.alice_cpu", "the same `alice` run's CPU time (user + system of the "
+                 "process; steadier than its wall time where other work shares the cores)",
+                 summarize(alice_cpu[-repeats:])),
         rate_row("e2e.phash", f"imagehash.phash alone, 1 process <br>*{what}*", rate["phash"],
                  versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
                          rate["floor"])),

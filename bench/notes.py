@@ -25,11 +25,13 @@ own code; nothing is mocked.
 - **Rescan**: `Library.organize()` on the library `alice` just organized, nothing changed.
 - **Start-up** (`bench/startup.py`): `alice --version`, `alice --help` and `alice` on a
   400-file inbox it organized just before (nothing changed), each a whole process from exec to
-  exit (the installed `alice` script), one warm-up then the median of several.
+  exit (the installed `alice` script), one warm-up then the median of several; the rescan's
+  CPU time too (user + system of the process: steadier than wall time on a shared machine).
 - **End to end** (`bench/endtoend.py`): `alice` organizing 400 PNGs of 512x512 with A1111
   metadata into a fresh library, a whole process (start-up, scan, index, copy with fsync,
   commit), against Pillow decoding every file in full in 2 processes (the floor) and
-  imagehash.phash in 1 process, rounds alternating, the first a warm-up.
+  imagehash.phash in 1 process, rounds alternating, the first a warm-up; alice's CPU time
+  (user + system of the process) beside its wall time.
 - **Inserts**: `BatchWriter.write_all` of realistic asset rows (every column, a JSON params
   document, timestamps) into a fresh library file, committed, default batch sizes (1,000 rows
   a statement, a commit every 5,000); `batched=False` is one INSERT per row. "DuckDB's own
