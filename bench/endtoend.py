@@ -25,6 +25,7 @@ import imagehash
 from PIL import Image
 
 import alice_mcp
+from alice_mcp.allocator import tune_allocator
 from alice_mcp.media.png import inflate_with_isal
 from bench.corpus import CACHE, KINDS, Corpus, expand, write_picture
 from bench.memory import clean_env, config_file
@@ -114,6 +115,7 @@ def _index_threads(files: list[Path], threads: int) -> float:
     from alice_mcp.pipeline.indexer import index_file
     from bench.profile_index import candidates  # it imports this module: imported here
 
+    tune_allocator()  # as alice's workers run (once per process)
     cands = candidates(files)
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alice_mcp.allocator import tune_allocator
 from alice_mcp.pipeline.indexer import Indexed, index_file
 from alice_mcp.pipeline.scan import Candidate
 from bench.endtoend import png_corpus
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path)
     parser.add_argument("--threads", action="store_true", help="1 vs 2 threads, wall and CPU")
     args = parser.parse_args()
+    tune_allocator()  # as alice's workers run
     files = png_corpus(args.count).files
     cands = candidates(files)
     index_file(cands[0])  # imports

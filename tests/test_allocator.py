@@ -47,7 +47,8 @@ _INDEX_ON_THREADS = textwrap.dedent("""
 
     if sys.argv[1] == "mmap-only":  # what alice did before: big buffers back to the OS
         import ctypes
-        ctypes.CDLL(None).mallopt(-3, 2 * 2**20)
+        from alice_mcp import allocator
+        ctypes.CDLL(None).mallopt(allocator._M_MMAP_THRESHOLD, allocator.MMAP_THRESHOLD)
     tuned = sys.argv[1] == "tuned" and tune_allocator()
     files = sorted(Path(sys.argv[2]).glob("*.png"))
     found = [Candidate(p, p.stat().st_size, p.stat().st_mtime_ns, "uncategorized", "image")
