@@ -89,14 +89,15 @@ def _peer(files: list[Path]) -> float:
 
 
 def _alice(corpus: Corpus, workdir: Path, workers: int | None = None,
-           cpu: list[float] | None = None) -> float:
+           cpu: list[float] | None = None, executor: str | None = None) -> float:
     out = workdir / "e2e"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     args = [*alice_command(), "--config", str(config_file(workdir)), "--inbox", str(corpus.inbox),
             "--organized", str(out / "organized"), "--database", str(out / "lib.duckdb"),
             "--json", "-q"]
-    env = clean_env() | ({"ALICE_PERFORMANCE__MAX_WORKERS": str(workers)} if workers else {})
+    env = clean_env() | ({"ALICE_PERFORMANCE__MAX_WORKERS": str(workers)} if workers else {}) \
+        | ({"ALICE_PERFORMANCE__EXECUTOR": executor} if executor else {})
     before = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
@@ -124,9 +125,31 @@ def _index_threads(files: list[Path], threads: int) -> float:
     return time.perf_counter() - started
 
 
+def _index_processes(files: list[Path], workers: int) -> float:
+    """The per-file work alone on `workers` worker processes (performance.executor: processes),
+    timed from when the workers are up: what their count scales, without the GIL."""
+    import anyio
+
+    from alice_mcp.pipeline.pool import PoolPlan, Watchdog
+    from alice_mcp.pipeline.processes import ProcessPool
+    from bench.profile_index import candidates
+
+    cands = candidates(files)
+    watchdog = Watchdog(budget=lambda c: 60.0, overdue=lambda c, s: None)
+
+    async def run() -> float:
+        async with ProcessPool(workers, thumb_size=256, stealth=False) as pool:
+            started = time.perf_counter()
+            async for _ in pool.map_batches(cands, PoolPlan(100, workers), watchdog):
+                pass
+            return time.perf_counter() - started
+    return anyio.run(run)
+
+
 def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, alice's PNG
-    reader, alice with 2 workers against 1, and the per-file work alone on 2 threads against 1."""
+    reader, alice with 2 workers against 1, and the per-file work alone on 2 threads against 1;
+    the same with performance.executor: processes."""
     files = corpus.files
     # an installed wheel has its bytecode; an editable install under PYTHONDONTWRITEBYTECODE
     # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
@@ -137,7 +160,12 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
             "isal": lambda: _floor(files, pool, _decode_isal),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
             "two": lambda: _alice(corpus, workdir, 2),
-            "index1": lambda: _index_threads(files, 1), "index2": lambda: _index_threads(files, 2)}
+            "index1": lambda: _index_threads(files, 1), "index2": lambda: _index_threads(files, 2),
+            "procs": lambda: _alice(corpus, workdir, executor="processes"),
+            "procs1": lambda: _alice(corpus, workdir, 1, executor="processes"),
+            "procs2": lambda: _alice(corpus, workdir, 2, executor="processes"),
+            "iprocs1": lambda: _index_processes(files, 1),
+            "iprocs2": lambda: _index_processes(files, 2)}
     times: dict[str, list[float]] = {name: [] for name in runs}
     with ProcessPoolExecutor(FLOOR_PROCESSES) as pool:
         for round_ in range(repeats + 1):
@@ -166,6 +194,17 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
         rate_row("e2e.workers", "`alice` organize end to end with performance.max_workers 2 "
                  f"<br>*{what}*", rate["two"], versus=("the same with 1 worker", rate["one"]),
                  min_ratio=TARGET_SCALING),
+        rate_row("e2e.processes", "`alice` organize end to end with performance.executor: "
+                 f"processes (worker processes instead of threads) <br>*{what}*", rate["procs"],
+                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
+                         rate["floor"]), min_ratio=TARGET_RATIO),
+        rate_row("e2e.processes_workers", "`alice` organize end to end with performance.executor: "
+                 f"processes and max_workers 2 <br>*{what}*", rate["procs2"],
+                 versus=("the same with 1 worker process", rate["procs1"]),
+                 min_ratio=TARGET_SCALING),
+        rate_row("e2e.index_processes", "the per-file work alone on 2 worker processes (from "
+                 f"when they are up; no start-up, no placement) <br>*{what}*", rate["iprocs2"],
+                 versus=("the same on 1 worker process", rate["iprocs1"])),
         rate_row("e2e.index_threads", "the per-file work alone (`index_file` in this process, no "
                  f"start-up, no placement) on 2 threads <br>*{what}*", rate["index2"],
                  versus=("the same on 1 thread", rate["index1"])),

@@ -71,17 +71,43 @@ def organize_cli(profile: str, corpus: Corpus, workdir: Path, tag: str = "") -> 
 
 def _high_water(pid: int) -> int:
     """VmHWM of a live process in bytes (0 if it is gone or not yet exec'd into Python)."""
+    return _status_bytes(pid, "VmHWM:")
+
+
+def _resident(pid: int) -> int:
+    """VmRSS of a live process in bytes (0 if it is gone)."""
+    return _status_bytes(pid, "VmRSS:")
+
+
+def _status_bytes(pid: int, key: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
     return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every live process below pid (performance.executor: processes: the forkserver and the
+    indexing workers)."""
+    found, todo = [], [pid]
+    while todo:
+        try:
+            children = Path(f"/proc/{todo.pop()}/task").glob("*/children")
+            kids = [int(k) for c in children for k in c.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        found += kids
+        todo += kids
+    return found
+
+
 def _watch_peak(proc: subprocess.Popen[bytes]) -> int:
-    """The peak RSS of proc's program, polled until it exits (the last reading is kept)."""
+    """The peak RSS of proc's program with its worker processes, polled until it exits: the
+    program's high-water mark plus its descendants' RSS at the same moment (pages the workers
+    share with their forkserver are counted in each: an upper bound)."""
     peak = 0
     while proc.poll() is None:
         try:
@@ -90,7 +116,8 @@ def _watch_peak(proc: subprocess.Popen[bytes]) -> int:
         except OSError:
             running_python = False
         if running_python:  # after exec: the high-water mark is the new program's own
-            peak = max(peak, _high_water(proc.pid))
+            peak = max(peak, _high_water(proc.pid)
+                       + sum(_resident(p) for p in _descendants(proc.pid)))
         time.sleep(0.02)
     return peak
 

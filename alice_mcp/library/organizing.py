@@ -140,6 +140,10 @@ class Organizing(Meaning, Sidecars):
             if perf.executor == "dask":  # the walk and the writes here, the reading on workers
                 state = await follow_tree_on_dask(self.db, root, datetime.now(UTC),
                                                   self.settings, on_indexed=on_indexed)
+            elif perf.executor == "processes":
+                from alice_mcp.pipeline.processes import follow_tree_in_processes
+                state = await follow_tree_in_processes(self.db, root, datetime.now(UTC),
+                                                       self.settings, on_indexed=on_indexed)
             else:
                 state = await in_thread(functools.partial(
                     follow_tree, self.db, root, datetime.now(UTC),

@@ -73,6 +73,16 @@ def follow_tree(db: Database, root: Path | None, now: datetime, *,
     if root is None or not root.is_dir():
         return TreeState()
     walk = walk_tree(db, root, settle_seconds=settle_seconds, role=role)
+    return follow_walk(db, walk, now, stars_thresholds=stars_thresholds, thumb_size=thumb_size,
+                       stealth=stealth, workers=workers, on_indexed=on_indexed)
+
+
+def follow_walk(db: Database, walk: TreeWalk, now: datetime, *,
+                stars_thresholds: tuple[float, float, float, float], thumb_size: int = 256,
+                stealth: bool = False, workers: int = 1,
+                on_indexed: Callable[[int, int], None] | None = None) -> TreeState:
+    """Read a walk's fresh files in `workers` threads, BATCH at a time, record each batch, and
+    finish the walk (moves re-linked, vanished files marked missing)."""
     work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth)
     fresh = walk.fresh
     with ThreadPoolExecutor(max_workers=max(1, workers),

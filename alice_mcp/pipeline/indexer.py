@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from alice_mcp.media.probe import content_hash, hash_file, mime_for, open_regular
 from alice_mcp.pipeline.scan import Candidate
-from alice_mcp.store.writer import Write
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store is not imported here: worker processes import this module
     from alice_mcp.media.pixels import PixelInfo
     from alice_mcp.metadata import GenerationInfo
+    from alice_mcp.store.writer import Write
 
 IN_MEMORY_LIMIT = 64 * 1024 * 1024  # larger files are hashed streamed and decoded from disk
 
@@ -138,6 +138,7 @@ def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
 def file_row(path: Path, asset_id: str, role: str, size: int, mtime_ns: int,
              now: datetime) -> Write:
     """The files-table row recording one location of an asset."""
+    from alice_mcp.store.writer import Write
     return Write("files", {"path": str(path), "asset_id": asset_id, "size": size,
                            "mtime_ns": mtime_ns, "role": role, "seen_at": now})
 

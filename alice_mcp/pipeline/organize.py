@@ -9,6 +9,7 @@ one durability point, record).
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -32,7 +33,14 @@ from alice_mcp.pipeline.indexer import (
 )
 from alice_mcp.pipeline.place import Layout, Planner
 from alice_mcp.pipeline.placing import Placing, Step, send_all
-from alice_mcp.pipeline.pool import ByteBudget, PoolPlan, Watchdog, in_thread, map_batches
+from alice_mcp.pipeline.pool import (
+    ByteBudget,
+    PoolPlan,
+    Watchdog,
+    file_watchdog,
+    in_thread,
+    map_batches,
+)
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
@@ -43,7 +51,6 @@ from alice_mcp.store.db import Database
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
 log = structlog.get_logger(__name__)
-BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget allows for
 MAX_REPORTED_PLACEMENTS = 1000  # a dry run reports every placement; a real run the first ones
 
 
@@ -165,7 +172,15 @@ class OrganizeRun:
         """Each batch of new files read and indexed: in this process's threads, or on Dask
         workers (performance.executor), in the same order either way."""
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
-        if self.perf.executor == "local" or not new:
+        if self.perf.executor == "processes" and self._parallel(len(new)):
+            from alice_mcp.pipeline.processes import ProcessPool
+            workers = min(self.perf.max_workers, os.cpu_count() or 1)  # the cores, not one more
+            async with ProcessPool(workers, thumb_size=thumb_size, stealth=stealth) as pool, \
+                    aclosing(pool.map_batches(new, plan, self._watchdog())) as batches:
+                async for results in batches:
+                    yield results
+            return
+        if self.perf.executor in ("local", "processes") or not new:
             work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth,
                                      keep_bytes=self._kept.take)
             async with aclosing(map_batches(new, work, plan, self._watchdog())) as batches:
@@ -177,14 +192,13 @@ class OrganizeRun:
             async for results in batches:
                 yield results
 
-    def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
-        """A file's time budget: metadata.file_timeout_seconds plus 1 s per 20 MB."""
-        base = self.settings.metadata.file_timeout_seconds
+    def _parallel(self, count: int) -> bool:
+        """Whether count new files are worth starting workers for (PoolPlan.for_run's rule)."""
+        perf = self.perf
+        return perf.parallel_metadata_extraction and count >= perf.parallel_threshold
 
-        def overdue(cand: Candidate, seconds: float) -> Failed:
-            return Failed(cand, f"reading took longer than {seconds:.1f} s; abandoned (raise "
-                                "metadata.file_timeout_seconds for slow disks)")
-        return Watchdog(budget=lambda c: base + c.size / BYTES_PER_SECOND, overdue=overdue)
+    def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
+        return file_watchdog(self.settings.metadata.file_timeout_seconds)
 
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
         """Settle what a killed run left journaled, and commit it before the scan reads the index."""

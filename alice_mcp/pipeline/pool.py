@@ -12,7 +12,10 @@ import anyio
 
 from alice_mcp import threads
 from alice_mcp.allocator import tune_allocator
+from alice_mcp.pipeline.indexer import Failed, Indexed
+from alice_mcp.pipeline.scan import Candidate
 
+BYTES_PER_SECOND = 20 * 1024 * 1024  # the slowest read a file's time budget allows for
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -82,6 +85,16 @@ class Watchdog(Generic[T, R]):
 
     budget: Callable[[T], float]
     overdue: Callable[[T, float], R]
+
+
+def file_watchdog(timeout_seconds: float) -> Watchdog[Candidate, Indexed | Failed]:
+    """A file's time budget: metadata.file_timeout_seconds plus 1 s per 20 MB; past it the file
+    is a per-file error that says which setting to raise."""
+    def overdue(cand: Candidate, seconds: float) -> Failed:
+        return Failed(cand, f"reading took longer than {seconds:.1f} s; abandoned (raise "
+                            "metadata.file_timeout_seconds for slow disks)")
+    return Watchdog(budget=lambda c: timeout_seconds + c.size / BYTES_PER_SECOND,
+                    overdue=overdue)
 
 
 async def map_batches(items: Sequence[T], work: Callable[[T], R], plan: PoolPlan,

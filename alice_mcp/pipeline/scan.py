@@ -7,9 +7,12 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alice_mcp.media.probe import media_type_for
-from alice_mcp.store.locations import KnownFile
+
+if TYPE_CHECKING:  # not imported at run time: worker processes unpickle Candidates
+    from alice_mcp.store.locations import KnownFile
 
 UNCATEGORIZED = "uncategorized"
 _IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini", ".DS_Store"})

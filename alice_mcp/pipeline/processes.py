@@ -1,0 +1,220 @@
+"""The per-file work in worker processes (performance.executor: processes): no GIL between files.
+
+A thread pool leaves part of each file's work (numpy's small steps, Pillow's allocations and
+copies) on one GIL shared with the event loop, the writer and the copies, so two cores gave
+1.4-1.6x of one (issue 19). Here each worker is a process with the readers imported once; it
+gets one file at a time over a pipe (two in flight, so it never waits for the next) and sends
+back the compact record, never the pixels nor the file's bytes (placing reads them again and
+checks them against the hash, as when the memory budget keeps none). Processes start from a
+forkserver where the platform has one (the readers imported once, in the server), else they
+are spawned (Windows).
+
+A file over its time budget, or one that kills its worker (a decoder crash), costs only that
+file: the worker is stopped, replaced, and the files it had in hand are sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from alice_mcp import threads
+from alice_mcp.config import Settings
+from alice_mcp.pipeline.follow import (
+    BATCH,
+    TreeState,
+    finish_walk,
+    follow_walk,
+    record_batch,
+    walk_tree,
+)
+from alice_mcp.pipeline.indexer import Failed, Indexed
+from alice_mcp.pipeline.pool import PoolPlan, Watchdog, file_watchdog
+from alice_mcp.pipeline.scan import Candidate
+from alice_mcp.pipeline.worker import serve
+from alice_mcp.store.db import Database
+
+log = structlog.get_logger(__name__)
+IN_FLIGHT = 2  # files sent ahead to each worker: the next is there when one is done
+STOP_SECONDS = 2.0  # a worker asked to stop is killed after this
+PRELOAD = ["alice_mcp.pipeline.worker", "alice_mcp.pipeline.indexer", "alice_mcp.media.pixels",
+           "alice_mcp.media.png", "alice_mcp.metadata"]  # what every worker needs, imported once
+
+Result = Indexed | Failed
+
+
+def _context(start_method: str | None = None) -> Any:
+    """forkserver where the platform has it (the readers imported once, in the server), else
+    spawn (Windows); never fork: this process runs DuckDB's and anyio's threads."""
+    if start_method is None:
+        methods = multiprocessing.get_all_start_methods()
+        start_method = "forkserver" if "forkserver" in methods else "spawn"
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+class Worker:
+    """One worker process and its end of the pipe."""
+
+    def __init__(self, context: Any, thumb_size: int, stealth: bool) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(child, thumb_size, stealth),
+                                       daemon=True, name="alice-indexer")
+        self.process.start()
+        child.close()
+        self.in_hand: deque[tuple[int, Candidate]] = deque()  # sent, not answered, in order
+        self.since = time.monotonic()  # when the oldest file in hand became the one worked on
+
+    def send(self, index: int, cand: Candidate) -> None:
+        if not self.in_hand:
+            self.since = time.monotonic()
+        self.in_hand.append((index, cand))
+        self.conn.send(cand)
+
+    def wait(self, seconds: float) -> Result | None:
+        """The oldest file's answer, or None after `seconds`; EOFError if the worker died."""
+        if not self.conn.poll(max(0.0, seconds)):
+            return None
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        """Ask the worker to stop; kill it if it does not within STOP_SECONDS."""
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(STOP_SECONDS)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(STOP_SECONDS)
+        self.conn.close()
+
+
+class ProcessPool:
+    """`workers` worker processes indexing files; started and stopped by its owner (`async with`)."""
+
+    def __init__(self, workers: int, *, thumb_size: int, stealth: bool,
+                 start_method: str | None = None) -> None:
+        self.size = max(1, workers)
+        self.thumb_size = thumb_size
+        self.stealth = stealth
+        self._context = _context(start_method)
+        self._workers: list[Worker] = []
+
+    async def __aenter__(self) -> ProcessPool:
+        for _ in range(self.size):
+            self._workers.append(await threads.run_in("files", self._start))
+        return self
+
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        """Workers are asked to stop after a whole run; killed at once when it was cancelled
+        or failed (what they have in hand is not wanted)."""
+        with anyio.CancelScope(shield=True):
+            await threads.run_in("files", self._stop_all, exc_type is not None)
+
+    def _start(self) -> Worker:
+        return Worker(self._context, self.thumb_size, self.stealth)
+
+    def _stop_all(self, kill: bool) -> None:
+        for worker in self._workers:
+            if kill:
+                worker.kill()
+            else:
+                worker.stop()
+        self._workers = []
+
+    async def map_batches(self, items: Sequence[Candidate], plan: PoolPlan,
+                          watchdog: Watchdog[Candidate, Result]) -> AsyncIterator[list[Result]]:
+        """Yield each batch's results in input order, as pool.map_batches does for threads."""
+        for batch in plan.batches(items):
+            results: list[Result | None] = [None] * len(batch)
+            todo = deque(enumerate(batch))
+            async with anyio.create_task_group() as tg:
+                for slot in range(len(self._workers)):
+                    tg.start_soon(self._drive, slot, todo, results, watchdog)
+            yield results  # type: ignore[misc]
+
+    async def _drive(self, slot: int, todo: deque[tuple[int, Candidate]],
+                     results: list[Result | None], watchdog: Watchdog[Candidate, Result]) -> None:
+        """Keep one worker busy with files from todo until none are left or in its hands."""
+        worker = self._workers[slot]
+        while True:
+            try:
+                while todo and len(worker.in_hand) < IN_FLIGHT:
+                    worker.send(*todo.popleft())
+            except OSError:  # the worker is gone before it had these: a fresh one gets them
+                worker = await self._replace(slot, todo)
+                continue
+            if not worker.in_hand:
+                return
+            index, cand = worker.in_hand[0]
+            budget = watchdog.budget(cand)
+            left = budget - (time.monotonic() - worker.since)
+            try:
+                answer = await threads.run_in("files", worker.wait, left, abandon_on_cancel=True)
+            except (EOFError, OSError):
+                log.warning("indexing worker died", path=str(cand.path))
+                answer = Failed(cand, "the worker reading it stopped (a decoder crash?); "
+                                      "file skipped")
+            else:
+                if answer is not None:
+                    results[index] = answer
+                    worker.in_hand.popleft()
+                    worker.since = time.monotonic()
+                    continue
+                answer = watchdog.overdue(cand, budget)
+            results[index] = answer
+            worker.in_hand.popleft()
+            worker = await self._replace(slot, todo)
+
+    async def _replace(self, slot: int, todo: deque[tuple[int, Candidate]]) -> Worker:
+        """Stop the slot's worker and start another; the files it had in hand go back first."""
+        worker = self._workers[slot]
+        todo.extendleft(reversed(worker.in_hand))
+        worker.in_hand.clear()
+        await threads.run_in("files", worker.kill)
+        fresh = self._workers[slot] = await threads.run_in("files", self._start)
+        return fresh
+
+
+async def follow_tree_in_processes(db: Database, root: Path, now: datetime, settings: Settings, *,
+                                   role: str = "indexed",
+                                   on_indexed: Callable[[int, int], None] | None = None
+                                   ) -> TreeState:
+    """follow_tree with the fresh files read by worker processes: the walk and the writes here,
+    each batch committed as it comes back. Below parallel_threshold fresh files, no workers:
+    threads read them, as with executor local."""
+    perf, media, stealth = settings.performance, settings.media, settings.metadata.stealth
+    walk = await threads.run_in("files", functools.partial(walk_tree, db, root, role=role))
+    fresh = walk.fresh
+    if len(fresh) < perf.parallel_threshold or not perf.parallel_metadata_extraction:
+        return await threads.run_in("files", functools.partial(
+            follow_walk, db, walk, now, stars_thresholds=media.stars_thresholds,
+            thumb_size=media.thumbnail_size, stealth=stealth, workers=perf.max_workers,
+            on_indexed=on_indexed))
+    done = 0
+    async with ProcessPool(min(perf.max_workers, os.cpu_count() or 1),
+                           thumb_size=media.thumbnail_size, stealth=stealth) as pool:
+        async for results in pool.map_batches(
+                fresh, PoolPlan(BATCH, pool.size),
+                file_watchdog(settings.metadata.file_timeout_seconds)):
+            await threads.run_in("files", record_batch, db, walk, results, now,
+                                 media.stars_thresholds)
+            done += len(results)
+            if on_indexed is not None:
+                on_indexed(done, len(fresh))
+    return await threads.run_in("files", finish_walk, db, walk, now)
