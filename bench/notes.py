@@ -119,10 +119,13 @@ _WHY: dict[str, str] = {
         "the thumbnail, the copy with its fsync and the rows (~1.3x the decode together), a "
         "~0.3 s start-up on one core, and GIL hand-overs between the indexing threads, the "
         "event loop and the writer (~400 futex calls a file). 0.5x of a warm 2-process Pillow "
-        "pool is ~2.1 s for 400 files; the process uses 3.5-3.9 CPU s. Worker processes were "
-        "measured in place of threads and gave nothing (fork 2.71-2.92 s vs threads "
-        "2.68-2.82 s): the children's bytes come back pickled. The 1-worker run places on the "
-        "second core, so the 2-worker ratio shrinks as indexing gets cheaper."),
+        "pool is ~2.1 s for 400 files; the process uses 3.5-3.9 CPU s. Worker processes "
+        "(performance.executor: processes) take the GIL out of the per-file work (2 workers "
+        "~1.9x of 1 on it, threads 1.4-1.6x) and run end to end 6-15% faster than threads, "
+        "but they read each file again in the placing process (its bytes would cost more to "
+        "send back than to read) and start-up, the last batch's placement and the close stay "
+        "serial. The 1-worker run places on the second core, so the 2-worker ratio of a whole "
+        "400-file run stays near 1.3x either way."),
     "startup.": (
         "a whole process's wall time, which on a shared 2-core machine grows with the load "
         "(an unchanged 400-file rescan: ~0.33 s of CPU, ~0.33 s wall at load 2, ~0.7 s at load "
