@@ -112,7 +112,8 @@ class DiskFull(AliceError, OSError):
 
 
 class WorkersLost(AliceError, RuntimeError):
-    """The Dask scheduler (performance.executor: dask) was lost mid-run: the run stops with
-    everything recorded so far kept, and a rerun reads only the files not yet recorded."""
+    """The workers were lost mid-run (the Dask scheduler, or worker processes that cannot start
+    or keep dying): the run stops with everything recorded so far kept, and a rerun reads only
+    the files not yet recorded."""
 
     exit_code = EXIT_FAILED_ITEMS

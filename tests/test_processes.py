@@ -5,7 +5,9 @@ budget, or a worker that dies holding a file, costs only that file."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.spawn
 import os
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import anyio
@@ -14,6 +16,7 @@ from PIL import Image
 
 from alice_mcp import samples
 from alice_mcp.config import Settings, load_settings
+from alice_mcp.errors import WorkersLost
 from alice_mcp.library import Library
 from alice_mcp.pipeline.indexer import Failed, Indexed
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog
@@ -193,3 +196,20 @@ async def test_a_cancelled_run_kills_its_workers(tmp_path: Path) -> None:
     assert scope.cancelled_caught
     assert not multiprocessing.active_children()
     assert os.getpid()  # this process is fine
+
+
+async def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interpreter that cannot run (here: spawned from a path that does not exist) is not
+    replaced for ever: WorkersLost names the setting that avoids worker processes."""
+    samples.make_sample_inbox(tmp_path / "inbox", count=4, seed=2)
+    cands = _candidates(tmp_path / "inbox")
+    resource_tracker.ensure_running()  # it is spawned with the same interpreter: start it first
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe", multiprocessing.spawn._python_exe)
+    multiprocessing.spawn.set_executable(str(tmp_path / "no-python"))  # undone after the test
+    with anyio.fail_after(60), pytest.raises(WorkersLost, match="executor: local"):
+        async with ProcessPool(2, thumb_size=64, stealth=False, start_method="spawn") as pool:
+            async for _ in pool.map_batches(cands, PoolPlan(batch_size=4, workers=2),
+                                            _watchdog(lambda c: 60.0)):
+                pass
+    assert not multiprocessing.active_children()

@@ -31,6 +31,7 @@ import structlog
 
 from alice_mcp import threads
 from alice_mcp.config import Settings
+from alice_mcp.errors import WorkersLost
 from alice_mcp.pipeline.follow import (
     BATCH,
     TreeState,
@@ -48,6 +49,7 @@ from alice_mcp.store.db import Database
 log = structlog.get_logger(__name__)
 IN_FLIGHT = 2  # files sent ahead to each worker: the next is there when one is done
 STOP_SECONDS = 2.0  # a worker asked to stop is killed after this
+DEATHS_IN_A_ROW = 3  # workers replaced without one answer between them: the run stops
 PRELOAD = ["alice_mcp.pipeline.worker", "alice_mcp.pipeline.indexer", "alice_mcp.media.pixels",
            "alice_mcp.media.png", "alice_mcp.metadata"]  # what every worker needs, imported once
 
@@ -114,10 +116,20 @@ class ProcessPool:
         self.stealth = stealth
         self._context = _context(start_method)
         self._workers: list[Worker] = []
+        self._deaths = 0  # workers replaced since the last answer
 
     async def __aenter__(self) -> ProcessPool:
-        for _ in range(self.size):
-            self._workers.append(await threads.run_in("files", self._start))
+        try:
+            for _ in range(self.size):
+                self._workers.append(await threads.run_in("files", self._start))
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await threads.run_in("files", self._stop_all, True)
+            if isinstance(exc, OSError):
+                raise WorkersLost(
+                    f"cannot start the indexing worker processes: {exc}; set "
+                    "performance.executor: local (threads) and run again") from exc
+            raise
         return self
 
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
@@ -143,9 +155,17 @@ class ProcessPool:
         for batch in plan.batches(items):
             results: list[Result | None] = [None] * len(batch)
             todo = deque(enumerate(batch))
-            async with anyio.create_task_group() as tg:
-                for slot in range(len(self._workers)):
-                    tg.start_soon(self._drive, slot, todo, results, watchdog)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for slot in range(len(self._workers)):
+                        tg.start_soon(self._drive, slot, todo, results, watchdog)
+            except BaseExceptionGroup as group:  # the caller sees WorkersLost itself
+                lost = group.subgroup(WorkersLost)
+                while isinstance(lost, BaseExceptionGroup):
+                    lost = lost.exceptions[0]
+                if lost is None:
+                    raise
+                raise lost from None
             yield results  # type: ignore[misc]
 
     async def _drive(self, slot: int, todo: deque[tuple[int, Candidate]],
@@ -157,32 +177,42 @@ class ProcessPool:
                 while todo and len(worker.in_hand) < IN_FLIGHT:
                     worker.send(*todo.popleft())
             except OSError:  # the worker is gone before it had these: a fresh one gets them
-                worker = await self._replace(slot, todo)
+                worker = await self._replace(slot, todo, died=True)
                 continue
             if not worker.in_hand:
                 return
             index, cand = worker.in_hand[0]
             budget = watchdog.budget(cand)
             left = budget - (time.monotonic() - worker.since)
+            died = False
             try:
                 answer = await threads.run_in("files", worker.wait, left, abandon_on_cancel=True)
             except (EOFError, OSError):
                 log.warning("indexing worker died", path=str(cand.path))
-                answer = Failed(cand, "the worker reading it stopped (a decoder crash?); "
-                                      "file skipped")
+                answer, died = Failed(cand, "the worker reading it stopped (a decoder crash?); "
+                                            "file skipped"), True
             else:
                 if answer is not None:
                     results[index] = answer
                     worker.in_hand.popleft()
                     worker.since = time.monotonic()
+                    self._deaths = 0
                     continue
                 answer = watchdog.overdue(cand, budget)
             results[index] = answer
             worker.in_hand.popleft()
-            worker = await self._replace(slot, todo)
+            worker = await self._replace(slot, todo, died=died)
 
-    async def _replace(self, slot: int, todo: deque[tuple[int, Candidate]]) -> Worker:
-        """Stop the slot's worker and start another; the files it had in hand go back first."""
+    async def _replace(self, slot: int, todo: deque[tuple[int, Candidate]], *,
+                       died: bool) -> Worker:
+        """Stop the slot's worker and start another; the files it had in hand go back first.
+        Workers that die one after another without answering (a broken interpreter, a reader
+        that cannot load) stop the run instead of being replaced for ever."""
+        self._deaths += died
+        if self._deaths > DEATHS_IN_A_ROW * self.size:
+            raise WorkersLost("the indexing worker processes stop as soon as they start "
+                              "(their errors, if any, are on standard error); set "
+                              "performance.executor: local (threads) and run again")
         worker = self._workers[slot]
         todo.extendleft(reversed(worker.in_hand))
         worker.in_hand.clear()
