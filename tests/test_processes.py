@@ -7,11 +7,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.spawn
 import os
+import sys
 from multiprocessing import resource_tracker
 from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client, StdioServerParameters
 from PIL import Image
 
 from alice_mcp import samples
@@ -213,3 +215,24 @@ async def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(
                                             _watchdog(lambda c: 60.0)):
                 pass
     assert not multiprocessing.active_children()
+
+
+async def test_the_stdio_server_organizes_with_worker_processes(tmp_path: Path) -> None:
+    """Through the MCP server over stdio: the workers and their forkserver are started from
+    the server, whose stdout is the protocol's channel; the session stays intact."""
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=24, seed=21)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
+    env.update({"ALICE_PATHS__INBOX": str(inbox),
+                "ALICE_PATHS__ORGANIZED": str(tmp_path / "organized"),
+                "ALICE_PATHS__DATABASE": str(tmp_path / "lib.duckdb"),
+                "ALICE_PERFORMANCE__EXECUTOR": "processes",
+                "ALICE_PERFORMANCE__PARALLEL_THRESHOLD": "2"})
+    params = StdioServerParameters(command=sys.executable, args=["-m", "alice_mcp", "mcp-server"],
+                                   env=env, cwd=str(tmp_path))
+    async with Client(params) as client:
+        organized = await client.call_tool("organize", {})
+        assert not organized.is_error, organized.content
+        assert organized.structured_content["organized"] == 23
+        page = (await client.call_tool("search", {"limit": 5})).structured_content
+        assert page["total"] == 23
