@@ -45,7 +45,9 @@ own code; nothing is mocked.
 - **MCP**: the real client (`mcp.Client` + `StdioServerParameters`) against
   `python -m alice_mcp mcp-server` on the 100,000-asset library; `search` round trips.
 - **Memory**: the real `alice` command in a fresh process per profile, fresh library and
-  organized folder; peak RSS is the kernel's high-water mark (VmHWM) of that process."""
+  organized folder; peak RSS is the kernel's high-water mark (VmHWM) of that process, plus
+  the RSS of its worker processes at the same moment where the profile uses them
+  (performance.executor: processes; pages they share with their forkserver counted in each)."""
 
 FIXES = """## Fixed while measuring
 
