@@ -197,7 +197,6 @@ async def test_a_cancelled_run_kills_its_workers(tmp_path: Path) -> None:
                 scope.cancel()
     assert scope.cancelled_caught
     assert not multiprocessing.active_children()
-    assert os.getpid()  # this process is fine
 
 
 async def test_workers_that_cannot_start_stop_the_run_with_a_clear_error(

@@ -169,8 +169,8 @@ class OrganizeRun:
 
     async def _indexed(self, new: list[Candidate],
                        plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
-        """Each batch of new files read and indexed: in this process's threads, or on Dask
-        workers (performance.executor), in the same order either way."""
+        """Each batch of new files read and indexed: in this process's threads, in worker
+        processes, or on Dask workers (performance.executor), in the same order either way."""
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
         if self.perf.executor == "processes" and self._parallel(len(new)):
             from alice_mcp.pipeline.processes import ProcessPool

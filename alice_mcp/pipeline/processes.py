@@ -117,6 +117,9 @@ class ProcessPool:
         self._context = _context(start_method)
         self._workers: list[Worker] = []
         self._deaths = 0  # workers replaced since the last answer
+        # the threads waiting on the workers' answers: one each, never the "files" family's
+        # (with many cores they would fill it, and placing would wait behind them)
+        self._waits = anyio.CapacityLimiter(self.size)
 
     async def __aenter__(self) -> ProcessPool:
         try:
@@ -186,7 +189,8 @@ class ProcessPool:
             left = budget - (time.monotonic() - worker.since)
             died = False
             try:
-                answer = await threads.run_in("files", worker.wait, left, abandon_on_cancel=True)
+                answer = await anyio.to_thread.run_sync(worker.wait, left, limiter=self._waits,
+                                                        abandon_on_cancel=True)
             except (EOFError, OSError):
                 log.warning("indexing worker died", path=str(cand.path))
                 answer, died = Failed(cand, "the worker reading it stopped (a decoder crash?); "
