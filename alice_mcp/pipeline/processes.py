@@ -22,6 +22,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -241,11 +242,11 @@ async def follow_tree_in_processes(db: Database, root: Path, now: datetime, sett
             thumb_size=media.thumbnail_size, stealth=stealth, workers=perf.max_workers,
             on_indexed=on_indexed))
     done = 0
+    watchdog = file_watchdog(settings.metadata.file_timeout_seconds)
     async with ProcessPool(min(perf.max_workers, os.cpu_count() or 1),
-                           thumb_size=media.thumbnail_size, stealth=stealth) as pool:
-        async for results in pool.map_batches(
-                fresh, PoolPlan(BATCH, pool.size),
-                file_watchdog(settings.metadata.file_timeout_seconds)):
+                           thumb_size=media.thumbnail_size, stealth=stealth) as pool, \
+            aclosing(pool.map_batches(fresh, PoolPlan(BATCH, pool.size), watchdog)) as batches:
+        async for results in batches:
             await threads.run_in("files", record_batch, db, walk, results, now,
                                  media.stars_thresholds)
             done += len(results)
