@@ -1,6 +1,7 @@
-"""performance.executor: processes: organize's per-file work in worker processes (real ones,
-started from a forkserver or spawned), the rows the same as with threads; a file over its time
-budget, or a worker that dies holding a file, costs only that file."""
+"""performance.executor: processes: organize's and `alice index`'s per-file work in worker
+processes (real ones, from a forkserver or spawned), the rows the same as with threads; a file
+over its time budget, or a worker that dies holding it, costs only that file; workers that
+cannot start stop the run with a clear error; the stdio MCP server organizes with them."""
 
 from __future__ import annotations
 
