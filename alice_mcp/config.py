@@ -98,8 +98,8 @@ class PerformanceSettings(Section):
     enable_performance_monitoring: bool = False
     log_performance_metrics: bool = False
     metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
-    # where organize reads and indexes files: threads here, worker processes here
-    # (processes.py), or Dask workers (remote.py; also `alice index`)
+    # where organize and `alice index` read and index files: threads here, worker processes
+    # here (processes.py), or Dask workers (remote.py)
     executor: Literal["local", "processes", "dask"] = "local"
     dask_scheduler: str = "local"  # an address (tcp://host:8786), or local: a LocalCluster
     dask_workers: int = Field(2, ge=1, le=1024)  # worker processes of the LocalCluster

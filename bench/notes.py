@@ -123,7 +123,7 @@ _WHY: dict[str, str] = {
         "event loop and the writer (~400 futex calls a file). 0.5x of a warm 2-process Pillow "
         "pool is ~2.1 s for 400 files; the process uses 3.5-3.9 CPU s. Worker processes "
         "(performance.executor: processes) take the GIL out of the per-file work (2 workers "
-        "~1.9x of 1 on it, threads 1.4-1.6x) and run end to end 6-15% faster than threads, "
+        "~1.8-1.9x of 1 on it, threads 1.4-1.6x) and run end to end 7-17% faster than threads, "
         "but they read each file again in the placing process (its bytes would cost more to "
         "send back than to read) and start-up, the last batch's placement and the close stay "
         "serial. The 1-worker run places on the second core, so the 2-worker ratio of a whole "

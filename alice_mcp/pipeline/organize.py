@@ -9,7 +9,6 @@ one durability point, record).
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -40,6 +39,7 @@ from alice_mcp.pipeline.pool import (
     file_watchdog,
     in_thread,
     map_batches,
+    worth_workers,
 )
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
@@ -172,10 +172,13 @@ class OrganizeRun:
         """Each batch of new files read and indexed: in this process's threads, in worker
         processes, or on Dask workers (performance.executor), in the same order either way."""
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
-        if self.perf.executor == "processes" and self._parallel(len(new)):
+        perf = self.perf
+        if perf.executor == "processes" and worth_workers(
+                len(new), parallel_threshold=perf.parallel_threshold,
+                parallel=perf.parallel_metadata_extraction):
             from alice_mcp.pipeline.processes import ProcessPool
-            workers = min(self.perf.max_workers, os.cpu_count() or 1)  # the cores, not one more
-            async with ProcessPool(workers, thumb_size=thumb_size, stealth=stealth) as pool, \
+            async with ProcessPool.for_cores(perf.max_workers, thumb_size=thumb_size,
+                                             stealth=stealth) as pool, \
                     aclosing(pool.map_batches(new, plan, self._watchdog())) as batches:
                 async for results in batches:
                     yield results
@@ -191,11 +194,6 @@ class OrganizeRun:
                                           stealth=stealth)) as batches:
             async for results in batches:
                 yield results
-
-    def _parallel(self, count: int) -> bool:
-        """Whether count new files are worth starting workers for (PoolPlan.for_run's rule)."""
-        perf = self.perf
-        return perf.parallel_metadata_extraction and count >= perf.parallel_threshold
 
     def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
         return file_watchdog(self.settings.metadata.file_timeout_seconds)

@@ -35,13 +35,19 @@ class PoolPlan:
         At most one thread more than the machine has cores: indexing is decoding and hashing,
         and more threads only contend for the cores (400 PNGs on 2 cores, whole runs: 8 threads
         125 files/s, 4: 138, 3: 147, 2: 149); the one more overlaps a slow disk's reads."""
-        if not parallel or count < parallel_threshold:
+        if not worth_workers(count, parallel_threshold=parallel_threshold, parallel=parallel):
             return cls(batch_size=batch_size, workers=1)
         cores = cores or os.cpu_count() or 1
         return cls(batch_size=batch_size, workers=min(max_workers, cores + 1))
 
     def batches(self, items: Sequence[T]) -> list[Sequence[T]]:
         return [items[i:i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+
+
+def worth_workers(count: int, *, parallel_threshold: int, parallel: bool = True) -> bool:
+    """Whether count files are worth workers (threads or processes): parallelism on
+    (performance.parallel_metadata_extraction) and at least parallel_threshold of them."""
+    return parallel and count >= parallel_threshold
 
 
 KEPT_SHARE = 8  # files' bytes held between indexing and placing: this share of the caches' ...

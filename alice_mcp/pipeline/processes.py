@@ -42,7 +42,7 @@ from alice_mcp.pipeline.follow import (
     walk_tree,
 )
 from alice_mcp.pipeline.indexer import Failed, Indexed
-from alice_mcp.pipeline.pool import PoolPlan, Watchdog, file_watchdog
+from alice_mcp.pipeline.pool import PoolPlan, Watchdog, file_watchdog, worth_workers
 from alice_mcp.pipeline.scan import Candidate
 from alice_mcp.pipeline.worker import serve
 from alice_mcp.store.db import Database
@@ -121,6 +121,12 @@ class ProcessPool:
         # the threads waiting on the workers' answers: one each, never the "files" family's
         # (with many cores they would fill it, and placing would wait behind them)
         self._waits = anyio.CapacityLimiter(self.size)
+
+    @classmethod
+    def for_cores(cls, max_workers: int, *, thumb_size: int, stealth: bool) -> ProcessPool:
+        """One worker per core, at most max_workers: a process does not wait on a lock, so
+        one more than the cores (as threads have) would only contend for them."""
+        return cls(min(max_workers, os.cpu_count() or 1), thumb_size=thumb_size, stealth=stealth)
 
     async def __aenter__(self) -> ProcessPool:
         try:
@@ -236,15 +242,16 @@ async def follow_tree_in_processes(db: Database, root: Path, now: datetime, sett
     perf, media, stealth = settings.performance, settings.media, settings.metadata.stealth
     walk = await threads.run_in("files", functools.partial(walk_tree, db, root, role=role))
     fresh = walk.fresh
-    if len(fresh) < perf.parallel_threshold or not perf.parallel_metadata_extraction:
+    if not worth_workers(len(fresh), parallel_threshold=perf.parallel_threshold,
+                         parallel=perf.parallel_metadata_extraction):
         return await threads.run_in("files", functools.partial(
             follow_walk, db, walk, now, stars_thresholds=media.stars_thresholds,
             thumb_size=media.thumbnail_size, stealth=stealth, workers=perf.max_workers,
             on_indexed=on_indexed))
     done = 0
     watchdog = file_watchdog(settings.metadata.file_timeout_seconds)
-    async with ProcessPool(min(perf.max_workers, os.cpu_count() or 1),
-                           thumb_size=media.thumbnail_size, stealth=stealth) as pool, \
+    async with ProcessPool.for_cores(perf.max_workers, thumb_size=media.thumbnail_size,
+                                     stealth=stealth) as pool, \
             aclosing(pool.map_batches(fresh, PoolPlan(BATCH, pool.size), watchdog)) as batches:
         async for results in batches:
             await threads.run_in("files", record_batch, db, walk, results, now,
