@@ -124,3 +124,48 @@ def test_rendering_loads_rich_when_it_prints(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rich.console" in modules and "rich.tree" in modules
     assert f"3 files found in {inbox}" in " ".join(done.stdout.split())
+
+
+def test_a_program_ends_without_teardown_and_keeps_its_exit_work(tmp_path: Path) -> None:
+    """Run as a program, alice ends with os._exit once its command is done (the interpreter's
+    teardown cost ~0.1 s a command): the exit code, the whole report on stdout and the exit
+    handlers (multiprocessing's, which removes the folder its worker processes' server used)
+    are as at a normal exit."""
+    inbox, organized, db = tmp_path / "in", tmp_path / "out", tmp_path / "lib.duckdb"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    samples.make_sample_inbox(inbox, count=6, seed=5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")} | {
+        "TMPDIR": str(temp), "ALICE_PERFORMANCE__EXECUTOR": "processes",
+        "ALICE_PERFORMANCE__PARALLEL_THRESHOLD": "2"}
+    done = subprocess.run([*ENTRY_POINTS["module"], "--inbox", str(inbox), "--organized",
+                           str(organized), "--database", str(db), "--json", "-q"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["organized"] >= 2 and report["errors"] == [], report
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
+EXITING = """
+import atexit, sys, threading, time
+from alice_mcp.cli import _exit_without_teardown
+atexit.register(print, "handler ran")
+if sys.argv[1] == "busy":
+    threading.Thread(target=time.sleep, args=(3,)).start()
+print("done", end="")  # left in stdout's buffer: the exit flushes it
+_exit_without_teardown(3)
+print(" then exited normally")
+"""
+
+
+@pytest.mark.parametrize(("threads", "code", "out"), [
+    ("idle", 3, "donehandler ran\n"),
+    ("busy", 0, "done then exited normally\nhandler ran\n")])
+def test_the_exit_without_teardown_waits_for_nothing_it_should(threads: str, code: int,
+                                                              out: str) -> None:
+    """Exit handlers run and stdout is flushed; a thread still working after the grace period
+    gets the interpreter's normal exit, which waits for it."""
+    done = subprocess.run([sys.executable, "-c", EXITING, threads], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (code, out), done.stderr[-2000:]
