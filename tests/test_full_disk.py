@@ -103,8 +103,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path | None]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def alice(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
+def alice(*args: str, env_extra: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")} | (env_extra or {})
     return subprocess.run([sys.executable, "-m", "alice_mcp", *args, "-q"], capture_output=True,
                           text=True, env=env, timeout=120, check=False)
 
@@ -130,6 +131,34 @@ def test_a_real_full_organized_disk_mid_move(tmp_path: Path, small_disk: Path | 
     assert again.returncode == 0, again.stderr
     assert sorted(hashes_under(organized)) == sorted(originals.values())
     assert hashes_under(inbox) == []
+
+
+def test_a_real_full_organized_disk_with_worker_processes_staging_copies(
+        tmp_path: Path, small_disk: Path | None) -> None:
+    """Worker processes write their copies into the organized tree (pipeline/staging.py): when
+    that disk fills, the run stops with the same message, and nothing is left staged."""
+    if small_disk is None:
+        return
+    inbox, organized = tmp_path / "in", small_disk / "organized"
+    originals = noise_pngs(inbox, 16, side=256)  # ~3 MB onto a 2 MB disk
+    args = ("--inbox", str(inbox), "--organized", str(organized),
+            "--database", str(tmp_path / "lib.duckdb"))
+    workers = {"ALICE_PERFORMANCE__EXECUTOR": "processes",
+               "ALICE_PERFORMANCE__PARALLEL_THRESHOLD": "2", "ALICE_PERFORMANCE__BATCH_SIZE": "4"}
+    run = alice(*args, env_extra=workers)
+    assert run.returncode == 1, run.stderr
+    assert "Traceback" not in run.stderr and "ExceptionGroup" not in run.stderr, run.stderr
+    last = (run.stderr.strip().splitlines() or [""])[-1]
+    assert last.startswith(f"alice: the disk holding {organized} is full"), run.stderr
+    placed = hashes_under(organized)
+    assert 0 < len(placed) < 16 and set(placed) <= set(originals.values())
+    assert sorted(hashes_under(inbox)) == sorted(originals.values())  # copies: all still there
+    assert temporaries(organized) == [] and not (organized / ".alice-staging").exists()
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    again = alice(*args, env_extra=workers)
+    assert again.returncode == 0, again.stderr
+    assert sorted(hashes_under(organized)) == sorted(originals.values())
+    assert temporaries(organized) == [] and not (organized / ".alice-staging").exists()
 
 
 def test_a_real_full_disk_under_the_database_and_the_organized_folder(

@@ -21,6 +21,7 @@ import pytest
 
 from alice_mcp import samples
 from alice_mcp.pipeline.place import DUPLICATES, TEMP_SUFFIX
+from alice_mcp.pipeline.staging import STAGING
 from alice_mcp.store.db import Database
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
@@ -41,25 +42,30 @@ def _command(tmp_path: Path, move: bool) -> list[str]:
             "--batch-size", "15", *(["--move"] if move else [])]
 
 
-def _env() -> dict[str, str]:
+def _env(executor: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
     env["ALICE_PERFORMANCE__TRANSACTION_SIZE"] = "40"  # many commits: more places to die
+    if executor == "processes":  # they stage copies in the organized tree (staging.py):
+        env["ALICE_PERFORMANCE__EXECUTOR"] = executor  # a kill leaves them there for the
+        env["ALICE_PERFORMANCE__PARALLEL_THRESHOLD"] = "2"  # next run to remove
     return env
 
 
-def _kill_repeatedly(tmp_path: Path, move: bool, rounds: int, rng: random.Random,
-                     written: Counter[str]) -> int:
+def _kill_repeatedly(tmp_path: Path, move: bool, executor: str, rounds: int,
+                     rng: random.Random, written: Counter[str]) -> tuple[int, int]:
     """Each round new files arrive (as they do), a run starts, and is killed at a random moment:
     mostly a moment after it starts placing files, sometimes earlier (recovery, scan).
+    Returns the kills, and how many staged copies the killed runs left.
 
     The moment after "Processing" is drawn from a window that shrinks to the length of a run
     that finished before its kill, so a faster machine or pipeline still gets killed mid-way."""
-    kills, window = 0, 0.6
+    kills, staged, window = 0, 0, 0.6
     for number in range(rounds):
         arrived = samples.make_sample_inbox(tmp_path / "inbox" / f"arrivals-{number}", count=20,
                                             seed=10_000 + number)
         written.update(_digest(p) for p in arrived)
-        proc = subprocess.Popen(_command(tmp_path, move), env=_env(), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(_command(tmp_path, move), env=_env(executor),
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         processing = None
         if rng.random() < 0.2:
@@ -77,19 +83,24 @@ def _kill_repeatedly(tmp_path: Path, move: bool, rounds: int, rng: random.Random
         elif processing is not None:
             window = max(0.05, 0.9 * (time.monotonic() - processing))
         proc.communicate()
-    return kills
+        staged += len(_files(tmp_path / "organized" / STAGING))
+    return kills, staged
 
 
-@pytest.mark.parametrize(("move", "default_rounds"), [(False, 30), (True, 20)])
-def test_organize_survives_sigkill(tmp_path: Path, move: bool, default_rounds: int) -> None:
+@pytest.mark.parametrize(("move", "executor", "default_rounds"), [
+    (False, "local", 30), (True, "local", 20), (False, "processes", 20)])
+def test_organize_survives_sigkill(tmp_path: Path, move: bool, executor: str,
+                                   default_rounds: int) -> None:
     inbox, organized = tmp_path / "inbox", tmp_path / "organized"
     originals = Counter(_digest(p) for p in samples.make_sample_inbox(inbox, count=200, seed=99))
     rng = random.Random(1234 + move)
-    kills = _kill_repeatedly(tmp_path, move, ROUNDS or default_rounds, rng, originals)
+    kills, staged = _kill_repeatedly(tmp_path, move, executor, ROUNDS or default_rounds, rng,
+                                     originals)
     assert kills >= (ROUNDS or default_rounds) * 0.6, f"only {kills} runs were killed mid-way"
+    assert staged > 0 or executor != "processes", "no kill left a staged copy behind"
 
-    final = subprocess.run(_command(tmp_path, move), env=_env(), capture_output=True, text=True,
-                           timeout=300)
+    final = subprocess.run(_command(tmp_path, move), env=_env(executor), capture_output=True,
+                           text=True, timeout=300)
     assert final.returncode == 0, final.stderr
 
     duplicates = organized / DUPLICATES
@@ -107,6 +118,7 @@ def test_organize_survives_sigkill(tmp_path: Path, move: bool, default_rounds: i
         assert left == originals, "an inbox file changed or disappeared"
     everything = _files(tmp_path)
     assert not [p for p in everything if p.name.endswith(TEMP_SUFFIX)], "temporary file left"
+    assert not (organized / STAGING).exists()
 
     db = Database(tmp_path / "l.duckdb", read_only=True)
     try:

@@ -25,6 +25,7 @@ from alice_mcp.pipeline.indexer import Failed, Indexed
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog
 from alice_mcp.pipeline.processes import ProcessPool
 from alice_mcp.pipeline.scan import Candidate, scan
+from alice_mcp.pipeline.staging import STAGING
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +63,8 @@ async def test_worker_processes_give_the_same_library_as_threads(tmp_path: Path)
             placed = sorted(p.read_bytes() for p in (root / "organized").rglob("*")
                             if p.is_file() and not p.name.startswith("."))
             found[executor + " bytes"] = placed  # type: ignore[assignment]
+            # the workers' staged copies (one of a duplicate) were named or removed
+            assert not (root / "organized" / STAGING).exists()
     assert found["processes"] == found["local"]
     assert found["processes bytes"] == found["local bytes"]
     assert not multiprocessing.active_children(), "the run left worker processes behind"

@@ -36,6 +36,7 @@ class Indexed:
     info: GenerationInfo
     pixels: PixelInfo | None
     data: bytes | None = None  # the bytes read and hashed, when keep_bytes allowed them
+    staged: Path | None = None  # those bytes written by a worker process (pipeline/staging.py)
 
 
 @dataclass(slots=True)

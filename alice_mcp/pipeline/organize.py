@@ -44,6 +44,7 @@ from alice_mcp.pipeline.pool import (
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
+from alice_mcp.pipeline.staging import RunStaging
 from alice_mcp.progress import Progress
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
 from alice_mcp.store import assets, locations
@@ -82,6 +83,7 @@ class OrganizeRun:
         # each file read once (issue 19): bytes kept from index to copy, within this budget
         self._kept = ByteBudget(0) if dry_run else ByteBudget.for_cache(
             self.perf.max_memory_cache_mb)
+        self._staging: RunStaging | None = None  # made when worker processes start
 
     async def perform(self) -> OrganizeReport:
         """Run the whole organize: recover, scan, index, place, record; the report says what."""
@@ -104,6 +106,9 @@ class OrganizeRun:
         except BaseExceptionGroup as group:  # the task group wraps what stopped the run
             raise first_alice_error(group) from None
         finally:
+            if self._staging is not None:
+                with anyio.CancelScope(shield=True):
+                    await in_thread(self._staging.close)
             counters = self.report.counters
             counters.rows_written = writer.stats.rows
             counters.write_statements = writer.stats.statements
@@ -177,8 +182,9 @@ class OrganizeRun:
                 len(new), parallel_threshold=perf.parallel_threshold,
                 parallel=perf.parallel_metadata_extraction):
             from alice_mcp.pipeline.processes import ProcessPool
+            staging = await self._staging_folder()
             async with ProcessPool.for_cores(perf.max_workers, thumb_size=thumb_size,
-                                             stealth=stealth) as pool, \
+                                             stealth=stealth, staging=staging) as pool, \
                     aclosing(pool.map_batches(new, plan, self._watchdog())) as batches:
                 async for results in batches:
                     yield results
@@ -194,6 +200,14 @@ class OrganizeRun:
                                           stealth=stealth)) as batches:
             async for results in batches:
                 yield results
+
+    async def _staging_folder(self) -> Path | None:
+        """Where worker processes write the copies placing names (pipeline/staging.py): when
+        copying (a move links the source itself) into the tree of a library on disk."""
+        if self.move or self.dry_run or self.db.path is None:
+            return None
+        self._staging = RunStaging(self.organized, self.db.path)
+        return await in_thread(self._staging.open)
 
     def _watchdog(self) -> Watchdog[Candidate, Indexed | Failed]:
         return file_watchdog(self.settings.metadata.file_timeout_seconds)
@@ -245,7 +259,7 @@ class OrganizeRun:
                                                    "data": item.pixels.thumbnail}))
             step = self._plan(item.candidate, item.asset_id, created_at(item), row["source"],
                               row["model_family"], already.get(item.asset_id), writes)
-            step.data = item.data
+            step.data, step.staged = item.data, item.staged
             steps.append(step)
         await self.placing.carry_out(steps, send)
 

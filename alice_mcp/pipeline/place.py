@@ -155,7 +155,7 @@ def place(src: Path, dst: Path, *, move: bool, asset_id: str) -> str | None:
 
 
 def put(src: Path, dst: Path, *, move: bool, asset_id: str, data: bytes | None = None,
-        seen: tuple[int, int] | None = None) -> bool:
+        seen: tuple[int, int] | None = None, staged: Path | None = None) -> bool:
     """Give dst the bytes of src, not yet durable (make_durable does that, for a whole batch).
 
     The final name is claimed atomically (a hard link, or an O_EXCL create): a name another
@@ -166,26 +166,56 @@ def put(src: Path, dst: Path, *, move: bool, asset_id: str, data: bytes | None =
     With data (the bytes the indexer read, whose hash is asset_id) and seen (the source's size
     and mtime_ns when it was scanned, before they were read), those bytes are written instead
     of reading the source again, and a source whose size or mtime changed since is refused
-    (SourceChanged).
+    (SourceChanged). With staged (those bytes already written, by write_copy, on dst's
+    filesystem) and seen, the staged file takes the name dst; it is removed once placed or
+    refused, kept when the name was taken (for the next one), and if it is gone the source is
+    copied instead.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     if os.path.lexists(dst):
         raise DestinationTaken(errno.EEXIST, "destination already exists", str(dst))
     if move and _link_move(src, dst, asset_id):
         return True
+    if staged is not None and seen is not None and _claim_staged(staged, src, dst, seen):
+        return False
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
         if data is not None and seen is not None:
-            copied = _write_known(data, src, tmp, seen, asset_id)
-        else:
-            copied = _copy_hashing(src, tmp)
-        if copied != asset_id:
-            raise SourceChanged(errno.ESTALE, "file changed while organizing; it is indexed "
-                                "again on the next run", str(src))
+            write_copy(data, src, tmp)
+            if not _unchanged(src, seen):
+                raise _changed(src)
+        elif _copy_hashing(src, tmp) != asset_id:
+            raise _changed(src)
         _claim(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
     return False
+
+
+def _claim_staged(staged: Path, src: Path, dst: Path, seen: tuple[int, int]) -> bool:
+    """Give the staged copy the name dst (True); False when it is gone."""
+    if not _unchanged(src, seen):
+        staged.unlink(missing_ok=True)
+        raise _changed(src)
+    try:
+        _claim(staged, dst)
+    except FileNotFoundError:
+        if staged.exists():
+            raise
+        return False
+    staged.unlink(missing_ok=True)
+    return True
+
+
+def _changed(src: Path) -> SourceChanged:
+    return SourceChanged(errno.ESTALE, "file changed while organizing; it is indexed again on "
+                         "the next run", str(src))
+
+
+def _unchanged(src: Path, seen: tuple[int, int]) -> bool:
+    """The source still has the size and mtime it had when it was scanned."""
+    st = os.stat(src)
+    return (st.st_size, st.st_mtime_ns) == seen
 
 
 def make_durable(paths: Sequence[Path]) -> dict[Path, OSError]:
@@ -292,9 +322,9 @@ def _copy_hashing(src: Path, tmp: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_known(data: bytes, src: Path, tmp: Path, seen: tuple[int, int], asset_id: str) -> str:
-    """Write bytes already read and hashed (asset_id) to a new temporary file with src's times;
-    a source changed since it was scanned gives "" (refused like a hash that differs)."""
+def write_copy(data: bytes, src: Path, tmp: Path) -> None:
+    """Write bytes already read from src (and hashed) to the new file tmp, with src's times;
+    chunks of zeros are skipped over, as _copy_hashing does."""
     with tmp.open("xb") as fout:
         for start in range(0, len(data), CHUNK):
             chunk = data[start:start + CHUNK]  # the object itself for a file of one chunk
@@ -304,8 +334,6 @@ def _write_known(data: bytes, src: Path, tmp: Path, seen: tuple[int, int], asset
                 fout.write(chunk)
         fout.truncate(len(data))
     shutil.copystat(src, tmp)
-    st = os.stat(src)
-    return asset_id if (st.st_size, st.st_mtime_ns) == seen else ""
 
 
 def _all_zero(chunk: bytes) -> bool:

@@ -31,6 +31,7 @@ from alice_mcp.pipeline.place import (
 )
 from alice_mcp.pipeline.pool import in_thread
 from alice_mcp.pipeline.scan import Candidate
+from alice_mcp.pipeline.staging import discard
 from alice_mcp.results import FileProblem, OrganizeReport
 from alice_mcp.store.writer import BatchWriter, Commit, Write
 
@@ -50,6 +51,7 @@ class Step:
     where: dict[str, Any] = field(default_factory=dict)  # the Planner's arguments for dst
     duplicate: bool = False  # with move: a duplicate moved into <organized>/_duplicates/
     data: bytes | None = None  # the bytes the indexer read, written instead of read again
+    staged: Path | None = None  # those bytes written by a worker process, named instead
 
 
 class Placing:
@@ -105,6 +107,8 @@ class Placing:
                         full = exc if exc.errno in FULL else None
                         await self._unplaced(step, send, None if full else exc)
             full = await self._settle(put, send) or full
+            if leftovers := [s.staged for s in steps if s.staged is not None]:
+                await in_thread(discard, leftovers)
         if full is not None:  # every other file would fail too: stop the run
             raise self._disk_full(full) from None
 
@@ -118,8 +122,11 @@ class Placing:
     def _put(self, step: Step) -> bool:
         """Give step.dst the file's bytes (place.put); True when a move was a hard link."""
         assert step.dst is not None
-        return put(step.candidate.path, step.dst, move=self.move, asset_id=step.asset_id,
-                   data=step.data, seen=(step.candidate.size, step.candidate.mtime_ns))
+        linked = put(step.candidate.path, step.dst, move=self.move, asset_id=step.asset_id,
+                     data=step.data, seen=(step.candidate.size, step.candidate.mtime_ns),
+                     staged=step.staged)
+        step.staged = None  # placed: the staged copy took the name (or was not needed)
+        return linked
 
     def _put_all(self, steps: list[Step]) -> dict[str, bool | OSError]:
         """Put a batch's files in place in one worker call (one thread hand-off a batch, not one

@@ -4,8 +4,9 @@ A thread pool leaves part of each file's work (numpy's small steps, Pillow's all
 copies) on one GIL shared with the event loop, the writer and the copies, so two cores gave
 1.4-1.6x of one (issue 19). Here each worker is a process with the readers imported once; it
 gets one file at a time over a pipe (two in flight, so it never waits for the next) and sends
-back the compact record, never the pixels nor the file's bytes (placing reads them again and
-checks them against the hash, as when the memory budget keeps none). Processes start from a
+back the compact record, never the pixels nor the file's bytes: organize's workers write those
+to the run's staging folder and placing names that copy (staging.py); without one, placing
+reads them again and checks them against the hash. Processes start from a
 forkserver where the platform has one (the readers imported once, in the server), else they
 are spawned (Windows).
 
@@ -72,9 +73,10 @@ def _context(start_method: str | None = None) -> Any:
 class Worker:
     """One worker process and its end of the pipe."""
 
-    def __init__(self, context: Any, thumb_size: int, stealth: bool) -> None:
+    def __init__(self, context: Any, thumb_size: int, stealth: bool,
+                 staging: Path | None = None) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, thumb_size, stealth),
+        self.process = context.Process(target=serve, args=(child, thumb_size, stealth, staging),
                                        daemon=True, name="alice-indexer")
         self.process.start()
         child.close()
@@ -111,10 +113,11 @@ class ProcessPool:
     """`workers` worker processes indexing files; started and stopped by its owner (`async with`)."""
 
     def __init__(self, workers: int, *, thumb_size: int, stealth: bool,
-                 start_method: str | None = None) -> None:
+                 staging: Path | None = None, start_method: str | None = None) -> None:
         self.size = max(1, workers)
         self.thumb_size = thumb_size
         self.stealth = stealth
+        self.staging = staging  # where the workers write copies of the files (staging.py)
         self._context = _context(start_method)
         self._workers: list[Worker] = []
         self._deaths = 0  # workers replaced since the last answer
@@ -123,10 +126,12 @@ class ProcessPool:
         self._waits = anyio.CapacityLimiter(self.size)
 
     @classmethod
-    def for_cores(cls, max_workers: int, *, thumb_size: int, stealth: bool) -> ProcessPool:
+    def for_cores(cls, max_workers: int, *, thumb_size: int, stealth: bool,
+                  staging: Path | None = None) -> ProcessPool:
         """One worker per core, at most max_workers: a process does not wait on a lock, so
         one more than the cores (as threads have) would only contend for them."""
-        return cls(min(max_workers, os.cpu_count() or 1), thumb_size=thumb_size, stealth=stealth)
+        return cls(min(max_workers, os.cpu_count() or 1), thumb_size=thumb_size, stealth=stealth,
+                   staging=staging)
 
     async def __aenter__(self) -> ProcessPool:
         try:
@@ -149,7 +154,7 @@ class ProcessPool:
             await threads.run_in("files", self._stop_all, exc_type is not None)
 
     def _start(self) -> Worker:
-        return Worker(self._context, self.thumb_size, self.stealth)
+        return Worker(self._context, self.thumb_size, self.stealth, self.staging)
 
     def _stop_all(self, kill: bool) -> None:
         for worker in self._workers:
