@@ -99,8 +99,8 @@ class PerformanceSettings(Section):
     log_performance_metrics: bool = False
     metrics_interval_seconds: float = Field(60.0, gt=0, le=86_400)
     # where organize and `alice index` read and index files: threads here, worker processes
-    # here (processes.py), or Dask workers (remote.py)
-    executor: Literal["local", "processes", "dask"] = "local"
+    # here (processes.py; threads read the rest if they cannot start), or Dask workers (remote.py)
+    executor: Literal["local", "processes", "dask"] = "processes"
     dask_scheduler: str = "local"  # an address (tcp://host:8786), or local: a LocalCluster
     dask_workers: int = Field(2, ge=1, le=1024)  # worker processes of the LocalCluster
     path_map: dict[str, str] = Field(default_factory=dict)  # folder here -> on the workers

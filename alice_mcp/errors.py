@@ -20,6 +20,7 @@ resources, a not-found answer) with the same message.
 | PlacementError    | 1    | one file cannot be placed (a per-file error in a run)           |
 | DiskFull          | 1    | the disk of the organized folder or the index is full: run stops |
 | WorkersLost       | 1    | the Dask scheduler was lost mid-run: run stops, a rerun resumes |
+|                   |      | (worker processes lost: threads read the rest, nothing stops)   |
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class DiskFull(AliceError, OSError):
 
 
 class WorkersLost(AliceError, RuntimeError):
-    """The workers were lost mid-run (the Dask scheduler, or worker processes that cannot start
-    or keep dying): the run stops with everything recorded so far kept, and a rerun reads only
-    the files not yet recorded."""
+    """The workers were lost mid-run. The Dask scheduler: the run stops with everything recorded
+    so far kept, and a rerun reads only the files not yet recorded. Worker processes that
+    cannot start or keep dying: their pool stops, and threads read the rest of the run."""
 
     exit_code = EXIT_FAILED_ITEMS

@@ -1,7 +1,8 @@
 """performance.executor: processes: organize's and `alice index`'s per-file work in worker
 processes (real ones, from a forkserver or spawned), the rows the same as with threads; a file
 over its time budget, or a worker that dies holding it, costs only that file; workers that
-cannot start stop the run with a clear error; the stdio MCP server organizes with them."""
+cannot start, or are lost mid-run, stop the pool with a clear error and organize reads the rest
+in threads; the stdio MCP server organizes with them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from alice_mcp import samples
 from alice_mcp.config import Settings, load_settings
 from alice_mcp.errors import WorkersLost
 from alice_mcp.library import Library
+from alice_mcp.pipeline import processes
 from alice_mcp.pipeline.indexer import Failed, Indexed
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog
 from alice_mcp.pipeline.processes import ProcessPool
@@ -239,3 +241,57 @@ async def test_the_stdio_server_organizes_with_worker_processes(tmp_path: Path) 
         assert organized.structured_content["organized"] == 23
         page = (await client.call_tool("search", {"limit": 5})).structured_content
         assert page["total"] == 23
+
+
+def _spawned_from(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Worker processes spawned (not forked from a server) from a Python that does not exist,
+    once set_executable points at it: none can start."""
+    resource_tracker.ensure_running()  # it is spawned with the same interpreter: start it first
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe", multiprocessing.spawn._python_exe)
+    real = processes._context
+    monkeypatch.setattr(processes, "_context", lambda start_method=None: real("spawn"))
+
+
+async def test_organize_reads_in_threads_when_no_worker_process_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run does not stop: threads read the files, the library is the one threads make."""
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=24, seed=11)
+    _spawned_from(monkeypatch, tmp_path)
+    multiprocessing.spawn.set_executable(str(tmp_path / "no-python"))
+    found = {}
+    for executor in ("processes", "local"):
+        root = tmp_path / executor
+        with Library(_settings(root, inbox, executor)) as lib, anyio.fail_after(120):
+            report = await lib.organize()
+            assert report.organized == 23 and not report.errors, report.errors
+            found[executor] = _rows(lib, root)
+        assert not (root / "organized" / STAGING).exists()
+    assert found["processes"] == found["local"]
+    assert not multiprocessing.active_children()
+
+
+async def test_organize_lost_its_workers_mid_run_threads_read_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the first batch the workers die and none can start again: the batch they had is
+    read again in threads, with the rest; every file is organized once."""
+    inbox = tmp_path / "inbox"
+    samples.make_sample_inbox(inbox, count=24, seed=12)
+    _spawned_from(monkeypatch, tmp_path)
+    batches: list[int] = []
+
+    async def after_a_batch(done: int, total: int, message: str) -> None:
+        batches.append(done)
+        if len(batches) == 2:  # after "Processing", the first batch placed
+            multiprocessing.spawn.set_executable(str(tmp_path / "no-python"))
+            for process in multiprocessing.active_children():
+                if process.name == "alice-indexer":
+                    process.kill()
+
+    with Library(_settings(tmp_path, inbox, "processes")) as lib, anyio.fail_after(120):
+        report = await lib.organize(listeners=[after_a_batch])
+        assert report.organized == 23 and not report.errors, report.errors
+        assert batches[-1] == 24 and len(batches) > 3
+        organized = lib.db.fetchall("SELECT count(*) FROM files WHERE role = 'organized'")
+    assert organized == [(23,)]
+    assert not multiprocessing.active_children()

@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from alice_mcp import samples
+from alice_mcp.config import load_settings
+from alice_mcp.library import Library
 from alice_mcp.media.probe import content_hash, hash_file
 from alice_mcp.pipeline import staging
 from alice_mcp.pipeline.place import TEMP_SUFFIX, DestinationTaken, SourceChanged, put
-from alice_mcp.pipeline.staging import STAGING, RunStaging, discard, stage_copy
+from alice_mcp.pipeline.staging import (
+    STAGING,
+    RunStaging,
+    discard,
+    library_folder,
+    stage_copy,
+    sweep,
+)
 
 
 def source(tmp_path: Path, data: bytes = b"\x89PNG pixels" * 1000) -> tuple[Path, str, tuple]:
@@ -109,12 +119,13 @@ def test_a_run_removes_what_killed_runs_of_its_library_left_and_nothing_else(
     assert live_folder is not None
     (live_folder / f"z{TEMP_SUFFIX}").write_bytes(b"in use")
     staging._live.discard(killed_folder)  # killed: never closed, and not a run of this process
-    run = RunStaging(organized, library)
-    assert run.open() is not None
+    sweep(organized, library)  # what the next run of the library does first
     assert sorted(p.name for p in killed_folder.iterdir()) == ["a user's file.png"]
     assert (neighbour_folder / f"y{TEMP_SUFFIX}").exists()
     assert (live_folder / f"z{TEMP_SUFFIX}").exists()
 
+    run = RunStaging(organized, library)
+    assert run.open() is not None
     (run.folder / f"w{TEMP_SUFFIX}").write_bytes(b"a duplicate's copy")
     run.close()
     assert not run.folder.exists()
@@ -131,3 +142,22 @@ def test_discard_removes_copies_not_placed_and_ignores_ones_gone(tmp_path: Path,
     assert all(kept)
     discard([p for p in kept if p] + [folder / f"gone{TEMP_SUFFIX}"])
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_the_run_after_a_kill_removes_its_staged_copies_without_workers(
+        tmp_path: Path) -> None:
+    """Found by the kill test: the run after a killed one had too few new files for worker
+    processes, so it made no staging folder and left the killed run's copies there (the
+    organized tree then held one file twice). Every run removes them first."""
+    inbox, organized, database = tmp_path / "in", tmp_path / "organized", tmp_path / "l.duckdb"
+    samples.make_sample_inbox(inbox, count=3, seed=9)
+    left = library_folder(organized, database) / "a-killed-run"
+    left.mkdir(parents=True)
+    (left / f"0123{TEMP_SUFFIX}").write_bytes(b"a copy staged before the kill")
+    settings = load_settings(flags={"paths.inbox": inbox, "paths.organized": organized,
+                                    "paths.database": database}, environ={}).settings
+    with Library(settings) as lib:
+        report = await lib.organize()
+    assert report.organized > 0 and not report.errors
+    assert not (organized / STAGING).exists()

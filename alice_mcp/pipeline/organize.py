@@ -21,7 +21,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 
 from alice_mcp.config import Settings
-from alice_mcp.errors import AliceError
+from alice_mcp.errors import AliceError, WorkersLost
 from alice_mcp.pipeline.indexer import (
     Failed,
     Indexed,
@@ -44,7 +44,7 @@ from alice_mcp.pipeline.pool import (
 from alice_mcp.pipeline.recovery import recover
 from alice_mcp.pipeline.remote import index_on_dask
 from alice_mcp.pipeline.scan import Candidate, ScanResult, scan
-from alice_mcp.pipeline.staging import RunStaging
+from alice_mcp.pipeline.staging import RunStaging, sweep
 from alice_mcp.progress import Progress
 from alice_mcp.results import FileProblem, OrganizeReport, Placement
 from alice_mcp.store import assets, locations
@@ -175,20 +175,27 @@ class OrganizeRun:
     async def _indexed(self, new: list[Candidate],
                        plan: PoolPlan) -> AsyncIterator[list[Indexed | Failed]]:
         """Each batch of new files read and indexed: in this process's threads, in worker
-        processes, or on Dask workers (performance.executor), in the same order either way."""
+        processes, or on Dask workers (performance.executor), in the same order either way.
+        Worker processes that cannot start or keep dying leave the rest to threads."""
         thumb_size, stealth = self.settings.media.thumbnail_size, self.settings.metadata.stealth
         perf = self.perf
         if perf.executor == "processes" and worth_workers(
                 len(new), parallel_threshold=perf.parallel_threshold,
                 parallel=perf.parallel_metadata_extraction):
             from alice_mcp.pipeline.processes import ProcessPool
-            staging = await self._staging_folder()
-            async with ProcessPool.for_cores(perf.max_workers, thumb_size=thumb_size,
-                                             stealth=stealth, staging=staging) as pool, \
-                    aclosing(pool.map_batches(new, plan, self._watchdog())) as batches:
-                async for results in batches:
-                    yield results
-            return
+            staging, done = await self._staging_folder(), 0
+            try:
+                async with ProcessPool.for_cores(perf.max_workers, thumb_size=thumb_size,
+                                                 stealth=stealth, staging=staging) as pool, \
+                        aclosing(pool.map_batches(new, plan, self._watchdog())) as batches:
+                    async for results in batches:
+                        done += len(results)
+                        yield results
+                return
+            except WorkersLost as lost:
+                log.warning("no worker processes; threads read the rest", reason=str(lost),
+                            files=len(new) - done)
+                new = new[done:]
         if self.perf.executor in ("local", "processes") or not new:
             work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth,
                                      keep_bytes=self._kept.take)
@@ -213,7 +220,10 @@ class OrganizeRun:
         return file_watchdog(self.settings.metadata.file_timeout_seconds)
 
     async def _recover(self, send: MemoryObjectSendStream[Write | Commit]) -> None:
-        """Settle what a killed run left journaled, and commit it before the scan reads the index."""
+        """Settle what a killed run left journaled, and commit it before the scan reads the
+        index; remove the copies it left staged."""
+        if self.db.path is not None:
+            await in_thread(sweep, self.organized, self.db.path)
         found = await in_thread(
             recover, self.db, self.settings.media.stars_thresholds,
             self.settings.media.thumbnail_size)

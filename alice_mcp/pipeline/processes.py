@@ -55,6 +55,8 @@ DEATHS_IN_A_ROW = 3  # workers replaced without one answer between them: the run
 PRELOAD = ["alice_mcp.pipeline.worker", "alice_mcp.pipeline.indexer", "alice_mcp.media.pixels",
            "alice_mcp.media.png", "alice_mcp.metadata"]  # what every worker needs, imported once
 
+USE_THREADS = "set performance.executor: local to read files in threads only"
+
 Result = Indexed | Failed
 
 
@@ -141,9 +143,7 @@ class ProcessPool:
             with anyio.CancelScope(shield=True):
                 await threads.run_in("files", self._stop_all, True)
             if isinstance(exc, OSError):
-                raise WorkersLost(
-                    f"cannot start the indexing worker processes: {exc}; set "
-                    "performance.executor: local (threads) and run again") from exc
+                raise _cannot_start(exc) from exc
             raise
         return self
 
@@ -227,14 +227,20 @@ class ProcessPool:
         self._deaths += died
         if self._deaths > DEATHS_IN_A_ROW * self.size:
             raise WorkersLost("the indexing worker processes stop as soon as they start "
-                              "(their errors, if any, are on standard error); set "
-                              "performance.executor: local (threads) and run again")
+                              f"(their errors, if any, are on standard error); {USE_THREADS}")
         worker = self._workers[slot]
         todo.extendleft(reversed(worker.in_hand))
         worker.in_hand.clear()
         await threads.run_in("files", worker.kill)
-        fresh = self._workers[slot] = await threads.run_in("files", self._start)
+        try:
+            fresh = self._workers[slot] = await threads.run_in("files", self._start)
+        except OSError as exc:
+            raise _cannot_start(exc) from exc
         return fresh
+
+
+def _cannot_start(exc: OSError) -> WorkersLost:
+    return WorkersLost(f"cannot start the indexing worker processes: {exc}; {USE_THREADS}")
 
 
 async def follow_tree_in_processes(db: Database, root: Path, now: datetime, settings: Settings, *,
@@ -243,25 +249,34 @@ async def follow_tree_in_processes(db: Database, root: Path, now: datetime, sett
                                    ) -> TreeState:
     """follow_tree with the fresh files read by worker processes: the walk and the writes here,
     each batch committed as it comes back. Below parallel_threshold fresh files, no workers:
-    threads read them, as with executor local."""
+    threads read them, as with executor local; so do they the rest, if the workers are lost."""
     perf, media, stealth = settings.performance, settings.media, settings.metadata.stealth
     walk = await threads.run_in("files", functools.partial(walk_tree, db, root, role=role))
-    fresh = walk.fresh
-    if not worth_workers(len(fresh), parallel_threshold=perf.parallel_threshold,
-                         parallel=perf.parallel_metadata_extraction):
-        return await threads.run_in("files", functools.partial(
-            follow_walk, db, walk, now, stars_thresholds=media.stars_thresholds,
-            thumb_size=media.thumbnail_size, stealth=stealth, workers=perf.max_workers,
-            on_indexed=on_indexed))
-    done = 0
-    watchdog = file_watchdog(settings.metadata.file_timeout_seconds)
-    async with ProcessPool.for_cores(perf.max_workers, thumb_size=media.thumbnail_size,
-                                     stealth=stealth) as pool, \
-            aclosing(pool.map_batches(fresh, PoolPlan(BATCH, pool.size), watchdog)) as batches:
-        async for results in batches:
-            await threads.run_in("files", record_batch, db, walk, results, now,
-                                 media.stars_thresholds)
-            done += len(results)
-            if on_indexed is not None:
-                on_indexed(done, len(fresh))
-    return await threads.run_in("files", finish_walk, db, walk, now)
+    fresh, done = walk.fresh, 0
+
+    def counted(reading: int, total: int) -> None:  # the threads' count after the workers'
+        if on_indexed is not None:
+            on_indexed(done + reading, done + total)
+
+    if worth_workers(len(fresh), parallel_threshold=perf.parallel_threshold,
+                     parallel=perf.parallel_metadata_extraction):
+        watchdog = file_watchdog(settings.metadata.file_timeout_seconds)
+        try:
+            async with ProcessPool.for_cores(perf.max_workers, thumb_size=media.thumbnail_size,
+                                             stealth=stealth) as pool, \
+                    aclosing(pool.map_batches(fresh, PoolPlan(BATCH, pool.size),
+                                              watchdog)) as batches:
+                async for results in batches:
+                    await threads.run_in("files", record_batch, db, walk, results, now,
+                                         media.stars_thresholds)
+                    done += len(results)
+                    counted(0, len(fresh) - done)
+            return await threads.run_in("files", finish_walk, db, walk, now)
+        except WorkersLost as lost:
+            log.warning("no worker processes; threads read the rest", reason=str(lost),
+                        files=len(fresh) - done)
+            walk.fresh = fresh[done:]
+    return await threads.run_in("files", functools.partial(
+        follow_walk, db, walk, now, stars_thresholds=media.stars_thresholds,
+        thumb_size=media.thumbnail_size, stealth=stealth, workers=perf.max_workers,
+        on_indexed=counted))

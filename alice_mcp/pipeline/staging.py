@@ -29,18 +29,13 @@ class RunStaging:
     """One organize run's staging folder: made by open(), removed with its contents by close()."""
 
     def __init__(self, organized: Path, library: Path) -> None:
-        key = hashlib.blake2b(str(library.resolve()).encode(), digest_size=8).hexdigest()
-        self.library_folder = organized / STAGING / key
+        self.library_folder = library_folder(organized, library)
         self.folder = self.library_folder / uuid.uuid4().hex
 
     def open(self) -> Path | None:
-        """Remove what this library's ended (killed) runs left, then make this run's folder;
-        None when it cannot be made (the run copies the sources itself, and says why a
-        file cannot be placed if it cannot)."""
+        """Make this run's folder; None when it cannot be made (the run copies the sources
+        itself, and says why a file cannot be placed if it cannot)."""
         with _live_lock:
-            for stale in _run_folders(self.library_folder):
-                if stale not in _live:
-                    _remove(stale)
             try:
                 self.folder.mkdir(parents=True)
             except OSError:
@@ -53,9 +48,24 @@ class RunStaging:
         with _live_lock:
             _live.discard(self.folder)
             _remove(self.folder)
-            for folder in (self.library_folder, self.library_folder.parent):
-                with contextlib.suppress(OSError):  # not empty: another library's, or a run's
-                    folder.rmdir()
+            _remove_empty(self.library_folder)
+
+
+def library_folder(organized: Path, library: Path) -> Path:
+    """<organized>/.alice-staging/<a key of the library's database file>."""
+    key = hashlib.blake2b(str(library.resolve()).encode(), digest_size=8).hexdigest()
+    return organized / STAGING / key
+
+
+def sweep(organized: Path, library: Path) -> None:
+    """Remove what this library's ended (killed) runs left; every organize run starts with it
+    (with or without worker processes), so nothing stays after the run that follows a kill."""
+    folder = library_folder(organized, library)
+    with _live_lock:
+        for stale in _run_folders(folder):
+            if stale not in _live:
+                _remove(stale)
+        _remove_empty(folder)
 
 
 def stage_copy(data: bytes, src: Path, folder: Path) -> Path | None:
@@ -76,6 +86,12 @@ def discard(staged: list[Path]) -> None:
     for path in staged:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+
+
+def _remove_empty(library_folder: Path) -> None:
+    for folder in (library_folder, library_folder.parent):
+        with contextlib.suppress(OSError):  # not empty: another library's, or a run's
+            folder.rmdir()
 
 
 def _run_folders(library_folder: Path) -> list[Path]:
