@@ -147,23 +147,23 @@ def _index_processes(files: list[Path], workers: int) -> float:
 
 
 def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
-    """Rows: alice end to end vs the 2-process decode floor, imagehash.phash alone, alice's PNG
-    reader, alice with 2 workers against 1, and the per-file work alone on 2 threads against 1;
-    the same with performance.executor: processes."""
+    """Rows: alice end to end (worker processes, the default) vs the 2-process decode floor,
+    imagehash.phash alone, alice's PNG reader, alice with 2 workers against 1, the same with
+    threads (performance.executor: local), and the per-file work alone on 2 workers against 1."""
     files = corpus.files
     # an installed wheel has its bytecode; an editable install under PYTHONDONTWRITEBYTECODE
     # (set on the team's machines) would compile alice's modules in every run (~0.25 s)
     compileall.compile_dir(Path(alice_mcp.__file__).parent, quiet=1)
-    alice_cpu: list[float] = []
-    runs = {"alice": lambda: _alice(corpus, workdir, cpu=alice_cpu),
+    threads_cpu: list[float] = []
+    runs = {"alice": lambda: _alice(corpus, workdir),
             "floor": lambda: _floor(files, pool),
             "isal": lambda: _floor(files, pool, _decode_isal),
             "phash": lambda: _peer(files), "one": lambda: _alice(corpus, workdir, 1),
             "two": lambda: _alice(corpus, workdir, 2),
+            "threads": lambda: _alice(corpus, workdir, cpu=threads_cpu, executor="local"),
+            "threads1": lambda: _alice(corpus, workdir, 1, executor="local"),
+            "threads2": lambda: _alice(corpus, workdir, 2, executor="local"),
             "index1": lambda: _index_threads(files, 1), "index2": lambda: _index_threads(files, 2),
-            "procs": lambda: _alice(corpus, workdir, executor="processes"),
-            "procs1": lambda: _alice(corpus, workdir, 1, executor="processes"),
-            "procs2": lambda: _alice(corpus, workdir, 2, executor="processes"),
             "iprocs1": lambda: _index_processes(files, 1),
             "iprocs2": lambda: _index_processes(files, 2)}
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -176,35 +176,31 @@ def measure(corpus: Corpus, workdir: Path, repeats: int) -> list[Row]:
     rate = {name: summarize([len(files) / t for t in values]) for name, values in times.items()}
     what = (f"{len(files):,} PNGs of {SIDE}x{SIDE} with A1111 metadata "
             f"({sum(p.stat().st_size for p in files) / 2**20:.0f} MB), {os.cpu_count()} cores")
+    floor = (f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)", rate["floor"])
     return [
         rate_row("e2e.alice", "`alice` organize end to end, a whole process (start-up, scan, "
-                 f"index, copy with fsync, commit), fresh library <br>*{what}*", rate["alice"],
-                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
-                         rate["floor"]), min_ratio=TARGET_RATIO),
-        time_row("e2e.alice_cpu", "the same `alice` run's CPU time (user + system of the "
-                 "process; steadier than its wall time where other work shares the cores)",
-                 summarize(alice_cpu[-repeats:])),
+                 "index in worker processes, copy with fsync, commit), fresh library, default "
+                 f"settings <br>*{what}*", rate["alice"], versus=floor, min_ratio=TARGET_RATIO),
         rate_row("e2e.phash", f"imagehash.phash alone, 1 process <br>*{what}*", rate["phash"],
-                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
-                         rate["floor"])),
+                 versus=floor),
         rate_row("e2e.isal", "alice's PNG reader decoding every file (ISA-L inflate, Pillow's "
                  f"row unfiltering: media/png.py), {FLOOR_PROCESSES} processes <br>*{what}*",
-                 rate["isal"], versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes "
-                                       "(the floor)", rate["floor"])),
+                 rate["isal"], versus=floor),
         rate_row("e2e.workers", "`alice` organize end to end with performance.max_workers 2 "
                  f"<br>*{what}*", rate["two"], versus=("the same with 1 worker", rate["one"]),
-                 min_ratio=TARGET_SCALING),
-        rate_row("e2e.processes", "`alice` organize end to end with performance.executor: "
-                 f"processes (worker processes instead of threads) <br>*{what}*", rate["procs"],
-                 versus=(f"Pillow decoding every file, {FLOOR_PROCESSES} processes (the floor)",
-                         rate["floor"]), min_ratio=TARGET_RATIO),
-        rate_row("e2e.processes_workers", "`alice` organize end to end with performance.executor: "
-                 f"processes and max_workers 2 <br>*{what}*", rate["procs2"],
-                 versus=("the same with 1 worker process", rate["procs1"]),
                  min_ratio=TARGET_SCALING),
         rate_row("e2e.index_processes", "the per-file work alone on 2 worker processes (from "
                  f"when they are up; no start-up, no placement) <br>*{what}*", rate["iprocs2"],
                  versus=("the same on 1 worker process", rate["iprocs1"])),
+        rate_row("e2e.threads", "`alice` organize end to end with performance.executor: local "
+                 f"(threads instead of worker processes) <br>*{what}*", rate["threads"],
+                 versus=floor),
+        time_row("e2e.threads_cpu", "the same threads run's CPU time (user + system of the "
+                 "process; steadier than its wall time where other work shares the cores)",
+                 summarize(threads_cpu[-repeats:])),
+        rate_row("e2e.threads_workers", "`alice` organize end to end with threads and "
+                 f"max_workers 2 <br>*{what}*", rate["threads2"],
+                 versus=("the same with 1 thread", rate["threads1"])),
         rate_row("e2e.index_threads", "the per-file work alone (`index_file` in this process, no "
                  f"start-up, no placement) on 2 threads <br>*{what}*", rate["index2"],
                  versus=("the same on 1 thread", rate["index1"])),

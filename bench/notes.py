@@ -115,19 +115,18 @@ FIXES = """## Fixed while measuring
 
 _WHY: dict[str, str] = {
     "e2e.": (
-        "PNGs are inflated by ISA-L (media/png.py; 1.8x Pillow's decode on these files), a "
-        "batch's files are put in place in one worker call, and each file is read once. What "
-        "is left is work the floor does not do: BLAKE2b, metadata, grey, quality, pHash/dHash, "
-        "the thumbnail, the copy with its fsync and the rows (~1.3x the decode together), a "
-        "~0.3 s start-up on one core, and GIL hand-overs between the indexing threads, the "
-        "event loop and the writer (~400 futex calls a file). 0.5x of a warm 2-process Pillow "
-        "pool is ~2.1 s for 400 files; the process uses 3.5-3.9 CPU s. Worker processes "
-        "(performance.executor: processes) take the GIL out of the per-file work (2 workers "
-        "~1.8-1.9x of 1 on it, threads 1.4-1.6x) and run end to end 7-17% faster than threads, "
-        "but they read each file again in the placing process (its bytes would cost more to "
-        "send back than to read) and start-up, the last batch's placement and the close stay "
-        "serial. The 1-worker run places on the second core, so the 2-worker ratio of a whole "
-        "400-file run stays near 1.3x either way."),
+        "PNGs are inflated by ISA-L (media/png.py; 1.8x Pillow's decode on these files) in "
+        "worker processes (the default executor; no GIL between files), each file read once: "
+        "a worker writes the copy it read into the organized tree's staging folder and placing "
+        "only names it (pipeline/staging.py). What is left is work the floor does not do: "
+        "BLAKE2b, metadata, grey, quality, pHash/dHash, the thumbnail (together ~5.4 ms a file "
+        "in a worker against ~5.6 ms for Pillow's decode alone), the placing process's rows, "
+        "fsyncs and pipe traffic (~1.6 ms a file), and what runs on one core: start-up (~0.4 "
+        "s: imports, settings, DuckDB), the workers' start (~0.13 s: their forkserver imports "
+        "the readers), the last batch's placement, the commit and DuckDB's close (~0.2 s). "
+        "The 2-worker ratio of a whole run stays near 1.4x: the 1-worker run already places "
+        "on the second core, and the serial parts are ~0.7 s of ~2.3 s; the per-file work "
+        "alone scales 1.7-1.9x on 2 worker processes (Pillow's decode alone 1.9x on this VM)."),
     "startup.": (
         "a whole process's wall time, which on a shared 2-core machine grows with the load "
         "(an unchanged 400-file rescan: ~0.33 s of CPU, ~0.33 s wall at load 2, ~0.7 s at load "
