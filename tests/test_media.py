@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from alice_mcp.errors import MediaError
+from alice_mcp.media.measures import QualityFeatures, stars
 from alice_mcp.media.pixels import (
     PixelError,
     PixelInfo,
@@ -37,7 +38,7 @@ from alice_mcp.media.probe import (
     media_type_for,
     mime_for,
 )
-from alice_mcp.media.quality import QualityFeatures, features_from_image, score, stars
+from alice_mcp.media.quality import features_from_image, score
 
 # ---------------------------------------------------------------- helpers
 

@@ -14,7 +14,6 @@ import os
 import struct
 import threading
 import zlib
-from dataclasses import dataclass
 from typing import IO, BinaryIO
 
 import imagehash
@@ -22,9 +21,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from alice_mcp.errors import InvalidArgument, MediaError
+from alice_mcp.media.measures import PixelInfo
 from alice_mcp.media.png import inflate_with_isal
 from alice_mcp.media.probe import png_text_over_limit
-from alice_mcp.media.quality import QualityFeatures, features_from_image, score
+from alice_mcp.media.quality import features_from_image, score
 
 MAX_PIXELS = 50_000_000  # an image (or a video frame) declaring more is refused, never decoded
 
@@ -69,20 +69,6 @@ _DECODE_ERRORS = (
 
 class PixelError(MediaError):
     """An image that cannot be decoded (broken, truncated, unknown) or must not be (too big)."""
-
-
-@dataclass(slots=True)
-class PixelInfo:
-    """Everything the index derives from an image's pixels."""
-
-    width: int  # full displayed width (EXIF orientation applied), from the header
-    height: int  # full displayed height
-    phash: int  # imagehash.phash as a signed 64-bit int (DuckDB BIGINT)
-    dhash: int  # imagehash.dhash as a signed 64-bit int
-    thumbnail: bytes  # JPEG, RGB, longest side <= thumb_size
-    thumbnail_mime: str  # always THUMBNAIL_MIME
-    features: QualityFeatures  # no-reference quality statistics
-    quality: float  # 0..100, quality.score(features)
 
 
 def signed64(value: int) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from alice_mcp.media.measures import QualityFeatures
 
 ANALYSIS_MAX_SIDE = 1024  # larger images are box-reduced first (the pipeline passes <= 1024)
 _COLOUR_SAMPLES = 4_096  # pixels sampled for the colour statistics
@@ -31,19 +32,6 @@ _WEIGHTS = {
     "colour": 0.04,
     "resolution": 0.06,
 }
-
-
-@dataclass(slots=True, frozen=True)
-class QualityFeatures:
-    """Pixel statistics behind the quality score, each comparable across image sizes."""
-
-    sharpness: float  # noise-corrected RMS Laplacian / (grey std-dev + 1); 0 = no fine detail
-    exposure: float  # penalty 0..1 for clipped shadows/highlights and a mean far from mid-grey
-    noise: float  # std-dev of additive noise, 8-bit grey levels (Immerkær mask, MAD; <= 63)
-    contrast: float  # RMS contrast: grey-level std-dev / 255 (0..0.5)
-    colourfulness: float  # Hasler-Süsstrunk colourfulness M / 100 (0 = grey, ~1 = vivid)
-    brightness: float  # mean grey level / 255 (0..1)
-    resolution_mp: float  # full-size width * height in megapixels
 
 
 def _bounded(img: Image.Image, max_side: int = ANALYSIS_MAX_SIDE) -> Image.Image:
@@ -156,6 +144,3 @@ def score(features: QualityFeatures) -> float:
     return max(0.0, min(100.0, 100.0 * math.exp(log_sum)))
 
 
-def stars(score: float, thresholds: tuple[float, float, float, float] = (20, 40, 60, 80)) -> int:
-    """Map a 0..100 score to 1..5 stars: one more star per threshold reached."""
-    return 1 + sum(1 for t in thresholds if score >= t)

@@ -15,7 +15,8 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from alice_mcp.errors import MediaError
-from alice_mcp.media.pixels import MAX_PIXELS, PixelInfo, analyze_image
+from alice_mcp.media.measures import PixelInfo
+from alice_mcp.media.pixels import MAX_PIXELS, analyze_image
 
 PROBE_OPTIONS = {"probesize": str(1 << 20), "analyzeduration": "0"}  # header, not frames
 # FFmpeg decodes a frame while probing the streams unless told to skip it: a 8192x8192 header

@@ -16,14 +16,14 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-from PIL import Image
-
-from alice_mcp.media.png import inflate_with_isal
 from alice_mcp.media.probe import png_text_over_limit
 from alice_mcp.metadata.base import MAX_TEXT, ContainerMeta
+
+if TYPE_CHECKING:  # numpy and Pillow load when pixels are scanned: a process that only reads
+    import numpy as np  # the metadata records (placing, with worker processes) never needs them
+    from PIL import Image
 
 SIGNATURES = {
     b"stealth_pnginfo": ("alpha", False),
@@ -41,6 +41,8 @@ def read_stealth(fp: BinaryIO, meta: ContainerMeta, image: Image.Image | None = 
 
     `image`: this file already decoded by the caller (the indexer, which analyses the same
     pixels afterwards: one decode, not two); else the file is opened and decoded here."""
+    from PIL import Image
+
     try:
         if image is not None:
             arr = _scannable(image, meta)
@@ -66,6 +68,10 @@ def read_stealth(fp: BinaryIO, meta: ContainerMeta, image: Image.Image | None = 
 
 def _scannable(img: Image.Image, meta: ContainerMeta) -> np.ndarray | None:
     """The RGB(A) pixels of an opened image, None (with a note) when it is too large to scan."""
+    import numpy as np
+
+    from alice_mcp.media.png import inflate_with_isal
+
     if img.width * img.height > MAX_PIXELS:
         meta.errors.append("stealth: image too large to scan")
         return None
@@ -107,6 +113,8 @@ class _ColumnBits:
         end = min(start + count, self.total)
         if end <= start:
             return b""
+        import numpy as np
+
         first, last = start // self.per_column, (end - 1) // self.per_column + 1
         cols = np.ascontiguousarray(self.plane[:, first:last, :].transpose(1, 0, 2))
         bits = (cols.reshape(-1) & 1).astype(np.uint8)

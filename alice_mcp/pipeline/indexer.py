@@ -20,7 +20,7 @@ from alice_mcp.media.probe import content_hash, hash_file, mime_for, open_regula
 from alice_mcp.pipeline.scan import Candidate
 
 if TYPE_CHECKING:  # the store is not imported here: worker processes import this module
-    from alice_mcp.media.pixels import PixelInfo
+    from alice_mcp.media.measures import PixelInfo
     from alice_mcp.metadata import GenerationInfo
     from alice_mcp.store.writer import Write
 
@@ -114,7 +114,7 @@ def created_at(item: Indexed) -> datetime:
 def asset_row(item: Indexed, star_thresholds: tuple[float, float, float, float],
               now: datetime) -> dict[str, Any]:
     """The assets-table row of an indexed file."""
-    from alice_mcp.media.quality import stars
+    from alice_mcp.media.measures import stars  # no numpy: rows are made where no reader runs
 
     info, px, cand = item.info, item.pixels, item.candidate
     return {
