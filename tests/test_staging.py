@@ -6,6 +6,7 @@ killed mid-run in test_kill.py, on a full disk in test_full_disk.py."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -93,6 +94,25 @@ def test_a_staged_copy_gone_means_the_source_is_copied(tmp_path: Path, folder: P
     dst = tmp_path / "organized" / "a-00001.png"
     put(src, dst, move=False, asset_id=asset_id, seen=seen, staged=staged)
     assert hash_file(dst) == asset_id
+
+
+def test_a_destination_on_another_filesystem_gets_a_copy_of_the_source(
+        tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of the tree mounted apart: the staged copy cannot take the name (EXDEV)."""
+    src, asset_id, seen = source(tmp_path)
+    staged = stage_copy(src.read_bytes(), src, folder)
+    assert staged is not None
+
+    real_link = os.link
+
+    def cross_device(a: Path, b: Path, **kwargs: bool) -> None:
+        if Path(a).parent == folder:  # from the staging folder, not from beside dst
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_link(a, b, **kwargs)
+    monkeypatch.setattr(os, "link", cross_device)
+    dst = tmp_path / "organized" / "mounted" / "a-00001.png"
+    put(src, dst, move=False, asset_id=asset_id, seen=seen, staged=staged)
+    assert hash_file(dst) == asset_id and not staged.exists()
 
 
 def test_staging_into_a_folder_that_is_gone_gives_none(tmp_path: Path, folder: Path) -> None:

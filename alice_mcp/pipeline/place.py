@@ -193,7 +193,8 @@ def put(src: Path, dst: Path, *, move: bool, asset_id: str, data: bytes | None =
 
 
 def _claim_staged(staged: Path, src: Path, dst: Path, seen: tuple[int, int]) -> bool:
-    """Give the staged copy the name dst (True); False when it is gone."""
+    """Give the staged copy the name dst (True); False when it is gone, or on another
+    filesystem than dst (a folder of the tree mounted apart): the source is copied instead."""
     if not _unchanged(src, seen):
         staged.unlink(missing_ok=True)
         raise _changed(src)
@@ -202,6 +203,11 @@ def _claim_staged(staged: Path, src: Path, dst: Path, seen: tuple[int, int]) -> 
     except FileNotFoundError:
         if staged.exists():
             raise
+        return False
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        staged.unlink(missing_ok=True)
         return False
     staged.unlink(missing_ok=True)
     return True
