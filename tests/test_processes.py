@@ -72,12 +72,18 @@ async def test_worker_processes_give_the_same_library_as_threads(tmp_path: Path)
     assert not multiprocessing.active_children(), "the run left worker processes behind"
 
 
-async def test_index_in_place_with_worker_processes_gives_the_same_rows(tmp_path: Path) -> None:
-    """`alice index` (follow_tree) with executor processes: the rows of a run on threads."""
+@pytest.mark.parametrize("workers_start", [True, False])
+async def test_index_in_place_with_worker_processes_gives_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers_start: bool) -> None:
+    """`alice index` (follow_tree) with executor processes: the rows of a run on threads, also
+    when no worker process can start (threads then read every file)."""
     collection = tmp_path / "collection"
     samples.make_sample_inbox(collection, count=12, seed=9)
     found = {}
     for executor in ("local", "processes"):
+        if executor == "processes" and not workers_start:
+            _spawned_from(monkeypatch, tmp_path)
+            multiprocessing.spawn.set_executable(str(tmp_path / "no-python"))
         settings = load_settings(flags={
             "paths.database": tmp_path / executor / "lib.duckdb",
             "paths.extra_roots": [str(collection)], "performance.parallel_threshold": 2,

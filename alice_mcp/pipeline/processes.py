@@ -249,7 +249,7 @@ async def follow_tree_in_processes(db: Database, root: Path, now: datetime, sett
                                    ) -> TreeState:
     """follow_tree with the fresh files read by worker processes: the walk and the writes here,
     each batch committed as it comes back. Below parallel_threshold fresh files, no workers:
-    threads read them, as with executor local; so do they the rest, if the workers are lost."""
+    threads read them, as with executor local, and they read the rest if the workers are lost."""
     perf, media, stealth = settings.performance, settings.media, settings.metadata.stealth
     walk = await threads.run_in("files", functools.partial(walk_tree, db, root, role=role))
     fresh, done = walk.fresh, 0
