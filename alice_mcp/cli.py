@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from alice_mcp import __version__
 from alice_mcp.errors import EXIT_INTERRUPTED, EXIT_USAGE, AliceError, SettingsError
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _main(opts: dict[str, object], *, program: bool) -> int:
+def _main(opts: dict[str, Any], *, program: bool) -> int:
     try:
         commands = _import_commands(pause_gc=program)
         return commands.run(opts)
