@@ -20,11 +20,14 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +140,13 @@ class ProcessPool:
 
     async def __aenter__(self) -> ProcessPool:
         try:
+            _start_server_deaf_to_ctrl_c(self._context)
             for _ in range(self.size):
                 self._workers.append(await threads.run_in("files", self._start))
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await threads.run_in("files", self._stop_all, True)
-            if isinstance(exc, OSError):
+            if isinstance(exc, (OSError, EOFError)):  # EOFError: the forkserver died
                 raise _cannot_start(exc) from exc
             raise
         return self
@@ -239,7 +243,23 @@ class ProcessPool:
         return fresh
 
 
-def _cannot_start(exc: OSError) -> WorkersLost:
+def _start_server_deaf_to_ctrl_c(context: Any) -> None:
+    """Start the forkserver with SIGINT ignored. A terminal's Ctrl-C reaches every process of
+    the group: the forkserver would die of it while it imports the readers (it ignores SIGINT
+    only after), and the workers it forks take its first handlers. The run is stopped from
+    here, and stops them. Only the main thread may set handlers; Ctrl-C is ignored here for the
+    ~10 ms the server takes to start."""
+    if (context.get_start_method() != "forkserver"
+            or threading.current_thread() is not threading.main_thread()):
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _cannot_start(exc: OSError | EOFError) -> WorkersLost:
     return WorkersLost(f"cannot start the indexing worker processes: {exc}; {USE_THREADS}")
 
 

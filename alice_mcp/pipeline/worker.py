@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ def serve(conn: Connection, thumb_size: int, stealth: bool, staging: Path | None
     with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may be the MCP
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # transport: nothing of ours there
     sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the run stops us
     from alice_mcp.allocator import tune_allocator
     from alice_mcp.pipeline.indexer import Indexed, index_file
     from alice_mcp.pipeline.staging import stage_copy
