@@ -142,5 +142,3 @@ def score(features: QualityFeatures) -> float:
     }
     log_sum = sum(w * math.log(max(terms[name], 1e-6)) for name, w in _WEIGHTS.items())
     return max(0.0, min(100.0, 100.0 * math.exp(log_sum)))
-
-
