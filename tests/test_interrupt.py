@@ -32,9 +32,11 @@ def _letters_png(path: Path, number: int) -> None:
     path.write_bytes(out.getvalue())
 
 
-def _alice(tmp_path: Path, start_new_session: bool = False) -> subprocess.Popen[str]:
+def _alice(tmp_path: Path, start_new_session: bool = False,
+           executor: str = "processes") -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALICE_")}
     env["ALICE_PERFORMANCE__BATCH_SIZE"] = "8"
+    env["ALICE_PERFORMANCE__EXECUTOR"] = executor
     return subprocess.Popen(
         [sys.executable, "-m", "alice_mcp", "--inbox", str(tmp_path / "inbox"), "--organized",
          str(tmp_path / "organized"), "--database", str(tmp_path / "l.duckdb")],
@@ -48,7 +50,7 @@ def test_ctrl_c_stops_organize_on_hostile_text_and_a_rerun_finishes(tmp_path: Pa
     for number in range(FILES):
         _letters_png(tmp_path / "inbox" / f"letters-{number:03d}.png", number)
     originals = Counter(hash_file(p) for p in (tmp_path / "inbox").iterdir())
-    proc = _alice(tmp_path)
+    proc = _alice(tmp_path, executor="local")  # the text is split in this process's threads
     deadline = time.monotonic() + 60
     while not any((tmp_path / "organized").rglob("*.png")):  # mid-run: placing has begun
         assert proc.poll() is None, proc.communicate()[1]
