@@ -162,8 +162,8 @@ print(" then exited normally")
 @pytest.mark.parametrize(("threads", "code", "out"), [
     ("idle", 3, "donehandler ran\n"),
     ("busy", 0, "done then exited normally\nhandler ran\n")])
-def test_the_exit_without_teardown_waits_for_nothing_it_should(threads: str, code: int,
-                                                              out: str) -> None:
+def test_the_exit_without_teardown_does_the_exit_work_and_spares_busy_threads(
+        threads: str, code: int, out: str) -> None:
     """Exit handlers run and stdout is flushed; a thread still working after the grace period
     gets the interpreter's normal exit, which waits for it."""
     done = subprocess.run([sys.executable, "-c", EXITING, threads], capture_output=True,
