@@ -21,6 +21,7 @@ from alice_mcp.errors import DiskFull
 from alice_mcp.library import Library
 from alice_mcp.media.probe import hash_file
 from alice_mcp.pipeline.place import TEMP_SUFFIX
+from alice_mcp.pipeline.staging import STAGING
 
 pytestmark = pytest.mark.anyio
 
@@ -153,12 +154,12 @@ def test_a_real_full_organized_disk_with_worker_processes_staging_copies(
     placed = hashes_under(organized)
     assert 0 < len(placed) < 16 and set(placed) <= set(originals.values())
     assert sorted(hashes_under(inbox)) == sorted(originals.values())  # copies: all still there
-    assert temporaries(organized) == [] and not (organized / ".alice-staging").exists()
+    assert temporaries(organized) == [] and not (organized / STAGING).exists()
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
     again = alice(*args, env_extra=workers)
     assert again.returncode == 0, again.stderr
     assert sorted(hashes_under(organized)) == sorted(originals.values())
-    assert temporaries(organized) == [] and not (organized / ".alice-staging").exists()
+    assert temporaries(organized) == [] and not (organized / STAGING).exists()
 
 
 def test_a_real_full_disk_under_the_database_and_the_organized_folder(
