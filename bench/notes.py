@@ -30,8 +30,9 @@ own code; nothing is mocked.
 - **End to end** (`bench/endtoend.py`): `alice` organizing 400 PNGs of 512x512 with A1111
   metadata into a fresh library, a whole process (start-up, scan, index, copy with fsync,
   commit), against Pillow decoding every file in full in 2 processes (the floor) and
-  imagehash.phash in 1 process, rounds alternating, the first a warm-up; alice's CPU time
-  (user + system of the process) beside its wall time.
+  imagehash.phash in 1 process, rounds alternating, the first a warm-up; default settings
+  (worker processes) and the same with threads; the threads run's CPU time (user + system of
+  the process) beside its wall time (the worker processes are not its waited-for children).
 - **Inserts**: `BatchWriter.write_all` of realistic asset rows (every column, a JSON params
   document, timestamps) into a fresh library file, committed, default batch sizes (1,000 rows
   a statement, a commit every 5,000); `batched=False` is one INSERT per row. "DuckDB's own

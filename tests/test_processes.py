@@ -52,23 +52,24 @@ def _rows(lib: Library, root: Path) -> tuple[list[tuple], list[tuple], list[tupl
     return assets, thumbs, files
 
 
+async def _organized(root: Path, inbox: Path, executor: str) -> tuple[tuple, list[bytes]]:
+    """Organize the 24-file sample inbox into a fresh library under root: its rows, the bytes
+    placed; every staged copy (one of a duplicate) named or removed."""
+    with Library(_settings(root, inbox, executor)) as lib, anyio.fail_after(120):
+        report = await lib.organize()
+        assert report.organized == 23 and not report.errors, report.errors
+        rows = _rows(lib, root)
+    placed = sorted(p.read_bytes() for p in (root / "organized").rglob("*")
+                    if p.is_file() and not p.name.startswith("."))
+    assert not (root / "organized" / STAGING).exists()
+    return rows, placed
+
+
 async def test_worker_processes_give_the_same_library_as_threads(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     samples.make_sample_inbox(inbox, count=24, seed=11)
-    found = {}
-    for executor in ("local", "processes"):
-        root = tmp_path / executor
-        with Library(_settings(root, inbox, executor)) as lib:
-            report = await lib.organize()
-            assert report.organized == 23 and not report.errors, report.errors
-            found[executor] = _rows(lib, root)
-            placed = sorted(p.read_bytes() for p in (root / "organized").rglob("*")
-                            if p.is_file() and not p.name.startswith("."))
-            found[executor + " bytes"] = placed  # type: ignore[assignment]
-            # the workers' staged copies (one of a duplicate) were named or removed
-            assert not (root / "organized" / STAGING).exists()
-    assert found["processes"] == found["local"]
-    assert found["processes bytes"] == found["local bytes"]
+    local = await _organized(tmp_path / "local", inbox, "local")
+    assert await _organized(tmp_path / "processes", inbox, "processes") == local
     assert not multiprocessing.active_children(), "the run left worker processes behind"
 
 
@@ -265,15 +266,8 @@ async def test_organize_reads_in_threads_when_no_worker_process_starts(
     samples.make_sample_inbox(inbox, count=24, seed=11)
     _spawned_from(monkeypatch, tmp_path)
     multiprocessing.spawn.set_executable(str(tmp_path / "no-python"))
-    found = {}
-    for executor in ("processes", "local"):
-        root = tmp_path / executor
-        with Library(_settings(root, inbox, executor)) as lib, anyio.fail_after(120):
-            report = await lib.organize()
-            assert report.organized == 23 and not report.errors, report.errors
-            found[executor] = _rows(lib, root)
-        assert not (root / "organized" / STAGING).exists()
-    assert found["processes"] == found["local"]
+    without_workers = await _organized(tmp_path / "processes", inbox, "processes")
+    assert without_workers == await _organized(tmp_path / "local", inbox, "local")
     assert not multiprocessing.active_children()
 
 

@@ -182,7 +182,7 @@ class OrganizeRun:
         if perf.executor == "processes" and worth_workers(
                 len(new), parallel_threshold=perf.parallel_threshold,
                 parallel=perf.parallel_metadata_extraction):
-            from alice_mcp.pipeline.processes import ProcessPool
+            from alice_mcp.pipeline.processes import ProcessPool, say_threads_take_over
             staging, done = await self._staging_folder(), 0
             try:
                 async with ProcessPool.for_cores(perf.max_workers, thumb_size=thumb_size,
@@ -193,8 +193,7 @@ class OrganizeRun:
                         yield results
                 return
             except WorkersLost as lost:
-                log.warning("no worker processes; threads read the rest", reason=str(lost),
-                            files=len(new) - done)
+                say_threads_take_over(lost, len(new) - done)
                 new = new[done:]
         if self.perf.executor in ("local", "processes") or not new:
             work = functools.partial(index_file, thumb_size=thumb_size, stealth=stealth,

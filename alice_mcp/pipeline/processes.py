@@ -243,6 +243,11 @@ class ProcessPool:
         return fresh
 
 
+def say_threads_take_over(lost: WorkersLost, left: int) -> None:
+    """The warning when the worker processes are lost and threads read the `left` files."""
+    log.warning("no worker processes; threads read the rest", reason=str(lost), files=left)
+
+
 def _start_server_deaf_to_ctrl_c(context: Any) -> None:
     """Start the forkserver with SIGINT ignored. A terminal's Ctrl-C reaches every process of
     the group: the forkserver would die of it while it imports the readers (it ignores SIGINT
@@ -293,8 +298,7 @@ async def follow_tree_in_processes(db: Database, root: Path, now: datetime, sett
                     counted(0, len(fresh) - done)
             return await threads.run_in("files", finish_walk, db, walk, now)
         except WorkersLost as lost:
-            log.warning("no worker processes; threads read the rest", reason=str(lost),
-                        files=len(fresh) - done)
+            say_threads_take_over(lost, len(fresh) - done)
             walk.fresh = fresh[done:]
     return await threads.run_in("files", functools.partial(
         follow_walk, db, walk, now, stars_thresholds=media.stars_thresholds,
