@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.spawn
 import os
+import shutil
 import sys
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -209,6 +210,24 @@ async def test_a_cancelled_run_kills_its_workers(tmp_path: Path) -> None:
                                             _watchdog(lambda c: 60.0)):
                 scope.cancel()
     assert scope.cancelled_caught
+    assert not multiprocessing.active_children()
+
+
+async def test_a_run_cancelled_mid_batch_stops_at_once(tmp_path: Path) -> None:
+    """The thread driving a batch sees the pool closing and lets go: the workers are killed
+    in the middle of pictures that take ~0.4 s each (2 s of work left), the run ends at once."""
+    (tmp_path / "big").mkdir()
+    Image.new("RGB", (7000, 7000), (90, 120, 200)).save(tmp_path / "big" / "huge-0.png")
+    for n in range(1, 10):
+        shutil.copyfile(tmp_path / "big" / "huge-0.png", tmp_path / "big" / f"huge-{n}.png")
+    cands = _candidates(tmp_path / "big")
+    with anyio.move_on_after(0.5) as scope:
+        async with ProcessPool(2, thumb_size=64, stealth=False) as pool:
+            async for _ in pool.map_batches(cands, PoolPlan(batch_size=10, workers=2),
+                                            _watchdog(lambda c: 60.0)):
+                pytest.fail("the batch finished before the cancel: the picture is too small")
+    assert scope.cancelled_caught
+    assert anyio.current_time() - scope.deadline < 0.5
     assert not multiprocessing.active_children()
 
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
-from multiprocessing import forkserver
+from multiprocessing import connection, forkserver
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 IN_FLIGHT = 2  # files sent ahead to each worker: the next is there when one is done
 STOP_SECONDS = 2.0  # a worker asked to stop is killed after this
 DEATHS_IN_A_ROW = 3  # workers replaced without one answer between them: the run stops
+CLOSING_POLL = 0.05  # seconds between the driver's looks at whether the pool is closing
 PRELOAD = ["alice_mcp.pipeline.worker", "alice_mcp.pipeline.indexer", "alice_mcp.media.pixels",
            "alice_mcp.media.png", "alice_mcp.metadata"]  # what every worker needs, imported once
 
@@ -94,12 +95,6 @@ class Worker:
         self.in_hand.append((index, cand))
         self.conn.send(cand)
 
-    def wait(self, seconds: float) -> Result | None:
-        """The oldest file's answer, or None after `seconds`; EOFError if the worker died."""
-        if not self.conn.poll(max(0.0, seconds)):
-            return None
-        return self.conn.recv()
-
     def stop(self) -> None:
         """Ask the worker to stop; kill it if it does not within STOP_SECONDS."""
         with contextlib.suppress(OSError):
@@ -126,9 +121,11 @@ class ProcessPool:
         self._context = _context(start_method)
         self._workers: list[Worker] = []
         self._deaths = 0  # workers replaced since the last answer
-        # the threads waiting on the workers' answers: one each, never the "files" family's
-        # (with many cores they would fill it, and placing would wait behind them)
-        self._waits = anyio.CapacityLimiter(self.size)
+        # the thread driving the workers (_run_batch): its own, never the "files" family's,
+        # which placing needs meanwhile
+        self._driver = anyio.CapacityLimiter(1)
+        self._driving = threading.Lock()  # held by that thread; closing waits for it
+        self._closing = threading.Event()  # the driver stops at once when set
 
     @classmethod
     def for_cores(cls, max_workers: int, *, thumb_size: int, stealth: bool,
@@ -154,6 +151,7 @@ class ProcessPool:
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
         """Workers are asked to stop after a whole run; killed at once when it was cancelled
         or failed (what they have in hand is not wanted)."""
+        self._closing.set()
         with anyio.CancelScope(shield=True):
             await threads.run_in("files", self._stop_all, exc_type is not None)
 
@@ -161,70 +159,91 @@ class ProcessPool:
         return Worker(self._context, self.thumb_size, self.stealth, self.staging)
 
     def _stop_all(self, kill: bool) -> None:
-        for worker in self._workers:
-            if kill:
-                worker.kill()
-            else:
-                worker.stop()
-        self._workers = []
+        with self._driving:  # a cancelled batch's driver leaves within CLOSING_POLL
+            for worker in self._workers:
+                if kill:
+                    worker.kill()
+                else:
+                    worker.stop()
+            self._workers = []
 
     async def map_batches(self, items: Sequence[Candidate], plan: PoolPlan,
                           watchdog: Watchdog[Candidate, Result]) -> AsyncIterator[list[Result]]:
-        """Yield each batch's results in input order, as pool.map_batches does for threads."""
+        """Yield each batch's results in input order, as pool.map_batches does for threads.
+        One thread drives the workers through a whole batch: the event loop wakes once a batch,
+        not for every answer (issue 19: a thread hop and a wake-up per answer cost the placing
+        process ~0.2 ms of CPU a file, on the cores the workers need)."""
         for batch in plan.batches(items):
-            results: list[Result | None] = [None] * len(batch)
-            todo = deque(enumerate(batch))
-            try:
-                async with anyio.create_task_group() as tg:
-                    for slot in range(len(self._workers)):
-                        tg.start_soon(self._drive, slot, todo, results, watchdog)
-            except BaseExceptionGroup as group:  # the caller sees WorkersLost itself
-                lost = group.subgroup(WorkersLost)
-                while isinstance(lost, BaseExceptionGroup):
-                    lost = lost.exceptions[0]
-                if lost is None:
-                    raise
-                raise lost from None
-            yield results  # type: ignore[misc]
+            yield await anyio.to_thread.run_sync(self._run_batch, batch, watchdog,
+                                                 limiter=self._driver, abandon_on_cancel=True)
 
-    async def _drive(self, slot: int, todo: deque[tuple[int, Candidate]],
-                     results: list[Result | None], watchdog: Watchdog[Candidate, Result]) -> None:
-        """Keep one worker busy with files from todo until none are left or in its hands."""
+    def _run_batch(self, batch: Sequence[Candidate],
+                   watchdog: Watchdog[Candidate, Result]) -> list[Result]:
+        """Keep every worker busy with the batch's files until each file has its answer (the
+        worker's, the watchdog's, or an error when its worker died), or the pool closes."""
+        results: list[Result | None] = [None] * len(batch)
+        todo = deque(enumerate(batch))
+        with self._driving:
+            while not self._closing.is_set():
+                for slot in range(len(self._workers)):
+                    self._feed(slot, results, todo, watchdog)
+                busy = [w for w in self._workers if w.in_hand]
+                if not busy:
+                    break
+                now = time.monotonic()
+                left = min(w.since + watchdog.budget(w.in_hand[0][1]) - now for w in busy)
+                connection.wait([w.conn for w in busy], max(0.0, min(left, CLOSING_POLL)))
+                for slot, worker in enumerate(self._workers):
+                    if worker.in_hand:
+                        self._collect(slot, results, todo, watchdog)
+        return results  # type: ignore[return-value]  # every one set, unless closing (unused)
+
+    def _feed(self, slot: int, results: list[Result | None],
+              todo: deque[tuple[int, Candidate]], watchdog: Watchdog[Candidate, Result]) -> None:
+        """Send the slot's worker files until it holds IN_FLIGHT. A worker found gone here has
+        its answers taken and the file it died on failed (_collect); one that held nothing is
+        replaced, and the fresh one gets the files."""
         worker = self._workers[slot]
-        while True:
+        while todo and len(worker.in_hand) < IN_FLIGHT:
             try:
-                while todo and len(worker.in_hand) < IN_FLIGHT:
-                    worker.send(*todo.popleft())
-            except OSError:  # the worker is gone before it had these: a fresh one gets them
-                worker = await self._replace(slot, todo, died=True)
-                continue
-            if not worker.in_hand:
-                return
-            index, cand = worker.in_hand[0]
-            budget = watchdog.budget(cand)
-            left = budget - (time.monotonic() - worker.since)
-            died = False
-            try:
-                answer = await anyio.to_thread.run_sync(worker.wait, left, limiter=self._waits,
-                                                        abandon_on_cancel=True)
-            except (EOFError, OSError):
-                log.warning("indexing worker died", path=str(cand.path))
-                answer, died = Failed(cand, "the worker reading it stopped (a decoder crash?); "
-                                            "file skipped"), True
-            else:
-                if answer is not None:
-                    results[index] = answer
-                    worker.in_hand.popleft()
-                    worker.since = time.monotonic()
-                    self._deaths = 0
-                    continue
-                answer = watchdog.overdue(cand, budget)
-            results[index] = answer
-            worker.in_hand.popleft()
-            worker = await self._replace(slot, todo, died=died)
+                worker.send(*todo.popleft())
+            except OSError:
+                todo.appendleft(worker.in_hand.pop())  # the one it never got
+                self._collect(slot, results, todo, watchdog)
+                if self._workers[slot] is worker:
+                    self._replace(slot, todo, died=True)
+                worker = self._workers[slot]
 
-    async def _replace(self, slot: int, todo: deque[tuple[int, Candidate]], *,
-                       died: bool) -> Worker:
+    def _collect(self, slot: int, results: list[Result | None],
+                 todo: deque[tuple[int, Candidate]], watchdog: Watchdog[Candidate, Result]) -> None:
+        """Take the slot's worker's answers that have come. A worker that died fails the file it
+        was reading; one past that file's budget gets the watchdog's answer for it. Either
+        is replaced, and the files it held go back to todo."""
+        worker = self._workers[slot]
+        try:
+            while worker.in_hand and worker.conn.poll():
+                answer = worker.conn.recv()
+                results[worker.in_hand.popleft()[0]] = answer
+                worker.since = time.monotonic()
+                self._deaths = 0
+        except (EOFError, OSError):
+            index, cand = worker.in_hand.popleft()
+            log.warning("indexing worker died", path=str(cand.path))
+            results[index] = Failed(cand, "the worker reading it stopped (a decoder crash?); "
+                                          "file skipped")
+            self._replace(slot, todo, died=True)
+            return
+        if not worker.in_hand:
+            return
+        index, cand = worker.in_hand[0]
+        budget = watchdog.budget(cand)
+        if time.monotonic() - worker.since < budget:
+            return
+        worker.in_hand.popleft()
+        results[index] = watchdog.overdue(cand, budget)
+        self._replace(slot, todo, died=False)
+
+    def _replace(self, slot: int, todo: deque[tuple[int, Candidate]], *, died: bool) -> None:
         """Stop the slot's worker and start another; the files it had in hand go back first.
         Workers that die one after another without answering (a broken interpreter, a reader
         that cannot load) stop the run instead of being replaced for ever."""
@@ -235,12 +254,11 @@ class ProcessPool:
         worker = self._workers[slot]
         todo.extendleft(reversed(worker.in_hand))
         worker.in_hand.clear()
-        await threads.run_in("files", worker.kill)
+        worker.kill()
         try:
-            fresh = self._workers[slot] = await threads.run_in("files", self._start)
-        except OSError as exc:
+            self._workers[slot] = self._start()
+        except (OSError, EOFError) as exc:
             raise _cannot_start(exc) from exc
-        return fresh
 
 
 def say_threads_take_over(lost: WorkersLost, left: int) -> None:
