@@ -125,9 +125,10 @@ _WHY: dict[str, str] = {
         "fsyncs and pipe traffic (~1.6 ms a file), and what runs on one core: start-up (~0.4 "
         "s: imports, settings, DuckDB), the workers' start (~0.13 s: their forkserver imports "
         "the readers), the last batch's placement, the commit and DuckDB's close (~0.2 s). "
-        "The 2-worker ratio of a whole run stays near 1.4x: the 1-worker run already places "
-        "on the second core, and the serial parts are ~0.7 s of ~2.3 s; the per-file work "
-        "alone scales 1.7-1.9x on 2 worker processes (Pillow's decode alone 1.9x on this VM)."),
+        "The 2-worker ratio of a whole run stays near 1.5x, and cannot reach 1.8x on 2 cores: "
+        "the 1-worker run already places on the second core, and the serial parts are ~0.6 s "
+        "of ~2.1 s. The per-file work, what the workers do, scales ~1.9x on 2 worker "
+        "processes, as Pillow's decode alone does on this VM."),
     "startup.": (
         "a whole process's wall time, which on a shared 2-core machine grows with the load "
         "(an unchanged 400-file rescan: ~0.33 s of CPU, ~0.33 s wall at load 2, ~0.7 s at load "
