@@ -215,7 +215,7 @@ async def test_a_cancelled_run_kills_its_workers(tmp_path: Path) -> None:
 
 async def test_a_run_cancelled_mid_batch_stops_at_once(tmp_path: Path) -> None:
     """The thread driving a batch sees the pool closing and lets go: the workers are killed
-    in the middle of pictures that take ~0.4 s each (2 s of work left), the run ends at once."""
+    in the middle of pictures that take ~0.4 s each (~1.7 s of work left), the run ends at once."""
     (tmp_path / "big").mkdir()
     Image.new("RGB", (7000, 7000), (90, 120, 200)).save(tmp_path / "big" / "huge-0.png")
     for n in range(1, 10):
@@ -227,7 +227,7 @@ async def test_a_run_cancelled_mid_batch_stops_at_once(tmp_path: Path) -> None:
                                             _watchdog(lambda c: 60.0)):
                 pytest.fail("the batch finished before the cancel: the picture is too small")
     assert scope.cancelled_caught
-    assert anyio.current_time() - scope.deadline < 0.5
+    assert anyio.current_time() - scope.deadline < 0.8  # ~1.2 s when the driver goes on
     assert not multiprocessing.active_children()
 
 
