@@ -48,7 +48,7 @@ from alice_mcp.pipeline.follow import (
 from alice_mcp.pipeline.indexer import Failed, Indexed
 from alice_mcp.pipeline.pool import PoolPlan, Watchdog, file_watchdog, worth_workers
 from alice_mcp.pipeline.scan import Candidate
-from alice_mcp.pipeline.worker import serve
+from alice_mcp.pipeline.worker import READY, serve
 from alice_mcp.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -87,6 +87,7 @@ class Worker:
         self.process.start()
         child.close()
         self.in_hand: deque[tuple[int, Candidate]] = deque()  # sent, not answered, in order
+        self.ready = False  # it said READY: it started, and a death from now on is a file's
         self.since = time.monotonic()  # when the oldest file in hand became the one worked on
 
     def send(self, index: int, cand: Candidate) -> None:
@@ -216,17 +217,24 @@ class ProcessPool:
 
     def _collect(self, slot: int, results: list[Result | None],
                  todo: deque[tuple[int, Candidate]], watchdog: Watchdog[Candidate, Result]) -> None:
-        """Take the slot's worker's answers that have come. A worker that died fails the file it
-        was reading; one past that file's budget gets the watchdog's answer for it. Either
-        is replaced, and the files it held go back to todo."""
+        """Take the slot's worker's answers that have come. A worker that died after it started
+        fails the file it was reading (one that never started, a broken interpreter, fails
+        none); one past that file's budget gets the watchdog's answer for it. Either is
+        replaced, and the files it held go back to todo."""
         worker = self._workers[slot]
         try:
             while worker.in_hand and worker.conn.poll():
                 answer = worker.conn.recv()
+                if answer == READY:  # its first file's budget starts now
+                    worker.ready, worker.since = True, time.monotonic()
+                    continue
                 results[worker.in_hand.popleft()[0]] = answer
                 worker.since = time.monotonic()
                 self._deaths = 0
         except (EOFError, OSError):
+            if not worker.ready:
+                self._replace(slot, todo, died=True)
+                return
             index, cand = worker.in_hand.popleft()
             log.warning("indexing worker died", path=str(cand.path))
             results[index] = Failed(cand, "the worker reading it stopped (a decoder crash?); "

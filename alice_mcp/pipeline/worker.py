@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+READY = "ready"  # a worker's first message: it started, so a death from now on is a file's
+
 
 def serve(conn: Connection, thumb_size: int, stealth: bool, staging: Path | None) -> None:
     """A Candidate in, its Indexed or Failed out, until None comes or the pipe closes. With a
@@ -30,6 +32,7 @@ def serve(conn: Connection, thumb_size: int, stealth: bool, staging: Path | None
     from alice_mcp.pipeline.staging import stage_copy
 
     tune_allocator()
+    conn.send(READY)
     keep = None if staging is None else _always
     while True:
         try:
