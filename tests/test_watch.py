@@ -182,3 +182,31 @@ async def test_mcp_server_watch_organizes_while_serving(tmp_path: Path) -> None:
             while (await client.call_tool("search", {})).structured_content["total"] < 4:
                 await anyio.sleep(0.3)
         assert (await client.call_tool("stats", {})).structured_content["assets"] == 4
+
+
+@pytest.mark.anyio
+async def test_a_file_arriving_while_the_first_run_ends_gets_a_run(tmp_path: Path) -> None:
+    """A file that lands after a run has listed the inbox but before the watcher listens makes
+    no event: the watcher looks at the inbox's folders once it listens, and runs again."""
+    import anyio
+
+    from alice_mcp.pipeline.watch import watch_folder
+
+    inbox = tmp_path / "inbox"
+    (inbox / "portraits").mkdir(parents=True)
+    runs: list[float] = []
+
+    async def run() -> bool:
+        runs.append(anyio.current_time())
+        if len(runs) == 1:  # the run has listed the inbox; the file lands as it ends
+            (inbox / "portraits" / "late.png").write_bytes(b"late")
+        return False
+
+    with anyio.move_on_after(8):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: watch_folder(inbox, run, settle_seconds=0.2,
+                                               poll_seconds=0.2))
+            while len(runs) < 2:
+                await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+    assert len(runs) == 2, "the file that arrived during the run never got a run"

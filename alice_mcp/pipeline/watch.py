@@ -4,7 +4,9 @@ Besides the inbox, the watcher listens to other folders (the organized tree: a f
 renamed, changed or removed there by hand is followed on the next run), once they exist.
 
 A file changed in the last `settle_seconds` may still be being written, so a run defers it and
-the watcher runs again once it has settled. Bursts of events become one run. If the folder
+the watcher runs again once it has settled. A file that lands after a run listed the inbox but
+before the watcher listens makes no event: the folders' mtimes, compared once it listens, catch
+it. Bursts of events become one run. If the folder
 disappears, the watcher waits for it to come back. What a run does is the caller's:
 Library.watch() passes a function that organizes the inbox and says whether it deferred files.
 Cancelling the watcher cancels the current run, which stops cleanly between files.
@@ -60,8 +62,10 @@ async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
     while True:
         await _wait_for(folder, poll_seconds)
         identity = _identity(folder)
+        before = await anyio.to_thread.run_sync(_folders_stamp, folder)
         since = anyio.current_time() if await run() else None
         watched = _existing(folder, also)
+        listening = False
         async for changes in watchfiles.awatch(*watched, debounce=int(poll_seconds * 1000),
                                                step=50, rust_timeout=int(poll_seconds * 1000),
                                                yield_on_timeout=True, recursive=True):
@@ -71,6 +75,10 @@ async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
             if _existing(folder, also) != watched:
                 break  # an also-folder appeared (the first run made the organized tree) or went
             now = anyio.current_time()
+            if not listening:  # a file that landed after the run listed the inbox, before the
+                listening = True  # watcher listened, made no event: its folder's mtime says so
+                if await anyio.to_thread.run_sync(_folders_stamp, folder) != before:
+                    changes = changes or {(watchfiles.Change.added, str(folder))}
             if changes and since is None:
                 since = now
             # run once the folder has been quiet a moment, or at the latest after a few settle
@@ -88,6 +96,19 @@ def _existing(folder: Path, also: Sequence[Path]) -> list[Path]:
 async def _wait_for(folder: Path, poll_seconds: float) -> None:
     while not folder.is_dir():
         await anyio.sleep(poll_seconds)
+
+
+def _folders_stamp(folder: Path) -> tuple[int, int]:
+    """How many folders the tree has and the latest mtime among them: an entry added to or
+    removed from any folder changes it (one stat a folder, none a file)."""
+    count, latest = 0, 0
+    for root, _dirs, _files in os.walk(folder):
+        try:
+            mtime = os.stat(root).st_mtime_ns
+        except OSError:
+            continue
+        count, latest = count + 1, max(latest, mtime)
+    return count, latest
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
