@@ -24,6 +24,7 @@ import anyio
 import structlog
 import watchfiles
 
+from alice_mcp import threads
 from alice_mcp.results import OrganizeReport
 
 log = structlog.get_logger(__name__)
@@ -62,7 +63,7 @@ async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
     while True:
         await _wait_for(folder, poll_seconds)
         identity = _identity(folder)
-        before = await anyio.to_thread.run_sync(_folders_stamp, folder)
+        before = await threads.run_in("files", _folders_stamp, folder)
         since = anyio.current_time() if await run() else None
         watched = _existing(folder, also)
         listening = False
@@ -77,7 +78,7 @@ async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
             now = anyio.current_time()
             if not listening:  # a file that landed after the run listed the inbox, before the
                 listening = True  # watcher listened, made no event: its folder's mtime says so
-                if await anyio.to_thread.run_sync(_folders_stamp, folder) != before:
+                if await threads.run_in("files", _folders_stamp, folder) != before:
                     changes = changes or {(watchfiles.Change.added, str(folder))}
             if changes and since is None:
                 since = now
