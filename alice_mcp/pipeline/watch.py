@@ -6,9 +6,9 @@ renamed, changed or removed there by hand is followed on the next run), once the
 A file changed in the last `settle_seconds` may still be being written, so a run defers it and
 the watcher runs again once it has settled. A file that lands after a run listed the inbox but
 before the watcher listens makes no event: the folders' mtimes, compared once it listens, catch
-it. Bursts of events become one run. If the folder
-disappears, the watcher waits for it to come back. What a run does is the caller's:
-Library.watch() passes a function that organizes the inbox and says whether it deferred files.
+it. Bursts of events become one run. If the folder disappears, the watcher waits for it to come
+back. What a run does is the caller's: Library.watch() passes a function that organizes the
+inbox and says whether it deferred files.
 Cancelling the watcher cancels the current run, which stops cleanly between files.
 """
 
