@@ -78,8 +78,9 @@ async def watch_folder(folder: Path, run: Run, *, also: Sequence[Path] = (),
             now = anyio.current_time()
             if not listening:  # a file that landed after the run listed the inbox, before the
                 listening = True  # watcher listened, made no event: its folder's mtime says so
-                if await threads.run_in("files", _folders_stamp, folder) != before:
-                    changes = changes or {(watchfiles.Change.added, str(folder))}
+                if since is None and await threads.run_in(
+                        "files", _folders_stamp, folder) != before:
+                    since = now
             if changes and since is None:
                 since = now
             # run once the folder has been quiet a moment, or at the latest after a few settle
